@@ -1,9 +1,103 @@
-"""`planner catalog`: placeholder until its issue lands (the owner replaces this module)."""
+"""`planner catalog`: the GPUs of the catalog (or, with --models, the model presets)."""
 
-from planner.cli._app import app, fail
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from planner.catalog import GpuSpec, load_catalog
+from planner.cli._app import app, emit_json, handle_errors
+from planner.errors import PlannerError
+from planner.memory import kv_bytes_per_token
+from planner.models import get_model, list_presets, param_counts
+
+
+def _price(gpu: GpuSpec, cloud: str) -> str:
+    try:
+        p = gpu.pod_price(cloud)
+    except PlannerError:
+        return "-"
+    return f"{p.usd_per_hour:.2f}{'*' if p.estimated else ''}"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value / 1e12:,.0f}"
+
+
+def render_gpus(gpus: dict[str, GpuSpec]) -> str:
+    """One line per GPU: memory, bandwidth, dense rates, Runpod prices."""
+    lines = [
+        f"{'id':<15}{'memory GB':>10}{'usable GiB':>12}{'TB/s':>6}{'bf16 TF':>9}{'fp8 TF':>8}"
+        f"{'secure $/h':>11}{'commun. $/h':>12}{'flex $/s':>10}{'active $/s':>11}  name"
+    ]
+    for g in gpus.values():
+        sl = g.serverless
+        flex = f"{sl.flex_usd_per_s:.5f}" if sl else "-"
+        active = f"{sl.active_usd_per_s:.5f}" if sl and sl.active_usd_per_s else "-"
+        usable = f"{g.memory_gib_usable:,.2f}{'*' if g.memory_usable_estimated else ' '}"
+        lines.append(
+            f"{g.id:<15}{g.memory_gb:>10g}{usable:>12}{g.memory_bandwidth_bytes_per_s / 1e12:>6.2f}"
+            f"{_rate(g.bf16_flops_per_s):>9}{_rate(g.fp8_flops_per_s):>8}{_price(g, 'secure'):>11}"
+            f"{_price(g, 'community'):>12}{flex:>10}{active:>11}  {g.name}"
+        )
+    lines.append(
+        "* estimated (usable memory by a stated rule; low-confidence price). '-' = no source gives it. "
+        "Dense rates in TFLOPS. Sources, dates and notes: `planner catalog --json` or gpu_catalog/*.yaml."
+    )
+    return "\n".join(lines)
+
+
+def _model_rows() -> list[dict]:
+    rows = []
+    for name in list_presets():
+        spec = get_model(name)
+        counts = param_counts(spec)
+        rows.append(dict(
+            id=name, model_type=spec.model_type, num_hidden_layers=spec.num_hidden_layers,
+            hidden_size=spec.hidden_size, num_attention_heads=spec.num_attention_heads,
+            num_key_value_heads=spec.num_key_value_heads, num_experts=spec.num_experts,
+            params=counts.total, active_params=counts.active,
+            published_params=spec.published_params, default_dtype=spec.default_dtype,
+            default_quantization=spec.default_quantization,
+            kv_bytes_per_token_bf16=kv_bytes_per_token(spec, "bf16"),
+            sliding_window=spec.sliding_window, source=spec.source,
+        ))
+    return rows
+
+
+def render_models(rows: list[dict]) -> str:
+    """One line per model preset."""
+    lines = [f"{'id':<17}{'layers':>7}{'hidden':>7}{'heads/kv':>9}{'experts':>8}{'params B':>9}"
+             f"{'active B':>9}{'weights':>8}{'KV B/token (bf16)':>18}"]
+    for r in rows:
+        weights = r["default_quantization"] if r["default_quantization"] != "none" else r["default_dtype"]
+        lines.append(
+            f"{r['id']:<17}{r['num_hidden_layers']:>7}{r['hidden_size']:>7}"
+            f"{str(r['num_attention_heads']) + '/' + str(r['num_key_value_heads']):>9}{r['num_experts'] or '-':>8}"
+            f"{r['params'] / 1e9:>9.2f}{r['active_params'] / 1e9:>9.2f}{weights:>8}{r['kv_bytes_per_token_bf16']:>18,}"
+        )
+    lines.append("KV B/token counts every layer as full attention (sliding-window layers keep at most their window). "
+                 "Any Hugging Face config.json path also works as --model.")
+    return "\n".join(lines)
 
 
 @app.command("catalog")
-def catalog() -> None:
-    """Not built yet."""
-    raise fail("'planner catalog' is not built yet")
+@handle_errors
+def catalog(
+    models: Annotated[bool, typer.Option("--models", help="List the model presets instead of the GPUs.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The GPUs of the catalog with specs and prices, or (--models) the model presets."""
+    if models:
+        rows = _model_rows()
+        if json_out:
+            emit_json({"models": rows})
+        else:
+            typer.echo(render_models(rows))
+        return
+    gpus = load_catalog()
+    if json_out:
+        emit_json({"gpus": [g.model_dump(mode="json") for g in gpus.values()]})
+    else:
+        typer.echo(render_gpus(gpus))

@@ -1,9 +1,91 @@
-"""`planner perf`: placeholder until its issue lands (the owner replaces this module)."""
+"""`planner perf`: step times of one model on one GPU: decode, prefill, mixed step, and why."""
 
-from planner.cli._app import app, fail
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from planner.catalog import get_gpu
+from planner.cli._app import app, emit_json, handle_errors
+from planner.errors import PlannerError
+from planner.models import get_model
+from planner.perf import PerfReport, StepBreakdown, perf_report
 
 
 @app.command("perf")
-def perf() -> None:
-    """Not built yet."""
-    raise fail("'planner perf' is not built yet")
+@handle_errors
+def perf(
+    model: Annotated[str, typer.Option("--model", "-m", help="Preset id (see `planner catalog --models`) or a Hugging Face config.json path.")],
+    gpu: Annotated[str, typer.Option(help="Catalog GPU id (e.g. h200, h100-sxm) or a GPU YAML path.")],
+    batch: Annotated[int, typer.Option(help="Decoding sequences in the step.")],
+    context: Annotated[int, typer.Option(help="Tokens already cached per decoding sequence.")],
+    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", "--tp", help="GPUs the model is split over.")] = 1,
+    precision: Annotated[Optional[str], typer.Option(help="Weight dtype: fp32, bf16, fp16, fp8, int8, int4, mxfp4. Default: the checkpoint's own.")] = None,
+    quantization: Annotated[str, typer.Option(help="none, awq, gptq (4-bit weight-only), fp8, w8a8, mxfp4.")] = "none",
+    kv_cache_dtype: Annotated[str, typer.Option("--kv-cache-dtype", help="auto (= activation dtype), bf16, fp16, fp32 or fp8.")] = "auto",
+    prompt: Annotated[Optional[int], typer.Option(help="Prompt tokens for prefill_seconds. Default: --context.")] = None,
+    prefill_chunk: Annotated[Optional[int], typer.Option(help="Also time a mixed step: the batch's decodes plus one prefill chunk of this many tokens.")] = None,
+    host_overhead_ms: Annotated[Optional[float], typer.Option(help="Engine host time per step, ms. Default: the GPU calibration's setting (0: overlapped scheduling).")] = None,
+    split_kv_attention: Annotated[bool, typer.Option("--split-kv-attention", help="Decode attention splits long contexts across SMs (FlashInfer, FlashAttention split-KV); default: the calibration's kernel, which does not.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Time of one decode step, one prefill and (with --prefill-chunk) one mixed step."""
+    if host_overhead_ms is not None and host_overhead_ms < 0:
+        raise PlannerError(f"--host-overhead-ms must be >= 0, got {host_overhead_ms}")
+    report = perf_report(
+        get_model(model), get_gpu(gpu),
+        batch=batch, context=context, prompt_tokens=prompt, prefill_chunk=prefill_chunk,
+        tensor_parallel_size=tensor_parallel_size, precision=precision, quantization=quantization,
+        kv_cache_dtype=kv_cache_dtype,
+        host_overhead_s=None if host_overhead_ms is None else host_overhead_ms / 1e3,
+        attention_split_kv=True if split_kv_attention else None,
+    )
+    if json_out:
+        emit_json(report)
+    else:
+        typer.echo(render_perf(report))
+
+
+def _ms(s: float) -> str:
+    return f"{s * 1e3:,.3f} ms"
+
+
+def _breakdown_rows(b: StepBreakdown) -> list[tuple[str, str]]:
+    return [
+        ("  weights streamed", f"{b.weight_bytes / 1e9:,.2f} GB"),
+        ("  K/V read", f"{b.kv_bytes / 1e9:,.3f} GB"),
+        ("  FLOPs", f"{b.flops / 1e12:,.2f} TFLOP"),
+        ("  GEMMs (roofline)", f"{_ms(b.gemm_s)}  (stream {_ms(b.gemm_stream_s)}, compute {_ms(b.gemm_compute_s)})"),
+        ("  attention", _ms(b.attention_s)),
+        ("  activations (elementwise)", _ms(b.activation_s)),
+        ("  fixed: small kernels", _ms(b.layer_fixed_s)),
+        ("  fixed: per GEMM kernel (in GEMMs)", _ms(b.kernel_fixed_s)),
+        ("  tensor-parallel all-reduces", _ms(b.allreduce_s)),
+        ("  host overhead", _ms(b.host_overhead_s)),
+    ]
+
+
+def render_perf(r: PerfReport) -> str:
+    """The readable table."""
+    rows: list[tuple[str, str]] = [
+        ("model", r.model),
+        ("gpu", f"{r.gpu} x {r.tensor_parallel_size}" if r.tensor_parallel_size > 1 else r.gpu),
+        ("weights / kv cache", f"{r.weight_format} / {r.kv_cache_dtype}"),
+        ("", ""),
+        (f"decode step ({r.batch} seqs at {r.context:,} tokens)", _ms(r.decode_step_seconds)),
+        ("decode tokens/s (one replica)", f"{r.decode_tokens_per_second:,.0f}"),
+        ("decode bound", r.decode_bound),
+    ]
+    rows += _breakdown_rows(r.decode_breakdown)
+    rows += [("", ""), (f"prefill ({r.prompt_tokens:,} tokens, alone)",
+                        _ms(r.prefill_seconds) + ("  (host launch bound)" if r.prefill_host_bound else ""))]
+    rows += _breakdown_rows(r.prefill_breakdown)
+    if r.mixed_step_seconds is not None and r.mixed_breakdown is not None:
+        rows += [("", ""), (f"mixed step (+ {r.prefill_chunk:,}-token chunk)", _ms(r.mixed_step_seconds)),
+                 ("  over the decode-only step", _ms(r.mixed_step_seconds - r.decode_step_seconds))]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k:<{width}}  {v}" if k else "" for k, v in rows]
+    if r.assumptions:
+        lines += ["", "Assumptions:"] + [f"- {a}" for a in r.assumptions]
+    return "\n".join(lines)

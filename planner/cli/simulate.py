@@ -1,9 +1,112 @@
-"""`planner simulate`: placeholder until its issue lands (the owner replaces this module)."""
+"""`planner simulate`: replay a profile's traffic against N replicas and report what users would see."""
 
-from planner.cli._app import app, fail
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from planner.cli._app import app, emit_json, handle_errors
+from planner.errors import PlannerError
+from planner.sim.metrics import LatencyStats, SimMetrics
+
+
+def _ms(stats: LatencyStats) -> str:
+    if stats.count == 0:
+        return "n/a"
+    return (f"mean {stats.mean * 1e3:,.1f}  p50 {stats.p50 * 1e3:,.1f}  p90 {stats.p90 * 1e3:,.1f}  "
+            f"p95 {stats.p95 * 1e3:,.1f}  p99 {stats.p99 * 1e3:,.1f} ms")
+
+
+def _summary(m: SimMetrics, title: str) -> str:
+    rows = [
+        ("run", title),
+        ("requests", f"{m.requests:,} ({m.completed:,} completed, {m.rejected:,} rejected"
+                     + (f": {', '.join(f'{k} {v}' for k, v in m.rejected_by_reason.items())}" if m.rejected else "")
+                     + f"; {m.preemptions:,} preemptions)"),
+        ("TTFT", _ms(m.ttft_seconds)),
+        ("TPOT", _ms(m.tpot_seconds)),
+        ("end-to-end", _ms(m.e2e_seconds)),
+        ("queue wait", _ms(m.queue_seconds)),
+        ("throughput", f"{m.throughput.requests_per_second:,.2f} req/s, "
+                       f"{m.throughput.output_tokens_per_second:,.0f} output tok/s"),
+    ]
+    if m.slo is not None and m.slo_attainment is not None:
+        verdict = "met" if m.slo_met else "NOT met"
+        rows.append(("SLO", f"{m.slo_attainment:.1%} of requests within TTFT {m.slo.ttft_seconds:g} s and "
+                            f"TPOT {m.slo.tpot_seconds:g} s (target {m.slo.attainment:.0%}: {verdict}); "
+                            f"goodput {m.goodput_requests_per_second:,.2f} req/s"))
+    busy = [w.busy_fraction for w in m.workers]
+    rows += [
+        ("KV cache usage", f"mean {m.kv_cache_usage_mean:.1%} (max bin {max(m.series.kv_cache_usage, default=0):.1%})"),
+        ("batch size", f"mean {m.batch_size_mean:.1f} running sequences per replica"),
+        ("busy fraction", f"mean {sum(busy) / max(len(busy), 1):.1%} over {len(busy)} replicas"),
+        ("simulated", f"{m.simulated_seconds:,.1f} s in {m.wall_seconds:,.2f} s wall "
+                      f"({m.requests_per_wall_second:,.0f} requests/s)"),
+    ]
+    return "\n".join(f"{k:<15} {v}" for k, v in rows)
+
+
+def _progress_bar():
+    """A stderr progress bar fed by simulate(progress=...); returns (callback, close)."""
+    import click
+
+    bar = click.progressbar(length=1000, label="simulating", file=sys.stderr)
+    bar.__enter__()
+    state = {"done": 0}
+
+    def update(fraction: float) -> None:
+        target = int(fraction * 1000)
+        if target > state["done"]:
+            bar.update(target - state["done"])
+            state["done"] = target
+
+    return update, lambda: bar.__exit__(None, None, None)
 
 
 @app.command("simulate")
-def simulate() -> None:
-    """Not built yet."""
-    raise fail("'planner simulate' is not built yet")
+@handle_errors
+def simulate(
+    profile: Annotated[Path, typer.Option("--profile", "-p", help="Profile YAML: model, serving settings, traffic, SLO.")],
+    gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog id (see `planner catalog`) or a GPU YAML.")],
+    replicas: Annotated[int, typer.Option("--replicas", "-n", min=1, help="Replicas (pods) serving the traffic.")] = 1,
+    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", "-tp", min=1, help="GPUs per replica.")] = 1,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Traffic seed (default: the profile's traffic.seed).")] = None,
+    router: Annotated[str, typer.Option("--router", help="least_outstanding or round_robin.")] = "least_outstanding",
+    step_by_step: Annotated[bool, typer.Option("--step-by-step", help="Simulate every decode step (slow; jump mode is exact).")] = False,
+    records: Annotated[Optional[Path], typer.Option("--records", help="Write one CSV row per request here.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (the metrics) on stdout.")] = False,
+) -> None:
+    """Simulate a continuous-batching fleet on the profile's traffic: TTFT, TPOT, throughput, SLO."""
+    _simulate(profile, gpu, replicas, tensor_parallel_size, seed, router, not step_by_step, records, json_out)
+
+
+def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | None, router: str, jump: bool,
+              records_path: Path | None, json_out: bool) -> None:
+    from planner.profile import load_profile
+    from planner.sim import FleetSpec
+    from planner.sim import simulate as run_simulation
+    from planner.sim.setup import replica_setup
+    from planner.traffic import generate_workload
+
+    if records_path is not None and not records_path.parent.is_dir():
+        raise PlannerError(f"--records {records_path}: folder {records_path.parent} does not exist; create it first")
+    profile = load_profile(profile_path)
+    setup = replica_setup(profile, gpu, tp)
+    workload = generate_workload(profile, seed=seed, max_model_len=setup.engine_args.max_model_len)
+    show_bar = not json_out and len(workload) >= 20_000 and sys.stderr.isatty()
+    progress, close = _progress_bar() if show_bar else (None, lambda: None)
+    try:
+        outcome = run_simulation(workload, setup, FleetSpec(pods=replicas), profile.slo, jump=jump, router=router)
+    finally:
+        close()
+    if records_path is not None:
+        from planner.report.records import write_records_csv
+
+        write_records_csv(outcome.records, records_path)
+    if json_out:
+        emit_json(outcome.metrics)
+    else:
+        typer.echo(_summary(outcome.metrics, f"{profile.name}: {replicas} x {setup.gpu_id} (TP {tp}), {len(workload):,} requests"))

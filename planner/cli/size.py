@@ -1,9 +1,114 @@
-"""`planner size`: placeholder until its issue lands (the owner replaces this module)."""
+"""`planner size`: will this model fit, and with how many concurrent requests? Both memory views."""
 
-from planner.cli._app import app, fail
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from planner.catalog import GpuSpec, get_gpu, load_catalog
+from planner.cli._app import app, emit_json, handle_errors
+from planner.errors import PlannerError
+from planner.memory import SizeReport, size_report
+from planner.models import get_model, param_counts
+from planner.precision import kv_cache_bytes_per_element
+
+GB = 1e9
+GIB = 2**30
+MIB = 2**20
+
+
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and not value > 0:
+        raise PlannerError(f"{name} must be > 0, got {value}")
 
 
 @app.command("size")
-def size() -> None:
-    """Not built yet."""
-    raise fail("'planner size' is not built yet")
+@handle_errors
+def size(
+    model: Annotated[str, typer.Option("--model", "-m", help="Preset id (see `planner catalog --models`) or a Hugging Face config.json path.")],
+    precision: Annotated[Optional[str], typer.Option(help="Weight dtype: fp32, bf16, fp16, fp8, int8, int4, mxfp4. Default: the checkpoint's own.")] = None,
+    quantization: Annotated[str, typer.Option(help="none, awq, gptq (4-bit, group 128), fp8, w8a8, mxfp4.")] = "none",
+    kv_cache_dtype: Annotated[str, typer.Option("--kv-cache-dtype", help="auto (= activation dtype), bf16, fp16, fp32 or fp8.")] = "auto",
+    context: Annotated[int, typer.Option(help="Tokens per request for the sizing rule.")] = 4096,
+    concurrency: Annotated[int, typer.Option(help="Concurrent requests for the sizing rule.")] = 1,
+    overhead: Annotated[float, typer.Option(help="Overhead fraction of the sizing rule (0.15 = 15%).")] = 0.15,
+    gpu: Annotated[Optional[str], typer.Option(help="One catalog GPU id or a GPU YAML path; default: every catalog GPU.")] = None,
+    tensor_parallel_size: Annotated[Optional[int], typer.Option("--tensor-parallel-size", "--tp", help="Fixed TP; default: the smallest of 1, 2, 4, 8 that fits.")] = None,
+    gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="Fraction of GPU memory the engine may use, in (0, 1]. Default 0.9.")] = None,
+    max_model_len: Annotated[Optional[int], typer.Option(help="Tokens per request the engine must hold. Default: --context.")] = None,
+    max_num_seqs: Annotated[Optional[int], typer.Option(help="Engine's running sequences per step. Default: vLLM's for the GPU.")] = None,
+    max_num_batched_tokens: Annotated[Optional[int], typer.Option(help="Engine's tokens per step. Default: vLLM's for the GPU.")] = None,
+    block_size: Annotated[Optional[int], typer.Option(help="Tokens per KV block. Default 16.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Memory needed by a model: the quick sizing rule and, per GPU, what a vLLM-like engine gets."""
+    for name, value in (("--context", context), ("--concurrency", concurrency),
+                        ("--tensor-parallel-size", tensor_parallel_size), ("--max-model-len", max_model_len),
+                        ("--max-num-seqs", max_num_seqs), ("--max-num-batched-tokens", max_num_batched_tokens),
+                        ("--block-size", block_size)):
+        _positive(name, value)
+    if overhead < 0:
+        raise PlannerError(f"--overhead must be >= 0 (a fraction, e.g. 0.15), got {overhead}")
+    if gpu_memory_utilization is not None and not 0 < gpu_memory_utilization <= 1:
+        raise PlannerError(f"--gpu-memory-utilization must be in (0, 1], got {gpu_memory_utilization}")
+    spec = get_model(model)
+    gpus: list[GpuSpec] = [get_gpu(gpu)] if gpu else list(load_catalog().values())
+    report = size_report(
+        spec, gpus, context=context, concurrency=concurrency, overhead=overhead,
+        precision=precision, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
+        tensor_parallel_size=tensor_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
+        max_model_len=max_model_len, max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens, block_size=block_size,
+    )
+    if json_out:
+        emit_json(report)
+    else:
+        typer.echo(render_size(report, spec))
+
+
+def _gb(n: float) -> str:
+    return f"{n / GB:,.2f} GB"
+
+
+def _gib(n: float) -> str:
+    return f"({n / GIB:,.2f} GiB)"
+
+
+def render_size(report: SizeReport, spec) -> str:  # noqa: ANN001 (ModelSpec)
+    """The readable table: sizing-rule breakdown, then one line per GPU."""
+    counts = param_counts(spec)
+    kv_elem = kv_cache_bytes_per_element(report.kv_cache_dtype, None if report.quantization != "none" else report.precision)
+    kv_name = report.kv_cache_dtype if report.kv_cache_dtype != "auto" else f"auto = {'fp32' if kv_elem == 4 else 'bf16/fp16'}"
+    weights_name = report.precision if report.quantization == "none" else f"{report.quantization} ({report.precision})"
+    active = f", {counts.active / 1e9:,.2f} B active" if counts.active != counts.total else ""
+    lines = [
+        f"{spec.name}: {counts.total / 1e9:,.2f} B parameters{active}; weights {weights_name}, KV cache {kv_name}",
+        "",
+        f"Sizing rule: weights + KV for {report.concurrency:,} request(s) of {report.context:,} tokens, "
+        f"+ {report.overhead_fraction:.0%} overhead (GB = 1e9 B)",
+        f"  {'weights':<30}{_gb(report.weights_bytes):>14}  {_gib(report.weights_bytes)}",
+        f"  {'KV cache per token':<30}{report.kv_bytes_per_token:>11,} B",
+        f"  {'KV cache per request':<30}{_gb(report.kv_bytes_per_request):>14}  ({report.kv_bytes_per_request / MIB:,.1f} MiB)",
+        f"  {f'KV cache x {report.concurrency:,}':<30}{_gb(report.kv_cache_bytes):>14}  {_gib(report.kv_cache_bytes)}",
+        f"  {f'overhead {report.overhead_fraction:.0%}':<30}{_gb(report.overhead_bytes):>14}  {_gib(report.overhead_bytes)}",
+        f"  {'total':<30}{_gb(report.total_bytes):>14}  {_gib(report.total_bytes)}",
+        "",
+        f"Engine view (vLLM-like): usable memory x gpu_memory_utilization - weights/TP - activations - "
+        f"non-torch -> KV blocks of {report.block_size} tokens; max_model_len {report.max_model_len:,}",
+        f"  {'gpu':<15}{'TP':>3} {'fits':>5} {'usable GiB':>11} {'weights/GPU GB':>15} {'activ. GB':>10} "
+        f"{'KV GB/GPU':>10} {'KV tokens':>11} {'max conc.':>10}",
+    ]
+    for g in report.gpus:
+        usable = f"{g.memory_bytes_usable / GIB:,.2f}{'*' if g.memory_usable_estimated else ' '}"
+        lines.append(
+            f"  {g.gpu:<15}{g.tensor_parallel_size:>3} {'yes' if g.fits else 'no':>5} {usable:>11} "
+            f"{g.weights_bytes_per_gpu / GB:>15,.2f} {g.activation_peak_bytes / GB:>10,.2f} "
+            f"{g.kv_cache_bytes_per_gpu / GB:>10,.2f} {g.kv_cache_tokens:>11,} {g.max_concurrency:>9,.2f}x"
+        )
+    if any(g.memory_usable_estimated for g in report.gpus):
+        lines.append("  * usable memory estimated by a stated rule (gpu_catalog/README.md); the others are measured.")
+    misses = [g for g in report.gpus if not g.fits]
+    for g in misses:
+        lines.append(f"  {g.gpu}: does not fit: {g.reason}")
+    return "\n".join(lines)

@@ -1,9 +1,62 @@
-"""`planner traffic`: placeholder until its issue lands (the owner replaces this module)."""
+"""`planner traffic`: the statistics (and optionally a plot) of a profile's traffic or a bare trace."""
 
-from planner.cli._app import app, fail
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from planner.cli._app import app, emit_json, handle_errors
+from planner.profile import load_profile
+from planner.traffic import TrafficStats, describe_traffic
+
+
+def _table(stats: TrafficStats) -> str:
+    """The human-readable summary (the --json output carries the same figures)."""
+    lines = [
+        ("source", stats.source),
+        ("requests", f"{stats.requests:,}"),
+        ("horizon", f"{stats.horizon_seconds:,.1f} s ({stats.horizon_seconds / 3600:.2f} h; "
+                    f"x{stats.month_factor:,.1f} for a month)"),
+        ("duration", f"{stats.duration_seconds:,.1f} s (last arrival - first)"),
+        ("mean rate", f"{stats.mean_rate_per_s:.3f} req/s"),
+        ("peak rate, 1 min", f"{stats.peak_rate_1min_per_s:.2f} req/s ({stats.peak_requests_1min} requests in "
+                             f"the busiest sliding 60 s; {stats.peak_to_mean_1min:.2f}x the mean)"),
+        ("peak rate, 1 s", f"{stats.peak_rate_1s_per_s:.0f} req/s"),
+        ("inter-arrival CV", f"{stats.interarrival_cv:.2f} (Poisson = 1; {stats.zero_gap_fraction:.1%} zero gaps)"),
+    ]
+    for name, tok in (("prompt tokens", stats.prompt_tokens), ("output tokens", stats.output_tokens)):
+        lines.append((name, f"mean {tok.mean:,.1f}  p50 {tok.p50:,.0f}  p90 {tok.p90:,.0f}  "
+                            f"p99 {tok.p99:,.0f}  max {tok.max:,}"))
+    if stats.num_capped:
+        lines.append(("capped", f"{stats.num_capped:,} requests capped to max_model_len"))
+    if stats.seed is not None:
+        lines.append(("seed", str(stats.seed)))
+    return "\n".join(f"{k:<18} {v}" for k, v in lines)
 
 
 @app.command("traffic")
-def traffic() -> None:
-    """Not built yet."""
-    raise fail("'planner traffic' is not built yet")
+@handle_errors
+def traffic(
+    profile: Annotated[Optional[Path], typer.Option("--profile", "-p", help="Profile YAML whose traffic to draw.")] = None,
+    trace: Annotated[Optional[Path], typer.Option("--trace", help="Or a bare trace file, read as recorded.")] = None,
+    format: Annotated[Optional[str], typer.Option("--format", help="Trace format: azure, mooncake or csv (default: detected).")] = None,
+    jitter: Annotated[Optional[str], typer.Option("--jitter", help="Bare trace only: 'batch' or seconds of uniform jitter (default none).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: the profile's traffic.seed).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also write a PNG: arrivals per minute and size histograms.")] = None,
+) -> None:
+    """Requests, rates, burstiness and token percentiles of a profile's traffic or of a trace."""
+    loaded = load_profile(profile) if profile is not None else None
+    workload, stats = describe_traffic(loaded, trace, format, seed, jitter)
+    if plot is not None:
+        from planner.report.traffic_plot import plot_traffic
+
+        plot_traffic(workload, plot, title=loaded.name if loaded is not None else stats.source)
+    if json_out:
+        emit_json(stats)
+    else:
+        typer.echo(_table(stats))
+        if plot is not None:
+            typer.echo(f"{'plot':<18} {plot}")

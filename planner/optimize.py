@@ -1,0 +1,1379 @@
+"""The fleet optimizer: a PuLP mixed-integer program choosing GPUs, billing and routing.
+
+This is the only module that knows PuLP. Its inputs are plain numbers that other modules derive
+(capacities from `planner.capacity`, demand per time slot from the workload, prices from the
+catalog): `build_model(inputs)` turns them into a named MILP, `solve(inputs)` runs CBC quietly and
+returns a `SolverResult` carrying the solver status. The verify-and-refine loop that wraps the
+solver around the simulator is `planner.capacity.plan` (it needs the simulator and the workload).
+
+Formulation (docs/optimizer.md has it in full, with every constraint named):
+
+  pools p      one way of buying replicas of a (GPU, tensor_parallel_size): "pod" (rented for the
+               whole horizon), "active" (serverless worker kept warm for the horizon) or "flex"
+               (serverless worker started when traffic arrives, billed while it runs).
+  buckets b    request-size classes (prompt/output token ranges) with their own capacities.
+  slots t      time slots over the horizon (default one hour).
+
+  n_p          integer replicas of pod/active pool p for the whole horizon
+  f_p,t        integer flex replicas of pool p running during slot t's busy periods
+  r_b,p,t >= 0 requests/s of bucket b routed to pool p in slot t (continuous routing)
+
+  minimise  sum_p n_p c_p H + sum_p,t f_p,t c_p (busy_t + bursts_t cold_p)
+  s.t.      demand_b,t:   sum_p r_b,p,t = D_b,t
+            capacity_p,t: sum_b r_b,p,t / cap_p,b <= headroom * replicas_p,t
+            plus the optional limits (max GPUs of a type, max serverless workers, min replicas,
+            monthly budget).
+
+Continuous routing is what separates this from Mélange (Griggs et al. 2024), which slices each
+bucket into a few discrete pieces and assigns each piece whole to one GPU type.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pulp
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from planner.errors import PlannerError
+
+SECONDS_PER_MONTH = 730.0 * 3600.0
+"""A month as cloud price sheets count it: 730 hours (8,760 h / 12)."""
+
+Billing = Literal["pod", "active", "flex"]
+
+
+class Pool(BaseModel):
+    """One way of buying replicas of a (GPU, tensor_parallel_size) candidate.
+
+    A serverless endpoint appears as two pools (billing "active" and "flex") that share
+    `endpoint`, so limits on serverless workers apply to their sum.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gpu_id: str
+    tensor_parallel_size: int = Field(1, ge=1)
+    billing: Billing
+    capacity_per_s: dict[str, float] = Field(
+        description="bucket -> max requests/s one replica sustains under the SLO serving only "
+        "that bucket (0 or missing: cannot serve it)"
+    )
+    usd_per_replica_s: float = Field(ge=0, description="price of one replica (all its GPUs), USD/s")
+    scale_up_s: float = Field(
+        0.0, ge=0, description="flex only: seconds billed per scale-up (cold start + idle timeout)"
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def name(self) -> str:
+        return f"{self.gpu_id}-tp{self.tensor_parallel_size}-{self.billing}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.gpu_id}-tp{self.tensor_parallel_size}"
+
+
+class SlotDemand(BaseModel):
+    """The demand the fleet must carry for `duration_s` seconds of one time slot.
+
+    A slot may be split into demand levels (its load-duration curve, see `slot_demands`): each
+    level is a SlotDemand of its own whose duration is the time the slot spends at that level.
+    Pods and active workers are the same in every level; flex workers can differ.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_s: float = Field(description="start of the time slot the level belongs to")
+    slot: int = Field(0, ge=0, description="index of the time slot")
+    level: int = Field(0, ge=0, description="0 = the slot's peak level")
+    duration_s: float = Field(gt=0)
+    rate_per_s: dict[str, float] = Field(
+        description="bucket -> requests/s to provision for (a high percentile of one-minute rates)"
+    )
+    busy_s: float = Field(
+        ge=0, description="seconds of the slot with traffic (flex workers stay up this long)"
+    )
+    num_bursts: int = Field(0, ge=0, description="busy periods starting in the slot (scale-ups)")
+
+
+class Limits(BaseModel):
+    """Optional limits on the fleet (None = no limit)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_gpus: dict[str, int] = Field(default_factory=dict, description="gpu id -> max GPUs")
+    max_serverless_workers: int | None = Field(None, ge=0, description="per serverless endpoint")
+    min_replicas: int = Field(0, ge=0, description="always-on replicas (pods + active workers)")
+    budget_usd_per_month: float | None = Field(None, gt=0)
+
+
+class MilpInputs(BaseModel):
+    """Everything the integer program needs, in SI units."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pools: list[Pool]
+    slots: list[SlotDemand]
+    headroom: float = Field(0.9, gt=0, le=1.0, description="max planned utilization of capacity")
+    limits: Limits = Field(default_factory=Limits)
+
+    @property
+    def horizon_s(self) -> float:
+        return sum(s.duration_s for s in self.slots)
+
+    @property
+    def buckets(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for s in self.slots:
+            for b in s.rate_per_s:
+                seen.setdefault(b, None)
+        return list(seen)
+
+
+class PoolUse(BaseModel):
+    """How much of one pool the solution buys."""
+
+    gpu_id: str
+    tensor_parallel_size: int
+    billing: Billing
+    count: int = Field(description="pod/active: replicas for the horizon; flex: peak replicas")
+    flex_per_slot: list[int] = Field(default_factory=list, description="flex replicas per slot")
+    cost_usd: float
+    routed_share: dict[str, float] = Field(
+        default_factory=dict, description="bucket -> share of that bucket's provisioned demand"
+    )
+
+
+class SolverResult(BaseModel):
+    """The MILP's answer; `status` is PuLP's status string ("Optimal", "Infeasible", ...)."""
+
+    status: str
+    cost_usd: float | None = None
+    cost_per_month_usd: float | None = None
+    pools: list[PoolUse] = Field(default_factory=list)
+    routing: list[dict[str, dict[str, float]]] = Field(
+        default_factory=list, description="per slot level: bucket -> pool name -> requests/s"
+    )
+    solve_seconds: float = 0.0
+    num_variables: int = 0
+    num_constraints: int = 0
+
+    @property
+    def optimal(self) -> bool:
+        return self.status == "Optimal"
+
+
+def _safe(name: str) -> str:
+    """PuLP names may not contain spaces or dashes' friends; keep them readable."""
+    return "".join(ch if ch.isalnum() else "_" for ch in name)
+
+
+class _Model:
+    """The PuLP problem and its variables keyed by domain names."""
+
+    def __init__(self, prob: pulp.LpProblem) -> None:
+        self.prob = prob
+        self.n: dict[str, pulp.LpVariable] = {}  # pool name -> replicas for the horizon
+        self.f: dict[tuple[str, int], pulp.LpVariable] = {}  # (pool name, slot) -> flex replicas
+        self.r: dict[tuple[str, str, int], pulp.LpVariable] = {}  # (bucket, pool, slot) -> req/s
+        self.cost_terms: dict[str, pulp.LpAffineExpression] = {}  # pool name -> USD expression
+
+
+def _check_inputs(inputs: MilpInputs) -> None:
+    if not inputs.slots:
+        raise PlannerError("the optimizer got no time slots: the horizon is empty")
+    names = [p.name for p in inputs.pools]
+    if len(set(names)) != len(names):
+        raise PlannerError(f"duplicate candidate pools: {sorted(names)}")
+    for b in inputs.buckets:
+        if all(s.rate_per_s.get(b, 0.0) <= 0 for s in inputs.slots):
+            continue
+        if not any(p.capacity_per_s.get(b, 0.0) > 0 for p in inputs.pools):
+            raise PlannerError(
+                f"no candidate can serve request bucket {b!r} under the SLO: allow larger "
+                "tensor_parallel_size or bigger GPUs, quantize the model, or relax the SLO"
+            )
+
+
+def build_model(inputs: MilpInputs) -> _Model:
+    """Build the named MILP (see the module docstring); solve it with `solve`."""
+    _check_inputs(inputs)
+    prob = pulp.LpProblem("planner_fleet", pulp.LpMinimize)
+    m = _Model(prob)
+    horizon_s = inputs.horizon_s
+    buckets = inputs.buckets
+    num_slots = len(inputs.slots)
+
+    for p in inputs.pools:
+        if p.billing == "flex":
+            for t in range(num_slots):
+                m.f[p.name, t] = prob.add_variable(f"flex_{_safe(p.name)}_t{t}", 0, cat="Integer")
+            m.cost_terms[p.name] = pulp.lpSum(
+                m.f[p.name, t]
+                * p.usd_per_replica_s
+                * (s.busy_s + s.num_bursts * p.scale_up_s)
+                for t, s in enumerate(inputs.slots)
+            )
+        else:
+            m.n[p.name] = prob.add_variable(f"n_{_safe(p.name)}", 0, cat="Integer")
+            m.cost_terms[p.name] = m.n[p.name] * p.usd_per_replica_s * horizon_s
+        for b in buckets:
+            if p.capacity_per_s.get(b, 0.0) <= 0:
+                continue
+            for t, s in enumerate(inputs.slots):
+                if s.rate_per_s.get(b, 0.0) > 0:
+                    m.r[b, p.name, t] = prob.add_variable(
+                        f"route_{_safe(b)}_{_safe(p.name)}_t{t}", 0
+                    )
+
+    total_cost = pulp.lpSum(m.cost_terms.values())
+    prob += total_cost, "total_usd_for_horizon"
+
+    def replicas(p: Pool, t: int) -> pulp.LpAffineExpression:
+        return m.f[p.name, t] if p.billing == "flex" else m.n[p.name]
+
+    # demand_b,t: every request/s of every bucket goes somewhere.
+    for t, s in enumerate(inputs.slots):
+        for b, rate in s.rate_per_s.items():
+            if rate <= 0:
+                continue
+            prob += (
+                pulp.lpSum(m.r[b, p.name, t] for p in inputs.pools if (b, p.name, t) in m.r)
+                == rate,
+                f"demand_{_safe(b)}_t{t}",
+            )
+    # capacity_p,t: the routed load, in replicas, stays under headroom x replicas.
+    for p in inputs.pools:
+        for t in range(num_slots):
+            load = pulp.lpSum(
+                m.r[b, p.name, t] / p.capacity_per_s[b] for b in buckets if (b, p.name, t) in m.r
+            )
+            prob += load <= inputs.headroom * replicas(p, t), f"capacity_{_safe(p.name)}_t{t}"
+
+    _add_limits(inputs, m)
+    return m
+
+
+def _add_limits(inputs: MilpInputs, m: _Model) -> None:
+    lim = inputs.limits
+    prob = m.prob
+    num_slots = len(inputs.slots)
+    for gpu_id, max_gpus in lim.max_gpus.items():
+        for t in range(num_slots):
+            gpus = pulp.lpSum(
+                p.tensor_parallel_size * (m.f[p.name, t] if p.billing == "flex" else m.n[p.name])
+                for p in inputs.pools
+                if p.gpu_id == gpu_id
+            )
+            prob += gpus <= max_gpus, f"max_gpus_{_safe(gpu_id)}_t{t}"
+    if lim.max_serverless_workers is not None:
+        endpoints = {p.endpoint for p in inputs.pools if p.billing != "pod"}
+        for ep in sorted(endpoints):
+            for t in range(num_slots):
+                workers = pulp.lpSum(
+                    m.f[p.name, t] if p.billing == "flex" else m.n[p.name]
+                    for p in inputs.pools
+                    if p.billing != "pod" and p.endpoint == ep
+                )
+                prob += workers <= lim.max_serverless_workers, f"max_workers_{_safe(ep)}_t{t}"
+    if lim.min_replicas > 0:
+        always_on = pulp.lpSum(m.n.values())
+        prob += always_on >= lim.min_replicas, "min_replicas"
+    if lim.budget_usd_per_month is not None:
+        budget_horizon = lim.budget_usd_per_month * inputs.horizon_s / SECONDS_PER_MONTH
+        prob += pulp.lpSum(m.cost_terms.values()) <= budget_horizon, "budget"
+
+
+def solve(inputs: MilpInputs, *, time_limit_s: float | None = 30.0) -> SolverResult:
+    """Build and solve the MILP with CBC (quiet); the result carries the solver's status.
+
+    Args:
+        inputs: pools, slots, headroom and limits.
+        time_limit_s: CBC's wall-clock limit (None = no limit); on hitting it the best integer
+            solution found is returned with status "Optimal" only if CBC proved it.
+    Returns:
+        SolverResult: status and, when a solution exists, the pools bought and their costs.
+    """
+    started = time.perf_counter()
+    m = build_model(inputs)
+    with warnings.catch_warnings():
+        # NOTE: PuLP 3.3 flags its bundled CBC as deprecated in favour of a separately installed
+        # one; the bundled binary is the one every install has, so keep it and stay quiet.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s)
+        m.prob.solve(solver)
+    elapsed = time.perf_counter() - started
+    status = pulp.LpStatus[m.prob.status]
+    result = SolverResult(
+        status=status,
+        solve_seconds=elapsed,
+        num_variables=len(m.prob.variables()),
+        num_constraints=m.prob.numConstraints(),
+    )
+    if status != "Optimal":
+        return result
+    uses: list[PoolUse] = []
+    for p in inputs.pools:
+        cost = float(pulp.value(m.cost_terms[p.name]) or 0.0)
+        if p.billing == "flex":
+            per_slot = [int(round(m.f[p.name, t].value() or 0)) for t in range(len(inputs.slots))]
+            count = max(per_slot, default=0)
+        else:
+            per_slot = []
+            count = int(round(m.n[p.name].value() or 0))
+        shares = _routed_shares(inputs, m, p)
+        if count == 0 and not any(v > 1e-9 for v in shares.values()):
+            continue
+        uses.append(
+            PoolUse(
+                gpu_id=p.gpu_id,
+                tensor_parallel_size=p.tensor_parallel_size,
+                billing=p.billing,
+                count=count,
+                flex_per_slot=per_slot,
+                cost_usd=cost,
+                routed_share=shares,
+            )
+        )
+    routing: list[dict[str, dict[str, float]]] = []
+    for t, s in enumerate(inputs.slots):
+        per_bucket: dict[str, dict[str, float]] = {}
+        for b in s.rate_per_s:
+            per_bucket[b] = {
+                p.name: float(m.r[b, p.name, t].value() or 0.0)
+                for p in inputs.pools
+                if (b, p.name, t) in m.r and (m.r[b, p.name, t].value() or 0.0) > 1e-12
+            }
+        routing.append(per_bucket)
+    result.routing = routing
+    total = sum(u.cost_usd for u in uses)
+    result.cost_usd = total
+    result.cost_per_month_usd = total * SECONDS_PER_MONTH / inputs.horizon_s
+    result.pools = uses
+    return result
+
+
+def _routed_shares(inputs: MilpInputs, m: _Model, p: Pool) -> dict[str, float]:
+    """bucket -> share of the bucket's provisioned requests (rate x slot length) sent to p."""
+    shares: dict[str, float] = {}
+    for b in inputs.buckets:
+        total = sum(s.rate_per_s.get(b, 0.0) * s.duration_s for s in inputs.slots)
+        if total <= 0:
+            continue
+        routed = sum(
+            (m.r[b, p.name, t].value() or 0.0) * s.duration_s
+            for t, s in enumerate(inputs.slots)
+            if (b, p.name, t) in m.r
+        )
+        if routed > 0:
+            shares[b] = routed / total
+    return shares
+
+
+def replicas_needed(rate_per_s: float, capacity_per_s: float, headroom: float) -> int:
+    """Replicas of one type that carry `rate_per_s` alone (the single-type baseline)."""
+    if rate_per_s <= 0:
+        return 0
+    if capacity_per_s <= 0:
+        raise PlannerError("a candidate with zero capacity cannot carry traffic")
+    return math.ceil(rate_per_s / (capacity_per_s * headroom) - 1e-9)
+
+
+# ------------------------------------------------------------------------ demand per slot ---
+
+LEVEL_TIME_FRACTIONS = (0.05, 0.25, 0.5, 1.0)
+"""Cumulative shares of a slot's one-minute windows, busiest first, that bound its demand levels.
+
+The busiest 5% of minutes form the peak level (provisioned at the demand percentile), the next
+20%, 25% and 50% the lower levels (each provisioned at its busiest minute). Always-on capacity
+sees the peak; flex workers added for a level are billed only for that level's time. This is the
+load-duration curve of power-system planning (screening curves), applied to GPU fleets.
+"""
+
+
+class DemandSeries(BaseModel):
+    """The one-minute request rates the slots were built from (for reports and plots)."""
+
+    window_s: float
+    bucket_names: list[str]
+    rate_per_s: list[list[float]] = Field(description="[window][bucket] requests/s")
+    slot_seconds: float
+    slot_peak_per_s: list[dict[str, float]] = Field(description="per slot: bucket -> planned rate")
+    window_level: list[int] = Field(description="per window: index into the slot demands list")
+
+
+def slot_demands(
+    arrival_s: np.ndarray,
+    bucket_idx: np.ndarray,
+    bucket_names: list[str],
+    horizon_s: float,
+    *,
+    slot_s: float = 3600.0,
+    percentile: float = 0.99,
+    window_s: float = 60.0,
+    level_fractions: tuple[float, ...] = LEVEL_TIME_FRACTIONS,
+) -> tuple[list[SlotDemand], DemandSeries]:
+    """Demand levels per time slot from the arrivals, per request-size bucket.
+
+    Each slot's one-minute rates are sorted busiest first and cut into levels at
+    `level_fractions`. The peak level asks for the `percentile` of the slot's one-minute rates
+    (per bucket, so every bucket's bursts count); lower levels ask for their busiest minute. A
+    level lasts as long as its minutes; its scale-ups are the runs of minutes at or above it.
+
+    Args:
+        arrival_s: request arrival times, seconds from the start.
+        bucket_idx: each request's bucket index into bucket_names.
+        horizon_s: the period the arrivals cover.
+        slot_s: time-slot length (the MILP decides flex workers per slot level).
+        percentile: in (0, 1]: the quantile of one-minute rates planned for at the peak.
+    """
+    if slot_s <= 0 or horizon_s <= 0:
+        raise PlannerError("optimizer.slot_seconds and the traffic horizon must be > 0")
+    if not 0 < percentile <= 1:
+        raise PlannerError(f"optimizer.demand_percentile must be in (0, 1], got {percentile}")
+    arrival_s = np.asarray(arrival_s, dtype=np.float64)
+    bucket_idx = np.asarray(bucket_idx, dtype=np.int64)
+    window_s = min(window_s, slot_s)
+    num_windows = max(1, math.ceil(horizon_s / window_s - 1e-9))
+    win = np.minimum((arrival_s // window_s).astype(np.int64), num_windows - 1)
+    nb = len(bucket_names)
+    counts = np.zeros((num_windows, nb))
+    np.add.at(counts, (win, bucket_idx), 1.0)
+    # The last window may be shorter than window_s when the horizon is not a multiple of it.
+    lengths = np.minimum(window_s, horizon_s - np.arange(num_windows) * window_s)
+    rates = counts / lengths[:, None]
+    per_slot = max(1, int(round(slot_s / window_s)))
+    demands: list[SlotDemand] = []
+    peaks: list[dict[str, float]] = []
+    window_level = np.zeros(num_windows, dtype=np.int64)
+    for t, first in enumerate(range(0, num_windows, per_slot)):
+        idx = np.arange(first, min(first + per_slot, num_windows))
+        r, lens = rates[idx], lengths[idx]
+        order = np.argsort(-r.sum(axis=1), kind="stable")
+        n = len(idx)
+        cuts = sorted({min(n, max(1, math.ceil(f * n - 1e-9))) for f in level_fractions} | {n})
+        prev_cut = 0
+        prev_level: np.ndarray | None = None
+        for level, cut in enumerate(cuts):
+            members = order[prev_cut:cut]
+            if level == 0:
+                want = np.quantile(r, percentile, axis=0, method="linear")
+                want = np.maximum(want, r[members].max(axis=0) if percentile >= 1 else 0.0)
+            else:
+                want = r[members].max(axis=0)
+            if prev_level is not None:
+                want = np.minimum(want, prev_level)
+            prev_level = want
+            at_or_above = np.zeros(n, dtype=bool)
+            at_or_above[order[:cut]] = True
+            runs = int(np.count_nonzero(at_or_above & ~np.concatenate([[False], at_or_above[:-1]])))
+            demands.append(
+                SlotDemand(
+                    start_s=float(idx[0] * window_s),
+                    slot=t,
+                    level=level,
+                    duration_s=float(lens[members].sum()),
+                    rate_per_s={b: float(want[j]) for j, b in enumerate(bucket_names)},
+                    busy_s=float(lens[members].sum()),
+                    num_bursts=runs,
+                )
+            )
+            if level == 0:
+                peaks.append({b: float(want[j]) for j, b in enumerate(bucket_names)})
+            window_level[idx[members]] = len(demands) - 1
+            prev_cut = cut
+    series = DemandSeries(
+        window_s=window_s,
+        bucket_names=list(bucket_names),
+        rate_per_s=rates.round(6).tolist(),
+        slot_seconds=slot_s,
+        slot_peak_per_s=peaks,
+        window_level=window_level.tolist(),
+    )
+    return demands, series
+
+
+# ------------------------------------------------------------------------ the planning loop ---
+# `plan()` is the design card's main command: candidates -> capacities -> demand -> MILP ->
+# verify by simulation -> refine -> alternatives. Everything that touches the simulator, the
+# catalog or prices goes through a `Backend`, so tests can run the loop on hand-made numbers.
+
+
+class PlanEntry(BaseModel):
+    """One line of a fleet plan: replicas of one (GPU, TP) under one billing mode."""
+
+    gpu: str
+    tensor_parallel_size: int
+    billing: Literal["pod", "serverless"]
+    count: int = Field(description="pods; for serverless the endpoint's max workers")
+    active_workers: int = Field(0, description="serverless: always-on workers")
+    max_flex_workers: int = Field(0, description="serverless: flex workers at the busiest level")
+    flex_workers_per_level: list[int] = Field(
+        default_factory=list, description="flex workers per slot demand level, slot-major"
+    )
+    gpus: int = Field(description="GPUs at the plan's peak (count x tensor_parallel_size)")
+    traffic_share: float = Field(description="share of the provisioned requests routed here")
+    capacity_per_s: dict[str, float] = Field(description="bucket -> req/s one replica carries (as planned)")
+    milp_cost_usd: float = Field(description="the MILP's estimate for the horizon")
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.gpu}-tp{self.tensor_parallel_size}"
+
+
+class EndpointRun(BaseModel):
+    """The simulated outcome of one endpoint (GPU type) of a plan."""
+
+    gpu: str
+    tensor_parallel_size: int
+    num_requests: int
+    slo_attainment: float
+    cost_usd: float
+    cold_starts: int = 0
+    utilization: float | None = None
+
+
+class FleetRun(BaseModel):
+    """A plan simulated on the horizon's actual arrivals."""
+
+    slo_attainment: float
+    verified: bool
+    cost_usd: float
+    cost_per_month_usd: float
+    usd_per_million_output_tokens: float | None
+    num_requests: int
+    output_tokens: int
+    ttft_p50_s: float | None = None
+    ttft_p99_s: float | None = None
+    tpot_p50_s: float | None = None
+    tpot_p99_s: float | None = None
+    cold_starts: int = 0
+    cost_lines: dict[str, float] = Field(default_factory=dict, description="kind -> USD")
+    endpoints: list[EndpointRun] = Field(default_factory=list)
+
+
+class RoundReport(BaseModel):
+    """One solve-and-verify round."""
+
+    round: int
+    milp_status: str
+    milp_cost_per_month_usd: float | None
+    cost_per_month_usd: float | None
+    slo_attainment: float | None
+    verified: bool
+    plan: str = Field(description="the plan in words")
+    tightened: dict[str, float] = Field(
+        default_factory=dict, description="endpoint -> capacity factor applied for the next round"
+    )
+    solve_seconds: float = 0.0
+    simulate_seconds: float = 0.0
+
+
+class Alternative(BaseModel):
+    """A reference plan for the alternatives table."""
+
+    kind: Literal["single_gpu_pods", "all_serverless", "optimized"]
+    name: str
+    plan: list[PlanEntry] = Field(default_factory=list)
+    feasible: bool = True
+    note: str | None = None
+    milp_cost_per_month_usd: float | None = None
+    cost_usd: float | None = None
+    cost_per_month_usd: float | None = None
+    usd_per_million_output_tokens: float | None = None
+    slo_attainment: float | None = None
+    verified: bool = False
+    savings_of_optimized_pct: float | None = Field(
+        None, description="(this plan's monthly cost - the optimized plan's) / this plan's, percent"
+    )
+
+
+class OptimizeResult(BaseModel):
+    """What `planner optimize` answers (its --json output)."""
+
+    profile: str
+    model: str
+    seed: int
+    plan: list[PlanEntry]
+    flex_workers: dict[str, list[int]] = Field(
+        default_factory=dict, description="serverless endpoint -> flex workers per slot level"
+    )
+    cost_usd: float = Field(description="simulated billing of the plan over the horizon")
+    cost_per_month_usd: float
+    milp_cost_usd: float = Field(description="the MILP's estimate for the horizon")
+    usd_per_million_output_tokens: float | None
+    slo_attainment: float = Field(description="verified by simulating the plan on the horizon")
+    slo_target: float
+    verified: bool
+    rounds: list[RoundReport]
+    alternatives: list[Alternative]
+    solve_seconds: float = Field(description="time in the MILP solver, all rounds and alternatives")
+    capacity_seconds: float
+    simulate_seconds: float
+    wall_seconds: float
+    horizon_s: float
+    buckets: list[str]
+    capacities: list[Any] = Field(default_factory=list, description="CapacityResult per candidate/bucket")
+    candidates: list[Any] = Field(default_factory=list, description="CandidateCheck per (GPU, TP)")
+    demand: DemandSeries
+    verification: FleetRun
+    assumptions: list[str] = Field(default_factory=list)
+    deploy: list[dict[str, Any]] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+@dataclass
+class Backend:
+    """The optimizer's window on the world; the defaults use the real modules."""
+
+    check_candidate: Callable[..., Any] = field(default=None)  # type: ignore[assignment]
+    capacities: Callable[..., list[Any]] = field(default=None)  # type: ignore[assignment]
+    simulate_fleet: Callable[..., Any] = field(default=None)  # type: ignore[assignment]
+    resolve_prices: Callable[[Any, str], Any] = field(default=None)  # type: ignore[assignment]
+    scale_up_seconds: Callable[[Any, str, int], float] = field(default=None)  # type: ignore[assignment]
+    engine_settings: Callable[[Any, str, int], dict[str, Any]] = field(default=None)  # type: ignore[assignment]
+    assumptions: Callable[[Any, Sequence[str], bool], list[str]] = field(default=None)  # type: ignore[assignment]
+    gpu_fingerprint: Callable[[str], str] = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        from planner import capacity  # noqa: PLC0415
+
+        defaults = {
+            "check_candidate": capacity.check_candidate,
+            "capacities": capacity.capacities,
+            "simulate_fleet": capacity.simulate_fleet,
+            "resolve_prices": capacity.resolve_prices,
+            "scale_up_seconds": capacity.scale_up_seconds,
+            "engine_settings": capacity.engine_settings,
+            "assumptions": capacity.assumptions,
+            "gpu_fingerprint": capacity.gpu_fingerprint,
+        }
+        for name, fn in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, fn)
+
+
+@dataclass
+class PlanArtifacts:
+    """Arrays the report plots but the JSON leaves out (per-request latencies of the plan)."""
+
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+    ok: np.ndarray
+    provisioned_per_window: np.ndarray  # requests/s the plan can carry in each demand window
+    alternatives_runs: dict[str, FleetRun] = field(default_factory=dict)
+
+
+@dataclass
+class _World:
+    """Everything fixed before the first solve."""
+
+    profile: Any
+    workload: Any
+    bucket_names: list[str]
+    bucket_idx: np.ndarray
+    slots: list[SlotDemand]
+    series: DemandSeries
+    checks: list[Any]
+    caps: dict[str, dict[str, float]]  # endpoint -> bucket -> req/s
+    endpoints: dict[str, tuple[str, int]]  # endpoint -> (gpu, tp)
+    pod_usd_per_hour: dict[str, float]  # endpoint -> USD/h of one replica (measured mode)
+    prices: dict[str, Any]  # gpu -> ResolvedPrices
+    limits: Limits
+    seed: int
+    capacity_results: list[Any] = field(default_factory=list)
+    measured: bool = False
+    in_flight: dict[str, dict[str, float]] = field(default_factory=dict)  # endpoint -> bucket -> requests
+    worker_concurrency: int | None = None  # serverless max_concurrency_per_worker
+
+
+def plan(
+    profile: Any,
+    *,
+    seed: int | None = None,
+    workers: int = 1,
+    cache_dir: Any = None,
+    use_cache: bool = True,
+    backend: Backend | None = None,
+    workload: Any = None,
+) -> tuple[OptimizeResult, PlanArtifacts]:
+    """Cheapest fleet under the profile's SLO, verified by simulation (the main command).
+
+    Args:
+        profile: a loaded Profile.
+        seed: traffic and simulation seed (None: the profile's traffic.seed).
+        workers: processes for the capacity simulations.
+        cache_dir: capacity cache folder (None: the user cache folder); use_cache False: no cache.
+        backend: stand-ins for the simulator, catalog and prices (tests).
+        workload: the requests to plan for (None: generated from the profile).
+    Returns:
+        (the result model, arrays for the report's plots).
+    Raises:
+        PlannerError: nothing can serve the profile, or the limits leave no plan; the message
+            says what would make it feasible.
+    """
+    from planner import capacity  # noqa: PLC0415
+
+    started = time.perf_counter()
+    backend = backend or Backend()
+    seed = int(profile.traffic.seed if seed is None else seed)
+    if workload is None:
+        from planner.traffic import generate_workload  # noqa: PLC0415
+
+        workload = generate_workload(profile, seed)
+    if len(workload) == 0:
+        raise PlannerError("the profile's traffic has no requests over the horizon: raise the rate or the horizon")
+    cache = capacity.CapacityCache(None if not use_cache else (cache_dir or capacity.default_cache_dir()))
+    t0 = time.perf_counter()
+    world = _prepare(profile, workload, seed, workers, cache, backend)
+    capacity_seconds = time.perf_counter() - t0
+
+    main = _solve_verify(world, backend, lambda p: True)
+    if main.best is None:
+        raise PlannerError(_infeasible_message(world, main.rounds[-1].milp_status if main.rounds else "no pools"))
+    result, entries, run, arts, inputs = main.best
+    rounds = main.rounds
+    alts, alt = _alternatives(world, backend, main)
+    solve_s = main.solve_s + alt.solve_s
+    sim_s = main.sim_s + alt.sim_s
+    arts.alternatives_runs = {a.name: a for a in alts}  # type: ignore[assignment]
+    gpu_ids = sorted({e.gpu for e in entries})
+    serverless_used = any(e.billing == "serverless" for e in entries)
+    assumptions = _assumptions(world, backend, gpu_ids, serverless_used)
+    deploy = [_deploy(world, backend, e) for e in entries]
+    notes = []
+    if not run.verified:
+        notes.append(
+            f"the plan reached {run.slo_attainment:.1%} SLO attainment in simulation, below the "
+            f"{world.profile.slo.attainment:.0%} target, after {len(rounds)} round(s): raise "
+            "optimizer.max_rounds, lower optimizer.headroom, or relax the SLO"
+        )
+    out = OptimizeResult(
+        profile=profile.name,
+        model=profile.model.name,
+        seed=seed,
+        plan=entries,
+        flex_workers={e.endpoint: e.flex_workers_per_level for e in entries if e.billing == "serverless"},
+        cost_usd=run.cost_usd,
+        cost_per_month_usd=run.cost_per_month_usd,
+        milp_cost_usd=float(result.cost_usd or 0.0),
+        usd_per_million_output_tokens=run.usd_per_million_output_tokens,
+        slo_attainment=run.slo_attainment,
+        slo_target=profile.slo.attainment,
+        verified=run.verified,
+        rounds=rounds,
+        alternatives=alts,
+        solve_seconds=solve_s,
+        capacity_seconds=capacity_seconds,
+        simulate_seconds=sim_s,
+        wall_seconds=time.perf_counter() - started,
+        horizon_s=float(workload.horizon_s),
+        buckets=world.bucket_names,
+        capacities=[c.model_dump() for c in world.capacity_results],
+        candidates=[c.model_dump() for c in world.checks],
+        demand=world.series,
+        verification=run,
+        assumptions=assumptions,
+        deploy=deploy,
+        notes=notes,
+    )
+    return out, arts
+
+
+def describe(entries: Sequence[PlanEntry]) -> str:
+    """A plan in words: '2 x l40s pods + h100-sxm serverless (1 active, up to 3 flex)'."""
+    parts = []
+    for e in entries:
+        tp = f" (TP{e.tensor_parallel_size})" if e.tensor_parallel_size > 1 else ""
+        if e.billing == "pod":
+            parts.append(f"{e.count} x {e.gpu}{tp} pods")
+        else:
+            parts.append(f"{e.gpu}{tp} serverless ({e.active_workers} active, up to {e.max_flex_workers} flex)")
+    return " + ".join(parts) or "nothing"
+
+
+
+
+def _prepare(profile: Any, workload: Any, seed: int, workers: int, cache: Any, backend: Backend) -> _World:
+    """Buckets, demand levels, candidates and their capacities: everything before the MILP."""
+    from planner import capacity  # noqa: PLC0415
+
+    opt = profile.optimizer
+    measured = profile.capacity is not None
+    checks: list[Any] = []
+    pod_usd_per_hour: dict[str, float] = {}
+    if measured:
+        buckets, results, pod_usd_per_hour = capacity.measured_capacities(profile.capacity)
+        names = [b.name for b in buckets]
+        bucket_idx = capacity.assign_buckets(workload.prompt_tokens, workload.output_tokens, buckets)
+        shares = capacity.measured_shares(profile.capacity)
+        total_slots, series = slot_demands(
+            workload.arrival_s, np.zeros(len(workload), dtype=np.int64), ["all"], workload.horizon_s,
+            slot_s=opt.slot_seconds, percentile=opt.demand_percentile,
+        )
+        slots = [
+            s.model_copy(update={"rate_per_s": {b: s.rate_per_s["all"] * shares.get(b, 0.0) for b in names}})
+            for s in total_slots
+        ]
+        series = series.model_copy(
+            update={"slot_peak_per_s": [{b: p["all"] * shares.get(b, 0.0) for b in names} for p in series.slot_peak_per_s]}
+        )
+    else:
+        buckets = capacity.buckets_from_ranges(opt.size_buckets)
+        names = [b.name for b in buckets]
+        bucket_idx = capacity.assign_buckets(workload.prompt_tokens, workload.output_tokens, buckets)
+        slots, series = slot_demands(
+            workload.arrival_s, bucket_idx, names, workload.horizon_s,
+            slot_s=opt.slot_seconds, percentile=opt.demand_percentile,
+        )
+        total_tokens = workload.prompt_tokens + workload.output_tokens
+        p50 = int(np.median(workload.prompt_tokens))
+        p99 = int(np.percentile(total_tokens, 99))
+        checks = [
+            backend.check_candidate(profile, gpu, tp, p50, p99)
+            for gpu in profile.candidates.gpus
+            for tp in profile.candidates.tensor_parallel_sizes
+        ]
+        fits = [c for c in checks if c.fits]
+        if not fits:
+            raise PlannerError(_no_candidate_message(profile, checks))
+        tasks = capacity.make_tasks(
+            profile, [(c.gpu_id, c.tensor_parallel_size) for c in fits], buckets, workload, seed=seed,
+            gpu_fingerprints={c.gpu_id: backend.gpu_fingerprint(c.gpu_id) for c in fits},
+        )
+        results = backend.capacities(tasks, cache=cache, workers=workers)
+    caps: dict[str, dict[str, float]] = {}
+    in_flight: dict[str, dict[str, float]] = {}
+    endpoints: dict[str, tuple[str, int]] = {}
+    for r in results:
+        ep = f"{r.gpu_id}-tp{r.tensor_parallel_size}"
+        endpoints[ep] = (r.gpu_id, r.tensor_parallel_size)
+        caps.setdefault(ep, {})[r.bucket] = float(r.max_rate_per_s)
+        if getattr(r, "in_flight_at_max", None):
+            in_flight.setdefault(ep, {})[r.bucket] = float(r.in_flight_at_max)
+    prices: dict[str, Any] = {}
+    for gpu, _ in endpoints.values():
+        try:
+            prices[gpu] = backend.resolve_prices(profile, gpu)
+        except PlannerError:
+            prices[gpu] = None
+    limits = Limits(
+        max_gpus=dict(opt.max_gpus_per_type or {}),
+        max_serverless_workers=(
+            opt.max_serverless_workers
+            if opt.max_serverless_workers is not None
+            else profile.billing.serverless.max_workers
+        ),
+        min_replicas=opt.min_replicas,
+        budget_usd_per_month=opt.budget_usd_per_month,
+    )
+    return _World(
+        profile=profile, workload=workload, bucket_names=names, bucket_idx=bucket_idx, slots=slots,
+        series=series, checks=checks, caps=caps, endpoints=endpoints, pod_usd_per_hour=pod_usd_per_hour,
+        prices=prices, limits=limits, seed=seed, capacity_results=list(results), measured=measured,
+        in_flight=in_flight, worker_concurrency=_worker_concurrency(profile),
+    )
+
+
+def _worker_concurrency(profile: Any) -> int | None:
+    """Requests one serverless worker holds at once (Runpod vLLM worker MAX_CONCURRENCY)."""
+    try:
+        from planner import billing  # noqa: PLC0415
+
+        value = billing.setting(profile.billing, "max_concurrency_per_worker")
+    except (ImportError, PlannerError, KeyError):
+        return None
+    return int(value) if value else None
+
+
+def _serverless_caps(world: _World, ep: str, caps: dict[str, float]) -> dict[str, float]:
+    """A serverless worker's capacity: a pod's, scaled down when its concurrency cap binds.
+
+    At its SLO capacity a replica holds `in_flight` requests on average (Little's law, measured
+    in the capacity probe); a worker that takes at most `worker_concurrency` at once carries at
+    most that fraction of the rate (an estimate: it ignores the shape of the queue).
+    """
+    if not world.worker_concurrency:
+        return caps
+    out = {}
+    for b, v in caps.items():
+        held = world.in_flight.get(ep, {}).get(b)
+        out[b] = v * min(1.0, world.worker_concurrency / held) if held and held > 0 else v
+    return out
+
+
+def _no_candidate_message(profile: Any, checks: Sequence[Any]) -> str:
+    reasons = []
+    for c in checks:
+        line = f"{c.gpu_id} tp{c.tensor_parallel_size}: {c.reason}"
+        if line not in reasons:
+            reasons.append(line)
+    shown = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
+    return (
+        f"no candidate can serve {profile.model.name} under the SLO ({shown}); to make it feasible: "
+        "quantize (model.quantization awq/fp8 or kv_cache_dtype fp8), allow larger "
+        "candidates.tensor_parallel_sizes, add bigger GPUs, lower serving.max_model_len, or relax "
+        "slo.ttft_seconds / slo.tpot_seconds"
+    )
+
+
+def _infeasible_message(world: _World, status: str) -> str:
+    lim = world.limits
+    active = []
+    if lim.budget_usd_per_month is not None:
+        active.append(f"optimizer.budget_usd_per_month {lim.budget_usd_per_month:g}")
+    if lim.max_gpus:
+        active.append(f"optimizer.max_gpus_per_type {lim.max_gpus}")
+    if lim.max_serverless_workers is not None:
+        active.append(f"max serverless workers {lim.max_serverless_workers}")
+    peak = max((sum(s.rate_per_s.values()) for s in world.slots), default=0.0)
+    return (
+        f"no fleet carries the peak demand ({peak:.2f} req/s) within the limits ({status}; "
+        f"{', '.join(active) or 'no limits set'}): raise the budget or the GPU/worker limits, "
+        "allow more candidates.gpus or billing modes, or relax the SLO"
+    )
+
+
+def _milp_inputs(world: _World, factors: dict[str, float], backend: Backend) -> MilpInputs:
+    """Pools for every (endpoint, billing) the profile allows and prices allow.
+
+    `factors` (pool name -> multiplier) are the refinement rounds' tightened capacities.
+    """
+    profile = world.profile
+    allowed = set(profile.candidates.billing)
+    pools: list[Pool] = []
+    for ep, (gpu, tp) in world.endpoints.items():
+        caps = {b: v for b, v in world.caps.get(ep, {}).items() if v > 0}
+        if not caps:
+            continue
+        pr = world.prices.get(gpu)
+        if ep in world.pod_usd_per_hour:
+            pools.append(Pool(gpu_id=gpu, tensor_parallel_size=tp, billing="pod", capacity_per_s=caps,
+                              usd_per_replica_s=world.pod_usd_per_hour[ep] / 3600.0))
+        elif "pod" in allowed and pr is not None and pr.pod_usd_per_gpu_hour is not None:
+            pools.append(Pool(gpu_id=gpu, tensor_parallel_size=tp, billing="pod", capacity_per_s=caps,
+                              usd_per_replica_s=pr.pod_usd_per_hour(tp) / 3600.0))
+        if "serverless" in allowed and pr is not None and pr.flex_usd_per_gpu_s is not None:
+            caps = _serverless_caps(world, ep, caps)
+            pools.append(Pool(gpu_id=gpu, tensor_parallel_size=tp, billing="flex", capacity_per_s=caps,
+                              usd_per_replica_s=pr.flex_usd_per_s(tp),
+                              scale_up_s=backend.scale_up_seconds(profile, gpu, tp)))
+            if pr.active_usd_per_gpu_s is not None:
+                pools.append(Pool(gpu_id=gpu, tensor_parallel_size=tp, billing="active", capacity_per_s=caps,
+                                  usd_per_replica_s=pr.active_usd_per_s(tp)))
+    pools = [
+        p.model_copy(update={"capacity_per_s": {b: v * factors.get(p.name, 1.0) for b, v in p.capacity_per_s.items()}})
+        if factors.get(p.name, 1.0) != 1.0 else p
+        for p in pools
+    ]
+    if not pools:
+        raise PlannerError(
+            "no candidate has both a capacity under the SLO and a price for the allowed billing "
+            f"modes ({', '.join(sorted(allowed))}): add prices: entries to the profile or allow "
+            "other candidates.gpus / billing"
+        )
+    return MilpInputs(pools=pools, slots=world.slots, headroom=profile.optimizer.headroom, limits=world.limits)
+
+
+def _entries(result: SolverResult, inputs: MilpInputs, world: _World) -> list[PlanEntry]:
+    """The solver's pools grouped into plan lines: pods, and serverless endpoints (active + flex)."""
+    pool_by_name = {p.name: p for p in inputs.pools}
+    volume = sum(sum(s.rate_per_s.values()) * s.duration_s for s in inputs.slots) or 1.0
+    routed: dict[str, float] = {}
+    for s, per_bucket in zip(inputs.slots, result.routing):
+        for pools in per_bucket.values():
+            for name, rate in pools.items():
+                routed[name] = routed.get(name, 0.0) + rate * s.duration_s
+    out: dict[tuple[str, str], PlanEntry] = {}
+    for use in result.pools:
+        pool = next(p for p in inputs.pools if p.gpu_id == use.gpu_id and p.tensor_parallel_size == use.tensor_parallel_size and p.billing == use.billing)
+        mode = "pod" if use.billing == "pod" else "serverless"
+        key = (pool.endpoint, mode)
+        entry = out.get(key) or PlanEntry(
+            gpu=use.gpu_id, tensor_parallel_size=use.tensor_parallel_size, billing=mode, count=0, gpus=0,
+            traffic_share=0.0, capacity_per_s=dict(pool.capacity_per_s), milp_cost_usd=0.0,
+        )
+        if use.billing == "pod":
+            entry.count = use.count
+        elif use.billing == "active":
+            entry.active_workers = use.count
+        else:
+            entry.flex_workers_per_level = use.flex_per_slot
+            entry.max_flex_workers = max(use.flex_per_slot, default=0)
+        if mode == "serverless":
+            entry.count = entry.active_workers + entry.max_flex_workers
+        entry.gpus = entry.count * entry.tensor_parallel_size
+        entry.traffic_share += routed.get(pool.name, 0.0) / volume
+        entry.milp_cost_usd += use.cost_usd
+        out[key] = entry
+    del pool_by_name
+    return [e for e in out.values() if e.count > 0 or e.traffic_share > 1e-9]
+
+
+def _endpoint_weights(world: _World, inputs: MilpInputs, result: SolverResult) -> dict[tuple[int, str], dict[str, float]]:
+    """(slot, bucket) -> endpoint -> requests routed there (rate x level time), from the solution."""
+    pools = {p.name: p for p in inputs.pools}
+    weights: dict[tuple[int, str], dict[str, float]] = {}
+    for s, per_bucket in zip(inputs.slots, result.routing):
+        for b, per_pool in per_bucket.items():
+            w = weights.setdefault((s.slot, b), {})
+            for name, rate in per_pool.items():
+                ep = pools[name].endpoint
+                w[ep] = w.get(ep, 0.0) + rate * s.duration_s
+    return weights
+
+
+def _prices_for(world: _World, gpu: str, tp: int) -> Any:
+    from planner import billing  # noqa: PLC0415
+
+    ep = f"{gpu}-tp{tp}"
+    if ep in world.pod_usd_per_hour:
+        return billing.ResolvedPrices(
+            gpu_id=gpu, pod_cloud=world.profile.billing.pod_cloud, pod_provider="measured",
+            pod_usd_per_gpu_hour=world.pod_usd_per_hour[ep] / tp,
+            pod_price_label="capacity section (user-measured)",
+        )
+    return world.prices.get(gpu)
+
+
+def _verify(
+    world: _World, inputs: MilpInputs, result: SolverResult, entries: Sequence[PlanEntry], backend: Backend
+) -> tuple[FleetRun, PlanArtifacts]:
+    """Simulate the plan on the horizon's arrivals: requests split over endpoints as routed."""
+    from planner import billing  # noqa: PLC0415
+    from planner.capacity import slo_attainment  # noqa: PLC0415
+    from planner.traffic import Workload  # noqa: PLC0415
+
+    wl, profile = world.workload, world.profile
+    n = len(wl)
+    horizon = float(wl.horizon_s)
+    slot_s = profile.optimizer.slot_seconds
+    num_slots = 1 + max(s.slot for s in world.slots)
+    req_slot = np.minimum((wl.arrival_s // slot_s).astype(np.int64), num_slots - 1)
+    weights = _endpoint_weights(world, inputs, result)
+    fleet: dict[str, dict[str, int]] = {}
+    for e in entries:
+        f = fleet.setdefault(e.endpoint, {"pods": 0, "active": 0, "max": 0})
+        if e.billing == "pod":
+            f["pods"] += e.count
+        else:
+            f["active"] += e.active_workers
+            f["max"] += e.count
+    ep_names = list(fleet)
+    fallback = np.zeros(len(ep_names))
+    for w in weights.values():
+        for ep, v in w.items():
+            if ep in fleet:
+                fallback[ep_names.index(ep)] += v
+    if fallback.sum() <= 0:
+        fallback[:] = 1.0
+    assign = np.zeros(n, dtype=np.int64)
+    u = np.random.default_rng(world.seed + 7919).random(n)
+    for t in range(num_slots):
+        for bi, b in enumerate(world.bucket_names):
+            sel = np.flatnonzero((req_slot == t) & (world.bucket_idx == bi))
+            if len(sel) == 0:
+                continue
+            w = np.array([weights.get((t, b), {}).get(ep, 0.0) for ep in ep_names])
+            if w.sum() <= 0:
+                w = fallback
+            cdf = np.cumsum(w / w.sum())
+            assign[sel] = np.minimum(np.searchsorted(cdf, u[sel], side="right"), len(ep_names) - 1)
+    ok = np.zeros(n, dtype=bool)
+    ttft = np.full(n, np.nan)
+    tpot = np.full(n, np.nan)
+    total_cost = 0.0
+    cold_starts = 0
+    lines: dict[str, float] = {}
+    eps: list[EndpointRun] = []
+    for k, ep in enumerate(ep_names):
+        gpu, tp = world.endpoints[ep]
+        f = fleet[ep]
+        sel = np.flatnonzero(assign == k)
+        prices = _prices_for(world, gpu, tp)
+        sub = Workload(wl.arrival_s[sel], wl.prompt_tokens[sel], wl.output_tokens[sel], horizon, f"{wl.source}; {ep} share")
+        outcome = backend.simulate_fleet(
+            profile, gpu, tp, sub, pods=f["pods"], active_workers=f["active"], max_workers=f["max"], seed=world.seed,
+        )
+        rec = outcome.records
+        ok_sub = slo_attainment(rec.first_token_at, rec.finished_at, rec.arrival_at, sub.output_tokens,
+                                profile.slo.ttft_seconds, profile.slo.tpot_seconds)
+        ok[sel] = ok_sub
+        ttft[sel] = np.asarray(rec.first_token_at, dtype=float) - np.asarray(rec.arrival_at, dtype=float)
+        out_tok = sub.output_tokens.astype(float)
+        tpot[sel] = np.where(out_tok > 1, (np.asarray(rec.finished_at, float) - np.asarray(rec.first_token_at, float)) / np.maximum(out_tok - 1, 1), np.nan)
+        spans = [_clip_always_on(w, horizon) for w in outcome.workers]
+        cost = billing.cost_of(
+            spans, prices, horizon, output_tokens=int(sub.output_tokens.sum()), num_requests=len(sel),
+            end_s=horizon, pod_billing_granularity_s=profile.billing.pod_billing_granularity_seconds,
+        )
+        total_cost += cost.cost_usd
+        cold_starts += cost.cold_starts
+        for line in cost.lines:
+            lines[f"{ep} {line.kind}"] = lines.get(f"{ep} {line.kind}", 0.0) + line.cost_usd
+        eps.append(EndpointRun(
+            gpu=gpu, tensor_parallel_size=tp, num_requests=len(sel),
+            slo_attainment=float(ok_sub.mean()) if len(sel) else 1.0, cost_usd=cost.cost_usd,
+            cold_starts=cost.cold_starts, utilization=cost.utilization,
+        ))
+    out_tokens = int(wl.output_tokens.sum())
+    att = float(ok.mean())
+    served = ~np.isnan(ttft)
+    run = FleetRun(
+        slo_attainment=att,
+        verified=att >= profile.slo.attainment,
+        cost_usd=total_cost,
+        cost_per_month_usd=total_cost * SECONDS_PER_MONTH / horizon,
+        usd_per_million_output_tokens=total_cost / out_tokens * 1e6 if out_tokens else None,
+        num_requests=n,
+        output_tokens=out_tokens,
+        ttft_p50_s=_pct(ttft[served], 50), ttft_p99_s=_pct(ttft[served], 99),
+        tpot_p50_s=_pct(tpot[~np.isnan(tpot)], 50), tpot_p99_s=_pct(tpot[~np.isnan(tpot)], 99),
+        cold_starts=cold_starts,
+        cost_lines=lines,
+        endpoints=eps,
+    )
+    arts = PlanArtifacts(ttft_s=ttft, tpot_s=tpot, ok=ok, provisioned_per_window=_provisioned(world, inputs, result))
+    return run, arts
+
+
+def _clip_always_on(span: Any, horizon: float) -> Any:
+    """Pods and active workers are billed for exactly the horizon.
+
+    NOTE: the simulated run lasts until the last request drains, past the horizon; the horizon is
+    assumed to repeat, so an always-on worker's drain overlaps the next horizon and is not extra.
+    """
+    if span.kind == "flex" or span.stopped_at is None or span.stopped_at <= horizon:
+        return span
+    from dataclasses import replace  # noqa: PLC0415
+
+    try:
+        return replace(span, stopped_at=horizon)
+    except TypeError:
+        return span.model_copy(update={"stopped_at": horizon}) if hasattr(span, "model_copy") else span
+
+
+def _pct(values: np.ndarray, q: float) -> float | None:
+    return float(np.percentile(values, q)) if len(values) else None
+
+
+def _provisioned(world: _World, inputs: MilpInputs, result: SolverResult) -> np.ndarray:
+    """Requests/s of the planned fleet in each demand window (at the traffic's bucket mix)."""
+    mix = np.bincount(world.bucket_idx, minlength=len(world.bucket_names)).astype(float)
+    mix = mix / mix.sum() if mix.sum() else np.full(len(mix), 1.0 / len(mix))
+    counts = {(u.gpu_id, u.tensor_parallel_size, u.billing): u for u in result.pools}
+    per_level = np.zeros(len(inputs.slots))
+    for p in inputs.pools:
+        use = counts.get((p.gpu_id, p.tensor_parallel_size, p.billing))
+        if use is None:
+            continue
+        inv = sum(m / p.capacity_per_s[b] for m, b in zip(mix, world.bucket_names) if p.capacity_per_s.get(b, 0) > 0 and m > 0)
+        cap = 1.0 / inv if inv > 0 else 0.0
+        for i in range(len(inputs.slots)):
+            n = use.flex_per_slot[i] if p.billing == "flex" else use.count
+            per_level[i] += n * cap
+    return per_level[np.asarray(world.series.window_level, dtype=np.int64)]
+
+
+@dataclass
+class _Search:
+    """Rounds of solve-then-verify over a subset of the pools."""
+
+    best: tuple[SolverResult, list[PlanEntry], FleetRun, PlanArtifacts, MilpInputs] | None = None
+    rounds: list[RoundReport] = field(default_factory=list)
+    factors: dict[str, float] = field(default_factory=dict)  # pool name -> capacity factor
+    solve_s: float = 0.0
+    sim_s: float = 0.0
+    note: str | None = None
+
+
+def _solve_verify(
+    world: _World, backend: Backend, keep: Callable[[Pool], bool], *, limits: Limits | None = None,
+    max_rounds: int | None = None,
+) -> _Search:
+    """Solve, simulate the plan, tighten the capacity of what missed the SLO, solve again.
+
+    A pool that missed is tightened: an endpoint's flex workers when it has any
+    (their cold starts are what capacity alone does not see), else its pods; x0.85 for a small
+    shortfall, x0.7 for a large one. The best verified plan (else the best attainment) wins.
+    """
+    search = _Search()
+    max_rounds = max_rounds or int(getattr(world.profile.optimizer, "max_rounds", 3))
+    target = world.profile.slo.attainment
+    for rnd in range(1, max_rounds + 1):
+        inputs = _milp_inputs(world, search.factors, backend)
+        pools = [p for p in inputs.pools if keep(p)]
+        if not pools:
+            search.note = "no candidate offers this billing mode (prices or candidates.billing)"
+            break
+        inputs = inputs.model_copy(update={"pools": pools, **({"limits": limits} if limits else {})})
+        try:
+            result = solve(inputs)
+        except PlannerError as err:
+            search.note = str(err)
+            break
+        search.solve_s += result.solve_seconds
+        if not result.optimal:
+            search.rounds.append(RoundReport(
+                round=rnd, milp_status=result.status, milp_cost_per_month_usd=None, cost_per_month_usd=None,
+                slo_attainment=None, verified=False, plan="no plan", solve_seconds=result.solve_seconds,
+            ))
+            break
+        entries = _entries(result, inputs, world)
+        t1 = time.perf_counter()
+        run, arts = _verify(world, inputs, result, entries, backend)
+        elapsed = time.perf_counter() - t1
+        search.sim_s += elapsed
+        report = RoundReport(
+            round=rnd, milp_status=result.status, milp_cost_per_month_usd=result.cost_per_month_usd,
+            cost_per_month_usd=run.cost_per_month_usd, slo_attainment=run.slo_attainment,
+            verified=run.verified, plan=describe(entries), solve_seconds=result.solve_seconds,
+            simulate_seconds=elapsed,
+        )
+        search.rounds.append(report)
+        best = search.best
+        if best is None or (run.verified and not best[2].verified) or (
+            not best[2].verified and run.slo_attainment > best[2].slo_attainment
+        ):
+            search.best = (result, entries, run, arts, inputs)
+        if run.verified:
+            break
+        for ep in run.endpoints:
+            if not ep.num_requests or ep.slo_attainment >= target:
+                continue
+            key = f"{ep.gpu}-tp{ep.tensor_parallel_size}"
+            used = {e.billing for e in entries if e.endpoint == key}
+            kinds = ["flex"] if "serverless" in used else ["pod"]
+            step = 0.85 if target - ep.slo_attainment < 0.1 else 0.7
+            for kind in kinds:
+                name = f"{key}-{kind}"
+                search.factors[name] = search.factors.get(name, 1.0) * step
+                report.tightened[name] = search.factors[name]
+        if not report.tightened:
+            break  # nothing identifiable to tighten
+    return search
+
+
+def _alternatives(world: _World, backend: Backend, main: _Search) -> tuple[list[Alternative], _Search]:
+    """The cheapest single-GPU all-pods plan and the all-serverless plan (each refined like the
+    main one), and the optimized mix itself, with the savings of the mix against each."""
+    assert main.best is not None
+    result, entries, run, _, _ = main.best
+    total = _Search()
+    alts: list[Alternative] = []
+
+    def add(kind: str, label: str, search: _Search, note: str | None = None) -> None:
+        total.solve_s += search.solve_s
+        total.sim_s += search.sim_s
+        if search.best is None:
+            alts.append(Alternative(kind=kind, name=label, feasible=False,  # type: ignore[arg-type]
+                                    note=search.note or "no plan within the limits"))
+            return
+        res, ents, r, _, _ = search.best
+        alts.append(Alternative(
+            kind=kind, name=f"{label}: {describe(ents)}", plan=ents,  # type: ignore[arg-type]
+            milp_cost_per_month_usd=res.cost_per_month_usd, cost_usd=r.cost_usd,
+            cost_per_month_usd=r.cost_per_month_usd, usd_per_million_output_tokens=r.usd_per_million_output_tokens,
+            slo_attainment=r.slo_attainment, verified=r.verified, note=note,
+        ))
+
+    # Cheapest single GPU type on pods: rank the pod pools by their MILP cost, refine the cheapest.
+    base = _milp_inputs(world, {}, backend)
+    ranked: list[tuple[float, str]] = []
+    for pool in base.pools:
+        if pool.billing != "pod":
+            continue
+        try:
+            res = solve(base.model_copy(update={"pools": [pool]}))
+        except PlannerError:
+            continue  # this GPU cannot serve every bucket alone
+        total.solve_s += res.solve_seconds
+        if res.optimal and res.cost_usd is not None:
+            ranked.append((res.cost_usd, pool.name))
+    if ranked:
+        name = min(ranked)[1]
+        add("single_gpu_pods", "cheapest single-GPU pods", _solve_verify(world, backend, lambda p: p.name == name))
+    else:
+        alts.append(Alternative(kind="single_gpu_pods", name="cheapest single-GPU pods", feasible=False,
+                                note="no single GPU type with a pod price carries the demand within the limits"))
+    # All serverless. Without an active-worker price nothing serverless is always on: scale to zero.
+    limits, note = world.limits, None
+    has_active = any(p.billing == "active" for p in base.pools)
+    if limits.min_replicas and not has_active:
+        limits = limits.model_copy(update={"min_replicas": 0})
+        note = "optimizer.min_replicas not applied: no active-worker price, flex workers scale to zero"
+    add("all_serverless", "all serverless", _solve_verify(world, backend, lambda p: p.billing != "pod", limits=limits), note)
+    alts.append(Alternative(
+        kind="optimized", name=f"optimized mix: {describe(entries)}", plan=entries,
+        milp_cost_per_month_usd=result.cost_per_month_usd, cost_usd=run.cost_usd,
+        cost_per_month_usd=run.cost_per_month_usd, usd_per_million_output_tokens=run.usd_per_million_output_tokens,
+        slo_attainment=run.slo_attainment, verified=run.verified,
+    ))
+    for a in alts:
+        if a.cost_per_month_usd:
+            a.savings_of_optimized_pct = (a.cost_per_month_usd - run.cost_per_month_usd) / a.cost_per_month_usd * 100.0
+    return alts, total
+
+
+def _assumptions(world: _World, backend: Backend, gpu_ids: Sequence[str], serverless: bool) -> list[str]:
+    """Every estimated input behind the answer, for the report's Assumptions section."""
+    opt = world.profile.optimizer
+    lines: list[str] = []
+    try:
+        lines += backend.assumptions(world.profile, gpu_ids, serverless)
+    except PlannerError as err:
+        lines.append(f"catalog assumptions unavailable: {err}")
+    if world.measured:
+        src = getattr(world.profile.capacity, "source", None) or "no source given"
+        lines.append(f"capacities: measured by the user (profile capacity section; {src}), not simulated")
+    else:
+        cv = next((c.burstiness_cv for c in world.capacity_results if c.burstiness_cv), None)
+        n = next((c.num_requests for c in world.capacity_results if c.num_requests), None)
+        lines.append(
+            f"capacities: simulated, one replica, {n} requests per bisection step, gamma arrivals "
+            f"with CV {cv if cv is None else round(cv, 2)} (the profile's burstiness within one-minute windows); "
+            "short runs start empty, so they can be optimistic: the plan is verified on the whole horizon"
+        )
+    lines.append(
+        f"demand: the {opt.demand_percentile:.0%} quantile of one-minute rates in each "
+        f"{opt.slot_seconds:g} s slot; lower demand levels at their busiest minute; replicas loaded "
+        f"to {opt.headroom:.0%} of capacity"
+    )
+    lines.append(
+        "flex workers in the MILP: billed for their level's time plus (cold start + idle timeout) per "
+        "scale-up; the reported cost is the simulated billing of the endpoint's autoscaler"
+    )
+    lines.append(
+        f"a month is 730 h; the simulated horizon ({world.workload.horizon_s:g} s) is assumed to repeat"
+    )
+    return lines
+
+
+def _deploy(world: _World, backend: Backend, entry: PlanEntry) -> dict[str, Any]:
+    """Settings to deploy one plan line (the report renders the vllm command and env vars)."""
+    out: dict[str, Any] = {
+        "gpu": entry.gpu, "tensor_parallel_size": entry.tensor_parallel_size, "billing": entry.billing,
+        "count": entry.count,
+    }
+    try:
+        out["engine"] = backend.engine_settings(world.profile, entry.gpu, entry.tensor_parallel_size)
+    except (PlannerError, ImportError, AttributeError) as err:
+        out["engine"] = None
+        out["engine_note"] = f"engine settings unavailable: {err}"
+    if entry.billing == "serverless":
+        sl = world.profile.billing.serverless
+        out["serverless"] = {
+            "active_workers": entry.active_workers,
+            "max_workers": entry.count,
+            "idle_timeout_seconds": sl.idle_timeout_seconds,
+            "scaler": sl.scaler,
+            "scaler_value": sl.scaler_value_resolved,
+        }
+    return out

@@ -1,0 +1,724 @@
+"""Step-time model: how long one engine step takes on one replica (pure functions, no I/O).
+
+One step of a vLLM-like engine runs the model once over every scheduled token: one decode token per
+running sequence plus chunks of prefill. Its time, per GPU of a tensor-parallel group, is
+
+    layers x [ sum over the layer's GEMMs of roofline(stream, compute)   (per kernel)
+             + layer_fixed_s                                             (small non-GEMM kernels)
+             + activation traffic per token x tokens                     (norms, rope, SiLU, adds)
+             + attention (decode: K/V bytes; prefill: FLOPs)
+             + 2 all-reduces of the activations                          (tensor parallel only) ]
+    + lm_head GEMM for the rows that need logits + host overhead
+
+A GEMM with W weight bytes over M rows streams in kernel_fixed_s + W / bandwidth and computes in
+2 M K N / F (F = flop_fraction x peak at the GEMM's format); the two combine as a smooth roofline
+(stream^n + compute^n)^(1/n): a decode step with a few sequences is streaming-bound, a large batch
+or a prefill compute-bound, with a measured soft transition between. Weights stream once per step
+whatever the batch (that is why batching pays); MoE layers stream only the experts the step's
+tokens touch, E x (1 - (1 - k/E)^tokens) in expectation. Decode attention reads every sequence's
+K/V at the streaming bandwidth, but a kernel that does not split long contexts cannot go faster
+than one (sequence, KV head) scanning its context alone (attention_unit_bytes_per_s).
+
+The efficiency parameters come from the GPU's `PerfCalibration` (planner/calibration.py); docs/perf.md
+has the fit and its errors. The simulator calls `step_seconds` / `decode_run_seconds` very often:
+`create` precomputes every constant, and the per-step work is a few float operations plus a sum
+and a max over the running sequences' context lengths.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from planner.calibration import PerfCalibration
+from planner.errors import PlannerError
+from planner.memory import (
+    check_tensor_parallel,
+    kv_bytes_per_token_per_layer,
+    kv_heads_per_gpu,
+    weight_bytes_breakdown,
+)
+from planner.models import param_counts
+from planner.precision import DTYPE_BYTES, QUANT_FORMATS, activation_dtype, compute_dtype
+
+# NOTE: weight-only formats (AWQ/GPTQ int4, mxfp4 on pre-Blackwell GPUs, fp8 weights on a GPU
+# without an fp8 tensor rate) dequantize inside the GEMM and multiply at the 16-bit rate. Marlin-
+# style kernels stay near the 16-bit GEMM's throughput at large batch but below it (Frantar et al.,
+# "MARLIN: Mixed-Precision Auto-Regressive Parallel Inference on Large Language Models",
+# arXiv:2408.11743). Estimated: 80% of the 16-bit rate.
+WEIGHT_ONLY_FLOP_FACTOR = 0.8
+WEIGHT_ONLY_FLOP_FACTOR_SOURCE = "estimated: dequantizing GEMMs reach ~80% of the 16-bit rate (MARLIN, arXiv:2408.11743)"
+
+
+# NOTE: tensor-parallel all-reduces. vLLM's one-shot custom all-reduce on 2-8 H100s takes
+# 8.7-11.8 us for <= 32 KB and grows ~18-27 us per MB up to 1 MB (sgl-project/sglang PR #2904,
+# "vllm" table, H100, TP 2/4/8): a fixed latency plus the bus bytes 2(N-1)/N x S at ~14% of one
+# link direction. Large messages go through NCCL's ring, which gets most of the link (estimated
+# 80%) after a longer start (estimated 25 us). The step takes whichever is faster.
+# NOTE: a plain-PyTorch Llama layer runs ~33 small kernels besides its GEMMs: two RMSNorms of ~7
+# elementwise/reduction kernels each (upcast, square, mean, rsqrt, scale, downcast, weight), rotary
+# embeddings (~5 each for q and k), two K/V cache writes, attention, SiLU, multiply, two residual
+# adds, a few layout copies. layer_fixed_s is their fitted total; one such kernel costs
+# layer_fixed_s / 33 (~2.3 us on the H200). Estimated count.
+SMALL_KERNELS_PER_LAYER = 33
+
+ALLREDUCE_LATENCY_S: dict[str, float] = {"nvlink": 9e-6, "pcie": 25e-6, "xgmi": 12e-6}
+ALLREDUCE_LATENCY_SOURCE = (
+    "nvlink 9 us: sgl-project/sglang PR #2904 (vLLM custom all-reduce on H100, TP 2-8, <= 32 KB); "
+    "pcie 25 us and xgmi 12 us estimated"
+)
+ONE_SHOT_LINK_FRACTION = 0.14  # same source: 256 KB -> 1 MB slope at TP 2 (61 GB/s bus of 450)
+RING_LINK_FRACTION = 0.8  # estimated
+RING_LATENCY_S = 25e-6  # estimated
+
+
+@dataclass(frozen=True)
+class _Gemm:
+    """One weight matrix as one GPU holds it: K x N, its bytes and its FLOP rate (FLOP/s)."""
+
+    k: int
+    n: int
+    weight_bytes: float
+    flop_rate: float  # achieved maximum = flop_fraction x peak x format factor
+
+
+class StepBreakdown(BaseModel):
+    """Where one step's time goes (per GPU of the tensor-parallel group). SI units."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total_s: float = Field(description="the step's time, seconds")
+    decode_sequences: int
+    prefill_tokens: int
+    tokens: int = Field(description="rows of the step's GEMMs: decode tokens + prefill tokens")
+    weight_bytes: float = Field(description="weight bytes streamed per GPU (touched experts only)")
+    kv_bytes: float = Field(description="K/V bytes read by attention per GPU")
+    flops: float = Field(description="FLOPs per GPU: GEMMs + attention")
+    gemm_s: float = Field(description="weight GEMMs, each max(stream, compute)")
+    gemm_stream_s: float = Field(description="what the GEMMs would take if only streaming counted")
+    gemm_compute_s: float = Field(description="what the GEMMs would take if only FLOPs counted")
+    attention_s: float
+    activation_s: float = Field(description="elementwise activation traffic (norms, rope, SiLU)")
+    layer_fixed_s: float = Field(description="fixed cost of the layers' small kernels")
+    kernel_fixed_s: float = Field(description="fixed cost per GEMM kernel (inside gemm_s)")
+    allreduce_s: float = Field(description="tensor-parallel all-reduces and the logits gather")
+    host_overhead_s: float
+    bound: Literal["memory", "compute"] = Field(
+        description="whether the GEMMs are limited by weight streaming or by FLOPs"
+    )
+
+
+class StepTimeModel:
+    """Step times of one model on one GPU type at a tensor-parallel size and precision.
+
+    Build with `StepTimeModel.create(...)`; the constructor takes precomputed constants.
+    Context lengths are the tokens already in a sequence's KV cache; its decode step attends over
+    them plus the new token.
+    """
+
+    def __init__(self, **constants: Any) -> None:
+        self.__dict__.update(constants)
+        self._gemm_cache: dict[int, float] = {}
+        self._const_cache: dict[tuple[int, int], float] = {}  # (tokens, logit rows) -> seconds
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def create(
+        cls,
+        spec: Any,
+        gpu: Any,
+        tensor_parallel_size: int = 1,
+        precision: str | None = None,
+        quantization: str = "none",
+        kv_cache_dtype: str = "auto",
+        *,
+        host_overhead_s: float | None = None,
+        attention_split_kv: bool | None = None,
+    ) -> "StepTimeModel":
+        """Precompute the constants of the step-time model.
+
+        Args:
+            spec: a ModelSpec (HF field names).
+            gpu: a GpuSpec (bandwidth, `flops_per_s(dtype)`, interconnect, calibration).
+            tensor_parallel_size: GPUs the model is split over (weights, KV heads and FLOPs split
+                N ways; two all-reduces per layer).
+            precision: weight dtype (None: the model's default).
+            quantization: checkpoint format ("none": the model's default format when precision
+                is None, else plain `precision` everywhere).
+            kv_cache_dtype: "auto" follows the activations; "fp8" halves K/V bytes.
+            host_overhead_s: engine host time per step; None: the calibration's setting.
+            attention_split_kv: override the calibration's decode-attention kernel behaviour.
+        Raises:
+            PlannerError: a TP size the heads do not divide, an unknown format, a missing rate.
+        """
+        tp = int(tensor_parallel_size)
+        check_tensor_parallel(spec, tp)  # PlannerError when the heads do not split over tp
+        wb = weight_bytes_breakdown(spec, precision, quantization)  # resolves the defaults
+        counts = param_counts(spec)
+        quantization = wb.quantization
+        weight_dtype = wb.precision
+        cal: PerfCalibration = getattr(gpu, "calibration", None) or PerfCalibration()
+
+        L = spec.num_hidden_layers
+        H = spec.hidden_size
+        uses_mla = spec.uses_mla
+        qh = spec.num_attention_heads // tp
+        kvh = kv_heads_per_gpu(spec, tp)  # replicated when tp exceeds the KV heads
+
+        # ---- formats: achieved FLOP rates (bytes come from memory.weight_bytes_breakdown)
+        act_dtype = activation_dtype(precision)
+        act_bytes = DTYPE_BYTES[act_dtype]
+        fmt = QUANT_FORMATS.get(quantization)
+        notes: list[str] = []
+
+        quantized_compute: set[str] = set()  # fp8/int8 GEMMs that run at their own rate
+
+        def rate(dtype: str, weight_only: bool) -> float:
+            factor = WEIGHT_ONLY_FLOP_FACTOR if weight_only else 1.0
+            for d in (dtype, "bf16", "fp16"):
+                try:
+                    peak = gpu.flops_per_s(d)
+                except PlannerError:
+                    continue
+                if d != dtype:
+                    factor = WEIGHT_ONLY_FLOP_FACTOR
+                    notes.append(f"{getattr(gpu, 'id', 'gpu')} has no {dtype} rate: weight-only GEMMs at the {d} rate")
+                elif d in ("fp8", "int8"):
+                    quantized_compute.add(d)
+                return cal.value("flop_fraction") * peak * factor
+            raise PlannerError(f"GPU {getattr(gpu, 'id', '?')!r} has no tensor-core rate for {dtype}, bf16 or fp16")
+
+        act_compute = "fp16" if act_dtype == "fp16" else "bf16"
+        hi_rate = rate(act_compute, False)
+        if fmt is None:  # plain precision everywhere
+            weight_only = weight_dtype in ("int4", "mxfp4")
+            lin_rate = rate(compute_dtype(weight_dtype, "none"), weight_only)
+            expert_rate = head_rate = lin_rate
+        else:
+            weight_only = DTYPE_BYTES[fmt.weight_dtype] < DTYPE_BYTES.get(fmt.compute_dtype, 2.0)
+            q_rate = rate(fmt.compute_dtype, weight_only)
+            expert_rate = q_rate
+            lin_rate = hi_rate if fmt.experts_only else q_rate
+            head_rate = hi_rate
+
+        def per_param(total_bytes: int, params: int) -> float:
+            return total_bytes / params if params else 0.0
+
+        attn_bpp = per_param(wb.attention_per_layer, counts.attention_per_layer)
+        mlp_bpp = per_param(wb.dense_mlp_per_layer, counts.dense_mlp_per_layer)
+        shared_bpp = per_param(wb.shared_experts_per_layer, counts.shared_experts_per_layer)
+
+        def gemm(k: int, n: int, bytes_per: float, r: float) -> _Gemm:
+            return _Gemm(k, n, k * n * bytes_per, r)
+
+        # ---- attention projections, per GPU
+        if uses_mla:
+            dqk = spec.qk_nope_head_dim + spec.qk_rope_head_dim
+            dv = spec.v_head_dim
+            attn = []
+            if spec.q_lora_rank:  # q_a is replicated on every rank, q_b split
+                attn += [gemm(H, spec.q_lora_rank, attn_bpp, lin_rate),
+                         gemm(spec.q_lora_rank, qh * dqk, attn_bpp, lin_rate)]
+            else:
+                attn += [gemm(H, qh * dqk, attn_bpp, lin_rate)]
+            attn += [gemm(H, spec.kv_lora_rank + spec.qk_rope_head_dim, attn_bpp, lin_rate),
+                     gemm(spec.kv_lora_rank, qh * (spec.qk_nope_head_dim + dv), attn_bpp, lin_rate),
+                     gemm(qh * dv, H, attn_bpp, lin_rate)]
+            qkv_width = qh * dqk + spec.kv_lora_rank + spec.qk_rope_head_dim
+        else:
+            d = spec.head_dim
+            dqk = dv = d
+            attn = [gemm(H, (qh + 2 * kvh) * d, attn_bpp, lin_rate), gemm(qh * d, H, attn_bpp, lin_rate)]
+            qkv_width = (qh + 2 * kvh) * d
+
+        def mlp(inter: int, bpp: float, r: float) -> list[_Gemm]:
+            i = max(1, inter // tp)
+            return [gemm(H, 2 * i, bpp, r), gemm(i, H, bpp, r)]  # fused gate/up, then down
+
+        dense_gemms = attn + mlp(spec.intermediate_size, mlp_bpp, lin_rate) if spec.intermediate_size else attn
+        n_moe = spec.num_moe_layers
+        n_dense = L - n_moe
+        E = spec.num_experts
+        k_top = spec.num_experts_per_tok
+        moe_gemms: list[_Gemm] = []
+        expert_bytes_each = 0.0
+        expert_flops_per_row = 0.0
+        moe_width = 0
+        if n_moe:
+            shared_inter = spec.shared_expert_intermediate_size or spec.num_shared_experts * spec.moe_intermediate_size
+            # the router is replicated on every rank
+            moe_gemms = attn + [_Gemm(H, E, float(wb.router_per_layer), hi_rate)]
+            if shared_inter:
+                moe_gemms += mlp(shared_inter, shared_bpp, lin_rate)
+            mi = max(1, spec.moe_intermediate_size // tp)
+            expert_bytes_each = wb.expert_per_layer / tp
+            expert_flops_per_row = 2 * 3 * H * mi
+            moe_width = qkv_width + k_top * mi + shared_inter // tp
+        dense_width = qkv_width + spec.intermediate_size // tp
+
+        # NOTE: fp8/int8 GEMMs quantize their input activations first (a dynamic per-token scale:
+        # one more small kernel per GEMM input, e.g. vLLM's scaled_fp8_quant). Each costs what one
+        # small kernel of a layer costs: layer_fixed_s / SMALL_KERNELS_PER_LAYER (estimated).
+        def quantized(gemms: list[_Gemm]) -> int:
+            return sum(1 for g in gemms if g.flop_rate != hi_rate) if quantized_compute else 0
+
+        quant_kernels = n_dense * quantized(dense_gemms)
+        if n_moe:
+            quant_kernels += n_moe * (quantized(moe_gemms) + (2 if expert_rate != hi_rate and quantized_compute else 0))
+
+        # ---- KV cache per token per layer, per GPU
+        kv_tok_layer = kv_bytes_per_token_per_layer(spec, kv_cache_dtype, tp, precision)
+        # one (sequence, KV head) unit of a non-split decode kernel; an MLA latent is one unit
+        kv_unit_tok_layer = kv_tok_layer if uses_mla else kv_tok_layer / kvh
+        n_sliding = spec.num_sliding_layers
+        window = spec.sliding_window or 0
+        n_full = L - n_sliding
+
+        # ---- interconnect (tensor parallel)
+        ar_lat = ar_bw = 0.0
+        if tp > 1:
+            ic = getattr(gpu, "interconnect", None)
+            link = getattr(ic, "bandwidth_bytes_per_s", None)
+            if link is None:
+                raise PlannerError(
+                    f"GPU {getattr(gpu, 'id', '?')!r} has no interconnect bandwidth in the catalog: "
+                    f"add interconnect.bandwidth_bytes_per_s to its YAML or use tensor_parallel_size 1"
+                )
+            ar_bw = link / 2  # NOTE: the catalog gives the bidirectional aggregate; a ring sends one way
+            ar_lat = getattr(ic, "latency_s", None)
+            if ar_lat is None:
+                ar_lat = ALLREDUCE_LATENCY_S.get(getattr(ic, "kind", "pcie"), ALLREDUCE_LATENCY_S["pcie"])
+                notes.append(f"all-reduce latency {ar_lat * 1e6:.0f} us ({ALLREDUCE_LATENCY_SOURCE})")
+
+        bw_stream = cal.value("stream_bandwidth_fraction") * gpu.memory_bandwidth_bytes_per_s
+        attn_peak = gpu.flops_per_s(act_compute) if _has_rate(gpu, act_compute) else gpu.flops_per_s("fp16")
+        split_kv = cal.attention_split_kv if attention_split_kv is None else bool(attention_split_kv)
+        host = cal.value("host_overhead_s") if host_overhead_s is None else float(host_overhead_s)
+        if host < 0:
+            raise PlannerError(f"host_overhead_s must be >= 0, got {host}")
+
+        head_bytes = (wb.lm_head or wb.embedding) / tp  # tied: logits still stream the embedding
+        head = _Gemm(H, max(1, spec.vocab_size // tp), head_bytes, head_rate)
+        return cls(
+            spec_name=spec.name,
+            gpu_id=getattr(gpu, "id", "gpu"),
+            tensor_parallel_size=tp,
+            weight_format=quantization if fmt is not None else weight_dtype,
+            weight_bytes_total=wb.total,
+            weight_only=weight_only or any("weight-only" in n for n in notes),
+            kv_cache_dtype=kv_cache_dtype,
+            notes=notes,
+            calibration=cal,
+            n_layers=L,
+            n_dense=n_dense,
+            n_moe=n_moe,
+            n_full=n_full,
+            n_sliding=n_sliding,
+            window=window,
+            hidden=H,
+            act_bytes=act_bytes,
+            dense_gemms=tuple(dense_gemms),
+            moe_gemms=tuple(moe_gemms),
+            head=head,
+            num_experts=E,
+            experts_per_tok=k_top,
+            expert_bytes_each=expert_bytes_each,
+            expert_flops_per_row=expert_flops_per_row,
+            expert_rate=expert_rate,
+            dense_width=dense_width,
+            quant_kernels=quant_kernels,
+            moe_width=moe_width,
+            q_heads_per_gpu=qh,
+            attn_dims=dqk + dv,
+            kv_tok_layer=kv_tok_layer,
+            kv_unit_tok_layer=kv_unit_tok_layer,
+            bw=bw_stream,
+            kernel_s=cal.value("kernel_fixed_s"),
+            roof_n=cal.value("roofline_exponent"),
+            layer_fixed_s=cal.value("layer_fixed_s"),
+            act_s_per_token_width=cal.value("activation_passes") * act_bytes / bw_stream,
+            attn_rate=cal.value("attention_flop_fraction") * attn_peak,
+            unit_bw=cal.value("attention_unit_bytes_per_s"),
+            split_kv=split_kv,
+            eager_s=cal.value("eager_launch_s_per_layer") * L,
+            host_s=host,
+            ar_lat=ar_lat,
+            ar_bw=ar_bw,
+        )
+
+    # ------------------------------------------------------------------ pieces (per step)
+
+    def _gemm_time(self, g: _Gemm, rows: int) -> float:
+        stream = self.kernel_s + g.weight_bytes / self.bw
+        compute = 2.0 * rows * g.k * g.n / g.flop_rate
+        return self._roof(stream, compute)
+
+    def _roof(self, stream: float, compute: float) -> float:
+        """Smooth roofline: (stream^n + compute^n)^(1/n); n = inf is max(stream, compute)."""
+        n = self.roof_n
+        if n >= 64.0:
+            return stream if stream > compute else compute
+        return (stream**n + compute**n) ** (1.0 / n)
+
+    def _layers_gemm_s(self, tokens: int) -> float:
+        """All layers' dense (always-run) GEMMs plus routed experts for `tokens` rows."""
+        t = self._gemm_cache.get(tokens)
+        if t is None:
+            t = self.n_dense * sum(self._gemm_time(g, tokens) for g in self.dense_gemms)
+            if self.n_moe:
+                t += self.n_moe * (sum(self._gemm_time(g, tokens) for g in self.moe_gemms)
+                                   + self._experts_s(tokens))
+            if len(self._gemm_cache) < 65536:
+                self._gemm_cache[tokens] = t
+        return t
+
+    def touched_experts(self, tokens: int) -> float:
+        """Expected distinct routed experts a step's tokens touch in one layer: E(1 - (1 - k/E)^T)."""
+        E, k = self.num_experts, self.experts_per_tok
+        if not E or tokens <= 0:
+            return 0.0
+        return E * (1.0 - (1.0 - k / E) ** tokens)
+
+    def _experts_s(self, tokens: int) -> float:
+        """One MoE layer's routed experts: stream the touched ones (two fused kernels), or compute."""
+        if tokens <= 0:
+            return 0.0
+        touched = self.touched_experts(tokens)
+        stream = 2 * self.kernel_s + touched * self.expert_bytes_each / self.bw
+        compute = tokens * self.experts_per_tok * self.expert_flops_per_row / self.expert_rate
+        return self._roof(stream, compute)
+
+    def _activation_s(self, tokens: int) -> float:
+        width = self.n_dense * self.dense_width + self.n_moe * self.moe_width
+        return tokens * width * self.act_s_per_token_width
+
+    def _head_s(self, rows: int) -> float:
+        return self._gemm_time(self.head, rows) if rows > 0 else 0.0
+
+    def _collective_s(self, bus_bytes: float) -> float:
+        """One collective moving `bus_bytes` per GPU: one-shot (small) or ring (large), the faster."""
+        one_shot = self.ar_lat + bus_bytes / (ONE_SHOT_LINK_FRACTION * self.ar_bw)
+        ring = RING_LATENCY_S + bus_bytes / (RING_LINK_FRACTION * self.ar_bw)
+        return one_shot if one_shot < ring else ring
+
+    def _allreduce_s(self, tokens: int, logit_rows: int) -> float:
+        """Two all-reduces of the activations per layer, plus gathering the logits."""
+        if self.tensor_parallel_size == 1:
+            return 0.0
+        n = self.tensor_parallel_size
+        msg = tokens * self.hidden * self.act_bytes
+        per_ar = self._collective_s(2.0 * (n - 1) / n * msg)
+        gather = self._collective_s((n - 1) / n * logit_rows * self.head.n * n * self.act_bytes)
+        return 2 * self.n_layers * per_ar + gather
+
+    def _decode_attention_s(self, sum_full: float, max_full: float, sum_slide: float, max_slide: float) -> float:
+        """All layers' decode attention given the summed and longest attended tokens."""
+        t = 0.0
+        for n_layers, s, m in ((self.n_full, sum_full, max_full), (self.n_sliding, sum_slide, max_slide)):
+            if n_layers and s > 0:
+                stream = s * self.kv_tok_layer / self.bw
+                if not self.split_kv:
+                    serial = m * self.kv_unit_tok_layer / self.unit_bw
+                    stream = stream if stream > serial else serial
+                t += n_layers * stream
+        return t
+
+    def _chunk_attention_s(self, chunk: int, done: int) -> tuple[float, float, float]:
+        """All layers' attention for one prefill chunk: (seconds, FLOPs, K/V bytes)."""
+        t = flops = kv = 0.0
+        for n_layers, cap in ((self.n_full, 0), (self.n_sliding, self.window)):
+            if not n_layers:
+                continue
+            span = done + (chunk + 1) / 2.0  # causal: the average query sees half its chunk
+            kv_tokens = done + chunk
+            if cap:
+                span = min(span, cap)
+                kv_tokens = min(kv_tokens, cap + chunk)
+            f = 2.0 * self.q_heads_per_gpu * self.attn_dims * chunk * span
+            b = kv_tokens * self.kv_tok_layer
+            t += n_layers * max(f / self.attn_rate, b / self.bw)
+            flops += n_layers * f
+            kv += n_layers * b
+        return t, flops, kv
+
+    def _fixed_s(self) -> float:
+        """The layers' small kernels, plus activation-quantization kernels of fp8/int8 GEMMs."""
+        return self.layer_fixed_s * (self.n_layers + self.quant_kernels / SMALL_KERNELS_PER_LAYER)
+
+    # ------------------------------------------------------------------ public API
+
+    def _decode_sums(self, ctx: np.ndarray) -> tuple[float, float, float, float]:
+        if ctx.size == 0:
+            return 0.0, 0.0, 0.0, 0.0
+        s = float(ctx.sum()) + ctx.size  # each sequence also attends to its new token
+        m = float(ctx.max()) + 1.0
+        if not self.n_sliding:
+            return s, m, 0.0, 0.0
+        w = self.window
+        return s, m, float(np.minimum(ctx + 1, w).sum()), min(m, w)
+
+    def step_seconds(self, decode_context_lens: np.ndarray,
+                     prefill_chunks: Sequence[tuple[int, int]] = ()) -> float:
+        """One engine step: a decode token for each running sequence plus prefill chunks.
+
+        Args:
+            decode_context_lens: tokens already cached for each decoding sequence (int array).
+            prefill_chunks: (chunk_tokens, tokens_already_computed) per prefilling sequence.
+        Returns:
+            seconds.
+        """
+        ctx = np.asarray(decode_context_lens)
+        b = int(ctx.size)
+        tokens = b
+        attn = 0.0
+        for chunk, done in prefill_chunks:
+            tokens += chunk
+            attn += self._chunk_attention_s(chunk, done)[0]
+        if tokens == 0:
+            return 0.0
+        rows = b + len(prefill_chunks)
+        if b:
+            attn += self._decode_attention_s(*self._decode_sums(ctx))
+        return self._batch_const_s(tokens, rows) + attn
+
+    def _batch_const_s(self, tokens: int, rows: int) -> float:
+        """Everything in a step but attention: it depends only on the token and logit-row counts."""
+        key = (tokens, rows)
+        t = self._const_cache.get(key)
+        if t is None:
+            t = (self._layers_gemm_s(tokens) + self._activation_s(tokens) + self._fixed_s()
+                 + self._head_s(rows) + self._allreduce_s(tokens, rows) + self.host_s)
+            if len(self._const_cache) < 262144:
+                self._const_cache[key] = t
+        return t
+
+    def decode_run_seconds(self, context_lens: np.ndarray, num_steps: int) -> np.ndarray:
+        """Durations of the next `num_steps` pure-decode steps, every context growing by one per step.
+
+        Args:
+            context_lens: tokens already cached for each running sequence at the first step.
+            num_steps: how many steps.
+        Returns:
+            float64 array of `num_steps` durations (seconds).
+        """
+        ctx = np.asarray(context_lens)
+        b = int(ctx.size)
+        if num_steps <= 0:
+            return np.zeros(0)
+        if b == 0:
+            return np.zeros(num_steps)
+        const = self._batch_const_s(b, b)
+        steps = np.arange(num_steps, dtype=np.float64)
+        s0 = float(ctx.sum()) + b
+        m0 = float(ctx.max()) + 1.0
+        attn = self._attn_vec(self.n_full, s0 + b * steps, m0 + steps)
+        if self.n_sliding:
+            w = self.window
+            srt = np.sort(ctx + 1)
+            prefix = np.concatenate(([0.0], np.cumsum(srt, dtype=np.float64)))
+            idx = np.searchsorted(srt, w - steps, side="left")  # sequences still under the window
+            s_slide = prefix[idx] + idx * steps + (b - idx) * w
+            attn = attn + self._attn_vec(self.n_sliding, s_slide, np.minimum(m0 + steps, w))
+        return const + attn
+
+    def _attn_vec(self, n_layers: int, sums: np.ndarray, maxes: np.ndarray) -> np.ndarray:
+        if not n_layers:
+            return np.zeros_like(sums)
+        stream = sums * (self.kv_tok_layer / self.bw)
+        if not self.split_kv:
+            stream = np.maximum(stream, maxes * (self.kv_unit_tok_layer / self.unit_bw))
+        return n_layers * stream
+
+    def prefill_seconds(self, prompt_tokens: int, batch: int = 1) -> float:
+        """One forward pass over `batch` fresh prompts of `prompt_tokens` each (time to first token
+        without queueing).
+
+        A standalone prefill runs eagerly in the calibration (no CUDA graph): it cannot be faster
+        than the host can launch its kernels (eager_launch_s_per_layer x layers), which sets the
+        time of short prompts.
+        """
+        if prompt_tokens <= 0 or batch <= 0:
+            raise PlannerError("prefill needs prompt_tokens >= 1 and batch >= 1")
+        tokens = prompt_tokens * batch
+        attn = batch * self._chunk_attention_s(prompt_tokens, 0)[0]
+        gpu = (self._layers_gemm_s(tokens) + attn + self._activation_s(tokens) + self._fixed_s()
+               + self._head_s(batch) + self._allreduce_s(tokens, batch))
+        return max(gpu, self.eager_s) + self.host_s
+
+    def breakdown(self, decode_context_lens: np.ndarray = np.zeros(0, dtype=np.int64),
+                  prefill_chunks: Sequence[tuple[int, int]] = ()) -> StepBreakdown:
+        """The step of `step_seconds` split into its terms (for `planner perf`)."""
+        ctx = np.asarray(decode_context_lens)
+        b = int(ctx.size)
+        tokens = b + sum(c for c, _ in prefill_chunks)
+        rows = b + len(prefill_chunks)
+        stream = compute = 0.0
+        wbytes = flops = 0.0
+        n_kernels = 0
+        for n_layers, gemms in ((self.n_dense, self.dense_gemms), (self.n_moe, self.moe_gemms)):
+            for g in gemms:
+                stream += n_layers * (self.kernel_s + g.weight_bytes / self.bw)
+                compute += n_layers * 2.0 * tokens * g.k * g.n / g.flop_rate
+                wbytes += n_layers * g.weight_bytes
+                flops += n_layers * 2.0 * tokens * g.k * g.n
+                n_kernels += n_layers
+        if self.n_moe and tokens:
+            touched = self.touched_experts(tokens)
+            stream += self.n_moe * (2 * self.kernel_s + touched * self.expert_bytes_each / self.bw)
+            compute += self.n_moe * tokens * self.experts_per_tok * self.expert_flops_per_row / self.expert_rate
+            wbytes += self.n_moe * touched * self.expert_bytes_each
+            flops += self.n_moe * tokens * self.experts_per_tok * self.expert_flops_per_row
+            n_kernels += 2 * self.n_moe
+        if rows:
+            stream += self.kernel_s + self.head.weight_bytes / self.bw
+            compute += 2.0 * rows * self.head.k * self.head.n / self.head.flop_rate
+            wbytes += self.head.weight_bytes
+            flops += 2.0 * rows * self.head.k * self.head.n
+            n_kernels += 1
+        gemm_s = (self._layers_gemm_s(tokens) + self._head_s(rows)) if tokens else 0.0
+        s_full, m_full, s_sl, m_sl = self._decode_sums(ctx)
+        attn = self._decode_attention_s(s_full, m_full, s_sl, m_sl)
+        kv = (self.n_full * s_full + self.n_sliding * s_sl) * self.kv_tok_layer
+        flops += 2.0 * self.q_heads_per_gpu * self.attn_dims * (self.n_full * s_full + self.n_sliding * s_sl)
+        for chunk, done in prefill_chunks:
+            t, f, k = self._chunk_attention_s(chunk, done)
+            attn += t
+            flops += f
+            kv += k
+        total = self.step_seconds(ctx, prefill_chunks)
+        return StepBreakdown(
+            total_s=total,
+            decode_sequences=b,
+            prefill_tokens=tokens - b,
+            tokens=tokens,
+            weight_bytes=wbytes,
+            kv_bytes=kv,
+            flops=flops,
+            gemm_s=gemm_s,
+            gemm_stream_s=stream,
+            gemm_compute_s=compute,
+            attention_s=attn,
+            activation_s=self._activation_s(tokens),
+            layer_fixed_s=self._fixed_s() if tokens else 0.0,
+            kernel_fixed_s=n_kernels * self.kernel_s,
+            allreduce_s=self._allreduce_s(tokens, rows) if tokens else 0.0,
+            host_overhead_s=self.host_s if tokens else 0.0,
+            bound="compute" if compute > stream else "memory",
+        )
+
+
+def _has_rate(gpu: Any, dtype: str) -> bool:
+    try:
+        gpu.flops_per_s(dtype)
+    except PlannerError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# `planner perf`: one model on one GPU at one batch and context
+# ---------------------------------------------------------------------------------------------
+
+
+class PerfReport(BaseModel):
+    """What `planner perf` prints: step times for a batch at a context, with the breakdown."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    gpu: str
+    tensor_parallel_size: int
+    weight_format: str = Field(description="resolved weight precision or quantization format")
+    kv_cache_dtype: str
+    batch: int
+    context: int = Field(description="tokens already cached per decoding sequence")
+    prompt_tokens: int
+    prefill_chunk: int | None
+    decode_step_seconds: float = Field(description="one decode step of `batch` sequences at `context`")
+    decode_tokens_per_second: float = Field(description="batch / decode_step_seconds, per replica")
+    prefill_seconds: float = Field(description="one fresh prompt of prompt_tokens, alone")
+    prefill_host_bound: bool = Field(description="the eager launch floor, not the GPU, sets prefill_seconds")
+    mixed_step_seconds: float | None = Field(
+        None, description="the batch's decodes plus one prefill chunk of prefill_chunk tokens"
+    )
+    decode_bound: Literal["memory", "compute"]
+    decode_breakdown: StepBreakdown
+    prefill_breakdown: StepBreakdown
+    mixed_breakdown: StepBreakdown | None = None
+    assumptions: list[str] = Field(description="estimated inputs this answer used")
+
+
+def perf_report(
+    spec: Any,
+    gpu: Any,
+    *,
+    batch: int,
+    context: int,
+    prompt_tokens: int | None = None,
+    prefill_chunk: int | None = None,
+    tensor_parallel_size: int = 1,
+    precision: str | None = None,
+    quantization: str = "none",
+    kv_cache_dtype: str = "auto",
+    host_overhead_s: float | None = None,
+    attention_split_kv: bool | None = None,
+) -> PerfReport:
+    """Step times of `spec` on `gpu` for `batch` sequences at `context` (and a prompt, a chunk).
+
+    Raises:
+        PlannerError: non-positive sizes, or anything `StepTimeModel.create` rejects.
+    """
+    if batch < 1:
+        raise PlannerError(f"--batch must be >= 1, got {batch}")
+    if context < 0:
+        raise PlannerError(f"--context must be >= 0, got {context}")
+    prompt = context if prompt_tokens is None else prompt_tokens
+    if prompt < 1:
+        raise PlannerError(f"--prompt must be >= 1 (it defaults to --context), got {prompt}")
+    if prefill_chunk is not None and prefill_chunk < 1:
+        raise PlannerError(f"--prefill-chunk must be >= 1, got {prefill_chunk}")
+    model = StepTimeModel.create(
+        spec, gpu, tensor_parallel_size, precision, quantization, kv_cache_dtype,
+        host_overhead_s=host_overhead_s, attention_split_kv=attention_split_kv,
+    )
+    ctx = np.full(batch, context, dtype=np.int64)
+    decode = model.breakdown(ctx)
+    prefill_bd = model.breakdown(np.zeros(0, dtype=np.int64), [(prompt, 0)])
+    prefill_s = model.prefill_seconds(prompt)
+    mixed = model.breakdown(ctx, [(prefill_chunk, 0)]) if prefill_chunk else None
+    cal = model.calibration
+    assumptions = cal.assumptions(model.gpu_id) + list(dict.fromkeys(model.notes))
+    if model.weight_only:
+        assumptions.append(f"weight-only GEMMs at {WEIGHT_ONLY_FLOP_FACTOR:.0%} of the 16-bit rate ({WEIGHT_ONLY_FLOP_FACTOR_SOURCE})")
+    if not (attention_split_kv if attention_split_kv is not None else cal.attention_split_kv):
+        assumptions.append(
+            "decode attention modelled as the calibration's kernel, which does not split long contexts "
+            "(pass --split-kv-attention for FlashInfer / FlashAttention split-KV kernels)"
+        )
+    return PerfReport(
+        model=model.spec_name,
+        gpu=model.gpu_id,
+        tensor_parallel_size=model.tensor_parallel_size,
+        weight_format=model.weight_format,
+        kv_cache_dtype=kv_cache_dtype,
+        batch=batch,
+        context=context,
+        prompt_tokens=prompt,
+        prefill_chunk=prefill_chunk,
+        decode_step_seconds=decode.total_s,
+        decode_tokens_per_second=batch / decode.total_s,
+        prefill_seconds=prefill_s,
+        prefill_host_bound=prefill_s > prefill_bd.total_s + 1e-12,
+        mixed_step_seconds=mixed.total_s if mixed else None,
+        decode_bound=decode.bound,
+        decode_breakdown=decode,
+        prefill_breakdown=prefill_bd,
+        mixed_breakdown=mixed,
+        assumptions=assumptions,
+    )

@@ -1,0 +1,347 @@
+"""The fleet: workers (replicas) behind a router, a fleet-level queue, and the hooks autoscalers use.
+
+Covers: pods present for the whole horizon or following a per-slot schedule of counts with a
+provisioning delay; workers added at any simulated time that become ready after a delay (cold
+start) and stop when idle; least-outstanding or round-robin routing over ready workers; a
+fleet-level FIFO queue holding requests while no ready worker will take them (that wait shows in
+TTFT); observers notified of arrivals, finishes, idle workers and readiness.
+
+Scenario: `simulate()` builds a Fleet, starts the pods, lets `planner.sim.serverless.attach` add
+its autoscaler (issue #6), then the arrival process replays the workload: each request is
+rejected (with a reason) if it can never fit, else dispatched to the router's pick among the
+ready workers that accept it, else queued at the fleet until one does.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+import simpy
+from simpy.events import URGENT, Event
+
+from planner.sim.replica import Replica, WorkerState
+from planner.sim.request import Request, RequestStatus
+from planner.sim.scheduler import SchedulerConfig
+
+ROUTERS = ("least_outstanding", "round_robin")
+
+# Reasons a request is not served; code 0 means "not rejected". Order is the code.
+REJECT_REASONS = ("", "exceeds_max_model_len", "exceeds_kv_cache", "unserved_at_end")
+
+
+class FleetObserver:
+    """Base class for autoscalers and other watchers: override the hooks you need.
+
+    Every hook runs synchronously inside the simulation at `fleet.env.now`, so it may read the
+    fleet's state and call `fleet.add_worker` / `fleet.stop_worker`, or start SimPy processes on
+    `fleet.env` (e.g. an idle-timeout per worker, a periodic scaler tick).
+    """
+
+    def on_arrival(self, fleet: "Fleet", request: Request) -> None:
+        """A request arrived (before it is dispatched or queued)."""
+
+    def on_queued(self, fleet: "Fleet", request: Request) -> None:
+        """No ready worker would take `request`: it waits in `fleet.queue`."""
+
+    def on_request_finished(self, fleet: "Fleet", worker: Replica, request: Request) -> None:
+        """`worker` produced `request`'s last token."""
+
+    def on_worker_idle(self, fleet: "Fleet", worker: Replica) -> None:
+        """`worker` became idle: it finished its last request, or became ready with nothing to do
+        (worker.idle_since == now)."""
+
+    def on_worker_ready(self, fleet: "Fleet", worker: Replica) -> None:
+        """`worker` finished starting and takes requests."""
+
+    def on_worker_stopped(self, fleet: "Fleet", worker: Replica) -> None:
+        """`worker` stopped (its span is closed)."""
+
+
+class _UrgentTimeout(Event):
+    """A timeout that fires before ordinary events of the same instant.
+
+    Arrivals use it so that a request arriving exactly when a step ends is seen by the next
+    step's schedule in both step and jump mode (SimPy orders same-time events by priority, then
+    by creation; Timeout itself is NORMAL priority).
+    """
+
+    def __init__(self, env: simpy.Environment, delay: float):
+        super().__init__(env)
+        self._ok = True
+        self._value = None
+        env.schedule(self, URGENT, delay)
+
+
+class _RecordBuffer:
+    """Per-request columns filled during the run (array.array: compact, cheap item writes)."""
+
+    def __init__(self, n: int):
+        nan = array("d", [math.nan])
+        self.admitted_at = nan * n
+        self.first_token_at = nan * n
+        self.finished_at = nan * n
+        self.replica = array("i", [-1]) * n
+        self.preemptions = array("i", [0]) * n
+        self.rejected_code = array("b", [0]) * n
+
+    def finish(self, request: Request) -> None:
+        i = request.req_id
+        self.admitted_at[i] = request.admitted_at
+        self.first_token_at[i] = request.first_token_at
+        self.finished_at[i] = request.finished_at
+        self.replica[i] = request.replica_id
+        self.preemptions[i] = request.num_preemptions
+
+    def reject(self, request: Request, code: int) -> None:
+        i = request.req_id
+        self.rejected_code[i] = code
+        self.replica[i] = request.replica_id
+        self.preemptions[i] = request.num_preemptions
+        self.admitted_at[i] = request.admitted_at
+        self.first_token_at[i] = request.first_token_at
+
+
+class Fleet:
+    """Workers, router and fleet-level queue of one simulation run.
+
+    Attributes:
+        env: the SimPy environment (start autoscaler processes on it).
+        workers: every worker ever started, indexed by worker_id (stopped ones included).
+        queue: requests waiting for any worker, oldest first (deque[Request]).
+        observers: FleetObserver list, called in order.
+        rng: numpy Generator seeded from simulate(seed=...), for observers that need randomness.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        setup,
+        scheduler_config: SchedulerConfig,
+        num_requests: int,
+        *,
+        jump: bool = True,
+        router: str = "least_outstanding",
+        series_bin_s: float = 60.0,
+        seed: int = 0,
+    ):
+        if router not in ROUTERS:
+            raise ValueError(f"unknown router {router!r}; use one of {', '.join(ROUTERS)}")
+        self.env = env
+        self.setup = setup
+        self.scheduler_config = scheduler_config
+        self.jump = jump
+        self.router = router
+        self.rng = np.random.default_rng(seed)
+        self.workers: list[Replica] = []
+        self.queue: deque[Request] = deque()
+        self.observers: list[FleetObserver] = []
+        self.records = _RecordBuffer(num_requests)
+        self.num_requests = num_requests
+        self.num_resolved = 0  # finished + rejected
+        self.num_preemptions = 0
+        self.all_resolved = env.event()
+        if num_requests == 0:
+            self.all_resolved.succeed()
+        self._ready: list[Replica] = []  # workers in READY state, worker_id order
+        self._rr_next = 0
+        # Time-weighted sums per series bin (summed over workers): running sequences × s, used blocks × s.
+        self.series_bin_s = float(series_bin_s)
+        self._batch_area: list[float] = []
+        self._blocks_area: list[float] = []
+
+    # --- the autoscaler API ---------------------------------------------------------------
+    def add_worker(
+        self, kind: str = "pod", ready_delay_s: float = 0.0, gpus: int | None = None, max_outstanding: int | None = None
+    ) -> Replica:
+        """Start a worker now; it takes requests from now + ready_delay_s (cold start/provisioning).
+
+        Args:
+            kind: "pod" | "active" | "flex" (copied to its WorkerSpan for billing).
+            ready_delay_s: seconds until it is ready; billed from now.
+            gpus: GPUs it occupies (default: the setup's tensor_parallel_size).
+            max_outstanding: None (push: the router may send it any number) or a cap on the requests
+                it holds, making it pull-style (serverless concurrency per worker).
+        Returns:
+            The worker (its worker_id indexes `workers`).
+        """
+        if kind not in ("pod", "active", "flex"):
+            raise ValueError(f"unknown worker kind {kind!r}")
+        gpus = int(self.setup.tensor_parallel_size if gpus is None else gpus)
+        worker = Replica(self, len(self.workers), kind, ready_delay_s, gpus, max_outstanding)
+        self.workers.append(worker)
+        if worker.state == WorkerState.READY:
+            self._on_worker_ready(worker)
+        return worker
+
+    def stop_worker(self, worker: Replica) -> None:
+        """Stop `worker`: at once if idle or starting, else after it finishes what it holds."""
+        if worker in self._ready:
+            self._ready.remove(worker)
+        worker.request_stop()
+
+    @property
+    def num_queued(self) -> int:
+        """Requests in the fleet-level queue (not yet on any worker)."""
+        return len(self.queue)
+
+    @property
+    def num_in_progress(self) -> int:
+        """Requests held by workers (waiting in an engine or running)."""
+        return sum(w.num_outstanding for w in self.workers if w.state != WorkerState.STOPPED)
+
+    def oldest_queued_wait_s(self) -> float:
+        """How long the oldest fleet-queued request has waited (0 if none)."""
+        return self.env.now - self.queue[0].arrival_at if self.queue else 0.0
+
+    def live_workers(self, kind: str | None = None) -> list[Replica]:
+        """Workers not stopped (starting, ready or draining), optionally of one kind."""
+        return [w for w in self.workers if w.state != WorkerState.STOPPED and (kind is None or w.kind == kind)]
+
+    # --- dispatch ----------------------------------------------------------------------------
+    def _pick(self) -> Replica | None:
+        ready = self._ready
+        if not ready:
+            return None
+        if self.router == "least_outstanding":
+            best = None
+            best_n = 1 << 62
+            for w in ready:
+                n = w.num_outstanding
+                if n < best_n and (w.max_outstanding is None or n < w.max_outstanding):
+                    best, best_n = w, n
+            return best
+        n_ready = len(ready)
+        for offset in range(n_ready):
+            w = ready[(self._rr_next + offset) % n_ready]
+            if w.max_outstanding is None or w.num_outstanding < w.max_outstanding:
+                self._rr_next = (self._rr_next + offset + 1) % n_ready
+                return w
+        return None
+
+    def dispatch(self, request: Request) -> None:
+        """Send `request` to the router's pick, or queue it at the fleet if no ready worker takes it."""
+        worker = self._pick()
+        if worker is None:
+            self.queue.append(request)
+            for obs in self.observers:
+                obs.on_queued(self, request)
+        else:
+            worker.add_request(request)
+
+    def _drain_queue(self) -> None:
+        queue = self.queue
+        while queue:
+            worker = self._pick()
+            if worker is None:
+                return
+            worker.add_request(queue.popleft())
+
+    # --- callbacks from workers --------------------------------------------------------------
+    def _on_worker_ready(self, worker: Replica) -> None:
+        self._ready.append(worker)
+        self._ready.sort(key=lambda w: w.worker_id)
+        worker.idle_since = self.env.now if worker.num_outstanding == 0 else None
+        for obs in self.observers:
+            obs.on_worker_ready(self, worker)
+        self._drain_queue()
+        if worker.num_outstanding == 0 and worker.state == WorkerState.READY:
+            for obs in self.observers:
+                obs.on_worker_idle(self, worker)
+
+    def _on_worker_stopped(self, worker: Replica) -> None:
+        if worker in self._ready:
+            self._ready.remove(worker)
+        for obs in self.observers:
+            obs.on_worker_stopped(self, worker)
+
+    def _on_finished(self, worker: Replica, finished: list[Request]) -> None:
+        records = self.records
+        for request in finished:
+            records.finish(request)
+        self.num_resolved += len(finished)
+        if self.observers:
+            for request in finished:
+                for obs in self.observers:
+                    obs.on_request_finished(self, worker, request)
+            if worker.num_outstanding == 0:
+                for obs in self.observers:
+                    obs.on_worker_idle(self, worker)
+        if self.queue:
+            self._drain_queue()
+        if self.num_resolved >= self.num_requests and not self.all_resolved.triggered:
+            self.all_resolved.succeed()
+
+    def _reject(self, request: Request, reason: str) -> None:
+        request.status = RequestStatus.REJECTED
+        self.records.reject(request, REJECT_REASONS.index(reason))
+        self.num_resolved += 1
+        if self.num_resolved >= self.num_requests and not self.all_resolved.triggered:
+            self.all_resolved.succeed()
+
+    def _grow_series(self, num_bins: int) -> None:
+        grow = num_bins - len(self._batch_area)
+        if grow > 0:
+            self._batch_area.extend([0.0] * grow)
+            self._blocks_area.extend([0.0] * grow)
+
+    # --- processes -----------------------------------------------------------------------------
+    def arrivals(
+        self,
+        arrival_s: list[float],
+        prompt_tokens: list[int],
+        output_tokens: list[int],
+        progress: Callable[[float], None] | None = None,
+    ):
+        """SimPy process: replay the workload, rejecting requests that can never be served."""
+        env = self.env
+        cfg = self.scheduler_config
+        max_tokens_in_kv = self.setup.num_gpu_blocks * cfg.block_size
+        n = len(arrival_s)
+        tick = max(1, n // 100)
+        observers = self.observers
+        for i in range(n):
+            t = arrival_s[i]
+            if t > env.now:
+                yield _UrgentTimeout(env, t - env.now)
+            prompt, output = prompt_tokens[i], output_tokens[i]
+            request = Request(i, t, prompt, output)
+            if prompt + output > cfg.max_model_len:
+                # vLLM refuses a request whose prompt plus max_tokens exceeds max_model_len.
+                self._reject(request, "exceeds_max_model_len")
+            elif prompt + output - 1 > max_tokens_in_kv:
+                # The last output token is never fed back, so it needs no KV slot.
+                self._reject(request, "exceeds_kv_cache")
+            else:
+                for obs in observers:
+                    obs.on_arrival(self, request)
+                self.dispatch(request)
+            if progress is not None and i % tick == 0:
+                progress(i / n)
+
+    def pod_schedule(self, counts: list[int], slot_s: float, provision_s: float, prewarm: bool):
+        """SimPy process: follow a per-slot pod count (slot 0's pods are started by the caller).
+
+        Scale-ups start `provision_s` before the slot when `prewarm`, else at the slot start (and
+        are ready provision_s later); scale-downs drain the newest pods at the slot start. The
+        last count holds after the schedule ends.
+        """
+        env = self.env
+        for i in range(1, len(counts)):
+            boundary = i * slot_s
+            live = [w for w in self.live_workers("pod") if w.state != WorkerState.DRAINING]
+            target = counts[i]
+            if target > len(live):
+                start_at = max(env.now, boundary - provision_s if prewarm else boundary)
+                if start_at > env.now:
+                    yield env.timeout(start_at - env.now)
+                for _ in range(target - len(live)):
+                    self.add_worker("pod", ready_delay_s=provision_s)
+            elif target < len(live):
+                if boundary > env.now:
+                    yield env.timeout(boundary - env.now)
+                for worker in sorted(live, key=lambda w: -w.worker_id)[: len(live) - target]:
+                    self.stop_worker(worker)

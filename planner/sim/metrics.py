@@ -1,0 +1,260 @@
+"""Per-request records and the metrics computed from them (vectorized, after the run).
+
+Definitions follow vLLM's benchmark_serving: TTFT = first token - arrival; TPOT = (finish - first
+token) / (output tokens - 1) for requests with at least two output tokens; end-to-end latency =
+finish - arrival; queue wait = admitted (start of the first step that scheduled it) - arrival.
+A request meets the SLO when it completed with TTFT <= slo.ttft_seconds and TPOT <=
+slo.tpot_seconds (a one-token request has no TPOT to miss); attainment counts rejected and
+unserved requests as misses. Goodput is SLO-meeting requests per simulated second.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+PERCENTILES = (50, 90, 95, 99)
+
+
+@dataclass(frozen=True)
+class RequestRecords:
+    """One entry per workload request, in workload order. Times in simulated seconds, NaN = never.
+
+    rejected_reason is "" for served requests, else one of fleet.REJECT_REASONS.
+    """
+
+    arrival_at: np.ndarray  # float64
+    admitted_at: np.ndarray  # float64
+    first_token_at: np.ndarray  # float64
+    finished_at: np.ndarray  # float64
+    replica: np.ndarray  # int32 worker_id, -1 if never dispatched
+    preemptions: np.ndarray  # int32
+    prompt_tokens: np.ndarray  # int64
+    output_tokens: np.ndarray  # int64
+    rejected_reason: np.ndarray  # str
+
+    def __len__(self) -> int:
+        return len(self.arrival_at)
+
+    @property
+    def completed(self) -> np.ndarray:
+        """Mask of requests that produced all their output tokens."""
+        return ~np.isnan(self.finished_at)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Column name → array, in a stable order (for CSV writers)."""
+        return {
+            "request_id": np.arange(len(self), dtype=np.int64),
+            "arrival_at": self.arrival_at,
+            "admitted_at": self.admitted_at,
+            "first_token_at": self.first_token_at,
+            "finished_at": self.finished_at,
+            "prompt_tokens": self.prompt_tokens,
+            "output_tokens": self.output_tokens,
+            "replica": self.replica,
+            "preemptions": self.preemptions,
+            "rejected_reason": self.rejected_reason,
+        }
+
+
+class WorkerSpan(BaseModel):
+    """One worker's life, for billing: started (billed from), ready (took requests), stopped."""
+
+    worker_id: int
+    kind: Literal["pod", "active", "flex"]
+    started_at: float
+    ready_at: float | None = Field(description="None if it was stopped before becoming ready.")
+    stopped_at: float
+    busy_s: float = Field(description="Seconds spent executing engine steps.")
+    gpus: int
+    num_requests: int = Field(0, description="Requests it completed.")
+
+
+class LatencyStats(BaseModel):
+    """Seconds; None when no request has the quantity."""
+
+    mean: float | None
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+    count: int
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> "LatencyStats":
+        values = values[~np.isnan(values)]
+        if len(values) == 0:
+            return cls(mean=None, p50=None, p90=None, p95=None, p99=None, count=0)
+        p50, p90, p95, p99 = (float(x) for x in np.percentile(values, PERCENTILES))
+        return cls(mean=float(values.mean()), p50=p50, p90=p90, p95=p95, p99=p99, count=len(values))
+
+
+class Throughput(BaseModel):
+    requests_per_second: float
+    output_tokens_per_second: float
+    input_tokens_per_second: float
+
+
+class TimeSeries(BaseModel):
+    """Fleet-wide time-weighted averages per bin of `bin_seconds` starting at t = 0."""
+
+    bin_seconds: float
+    kv_cache_usage: list[float] = Field(description="Used KV blocks / blocks of live workers.")
+    batch_size: list[float] = Field(description="Running sequences per live worker.")
+    live_workers: list[float] = Field(description="Mean number of live (started, not stopped) workers.")
+
+
+class WorkerStats(BaseModel):
+    worker_id: int
+    kind: str
+    busy_fraction: float = Field(description="busy_s / (stopped_at - started_at).")
+    num_requests: int
+
+
+class SloTarget(BaseModel):
+    ttft_seconds: float | None
+    tpot_seconds: float | None
+    attainment: float | None
+
+
+class SimMetrics(BaseModel):
+    """What users would see: latency distributions, throughput, SLO attainment, utilization."""
+
+    requests: int
+    completed: int
+    rejected: int
+    rejected_by_reason: dict[str, int]
+    preemptions: int
+    ttft_seconds: LatencyStats
+    tpot_seconds: LatencyStats
+    e2e_seconds: LatencyStats
+    queue_seconds: LatencyStats
+    throughput: Throughput
+    goodput_requests_per_second: float
+    slo: SloTarget | None
+    slo_attainment: float | None = Field(description="Fraction of all requests meeting the SLO.")
+    slo_met: bool | None = Field(description="slo_attainment >= slo.attainment.")
+    kv_cache_usage_mean: float
+    batch_size_mean: float
+    workers: list[WorkerStats]
+    series: TimeSeries
+    simulated_seconds: float
+    wall_seconds: float
+    requests_per_wall_second: float
+
+
+def _slo_target(slo: Any) -> SloTarget | None:
+    if slo is None:
+        return None
+    return SloTarget(
+        ttft_seconds=getattr(slo, "ttft_seconds", None),
+        tpot_seconds=getattr(slo, "tpot_seconds", None),
+        attainment=getattr(slo, "attainment", None),
+    )
+
+
+def compute_metrics(
+    records: RequestRecords,
+    spans: list[WorkerSpan],
+    slo: Any,
+    *,
+    num_gpu_blocks: int,
+    batch_area: list[float],
+    blocks_area: list[float],
+    bin_s: float,
+    num_preemptions: int,
+    simulated_seconds: float,
+    wall_seconds: float,
+) -> SimMetrics:
+    """Summarize a run. `batch_area` / `blocks_area` are per-bin time integrals summed over workers."""
+    done = records.completed
+    ttft = records.first_token_at - records.arrival_at
+    e2e = records.finished_at - records.arrival_at
+    queue = records.admitted_at - records.arrival_at
+    out = records.output_tokens
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(done & (out > 1), (records.finished_at - records.first_token_at) / (out - 1), np.nan)
+    rejected = records.rejected_reason != ""
+    reasons, counts = np.unique(records.rejected_reason[rejected], return_counts=True)
+    target = _slo_target(slo)
+    n = len(records)
+    attainment = met_count = None
+    if target is not None:
+        met = done.copy()
+        if target.ttft_seconds is not None:
+            met &= ttft <= target.ttft_seconds
+        if target.tpot_seconds is not None:
+            met &= np.isnan(tpot) | (tpot <= target.tpot_seconds)
+        met_count = int(met.sum())
+        attainment = met_count / n if n else 1.0
+    sim_s = max(simulated_seconds, 1e-12)
+    series = _series(spans, num_gpu_blocks, batch_area, blocks_area, bin_s, simulated_seconds)
+    live_s = sum(s.stopped_at - s.started_at for s in spans)
+    total_batch = float(sum(batch_area))
+    total_blocks = float(sum(blocks_area))
+    return SimMetrics(
+        requests=n,
+        completed=int(done.sum()),
+        rejected=int(rejected.sum()),
+        rejected_by_reason={str(r): int(c) for r, c in zip(reasons, counts)},
+        preemptions=num_preemptions,
+        ttft_seconds=LatencyStats.of(ttft),
+        tpot_seconds=LatencyStats.of(tpot),
+        e2e_seconds=LatencyStats.of(e2e),
+        queue_seconds=LatencyStats.of(queue),
+        throughput=Throughput(
+            requests_per_second=float(done.sum()) / sim_s,
+            output_tokens_per_second=float(out[done].sum()) / sim_s,
+            input_tokens_per_second=float(records.prompt_tokens[done].sum()) / sim_s,
+        ),
+        goodput_requests_per_second=(met_count if met_count is not None else int(done.sum())) / sim_s,
+        slo=target,
+        slo_attainment=attainment,
+        slo_met=None if target is None or target.attainment is None else attainment >= target.attainment,
+        kv_cache_usage_mean=total_blocks / (live_s * num_gpu_blocks) if live_s > 0 else 0.0,
+        batch_size_mean=total_batch / live_s if live_s > 0 else 0.0,
+        workers=[
+            WorkerStats(
+                worker_id=s.worker_id,
+                kind=s.kind,
+                busy_fraction=s.busy_s / (s.stopped_at - s.started_at) if s.stopped_at > s.started_at else 0.0,
+                num_requests=s.num_requests,
+            )
+            for s in spans
+        ],
+        series=series,
+        simulated_seconds=simulated_seconds,
+        wall_seconds=wall_seconds,
+        requests_per_wall_second=n / wall_seconds if wall_seconds > 0 else 0.0,
+    )
+
+
+def _series(
+    spans: list[WorkerSpan],
+    num_gpu_blocks: int,
+    batch_area: list[float],
+    blocks_area: list[float],
+    bin_s: float,
+    end_s: float,
+) -> TimeSeries:
+    num_bins = max(1, int(np.ceil(end_s / bin_s)), len(batch_area))
+    edges = np.arange(num_bins + 1) * bin_s
+    live = np.zeros(num_bins)  # worker-seconds alive per bin
+    for s in spans:
+        live += np.clip(np.minimum(edges[1:], s.stopped_at) - np.maximum(edges[:-1], s.started_at), 0.0, None)
+    batch = np.zeros(num_bins)
+    blocks = np.zeros(num_bins)
+    batch[: len(batch_area)] = batch_area
+    blocks[: len(blocks_area)] = blocks_area
+    with np.errstate(invalid="ignore", divide="ignore"):
+        batch_mean = np.where(live > 0, batch / live, 0.0)
+        kv_usage = np.where(live > 0, blocks / (live * num_gpu_blocks), 0.0)
+    return TimeSeries(
+        bin_seconds=bin_s,
+        kv_cache_usage=[round(float(x), 6) for x in kv_usage],
+        batch_size=[round(float(x), 4) for x in batch_mean],
+        live_workers=[round(float(x), 4) for x in live / bin_s],
+    )

@@ -1,0 +1,206 @@
+"""One model replica (worker) as a SimPy process: the engine's step loop, with jump mode.
+
+Covers: a vLLM-style engine on `tensor_parallel_size` GPUs stepping its scheduler; idle waits;
+readiness after a start-up delay; draining and stopping; uniform decode runs advanced in one
+jump that an arrival can cut short.
+
+Scenario: the fleet dispatches requests with `add_request`. The process loops: plan a step
+(scheduler.schedule), ask the step-time model for its duration, wait that long, apply it. When
+the planned step is a pure decode step that will repeat unchanged for k steps (no arrival
+considered), it waits for the exact sum of those k step times at once; an arrival that could
+join the batch interrupts it, and the run is cut at the end of the step in progress at the
+arrival, as a real engine would only see the new request at its next step boundary.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING
+
+import numpy as np
+import simpy
+
+from planner.sim.block_pool import BlockPool
+from planner.sim.kv_cache_manager import KVCacheManager
+from planner.sim.request import Request
+from planner.sim.scheduler import Scheduler, SchedulerConfig
+
+if TYPE_CHECKING:
+    from planner.sim.fleet import Fleet
+
+
+class WorkerState(enum.IntEnum):
+    """Worker lifecycle, in order: STARTING → READY → (DRAINING →) STOPPED."""
+
+    STARTING = 0  # cold start / provisioning: billed, takes no requests
+    READY = 1  # takes requests
+    DRAINING = 2  # finishes what it holds, takes no new requests, then stops
+    STOPPED = 3
+
+
+class Replica:
+    """A worker: one engine replica (Scheduler → KVCacheManager → BlockPool) and its SimPy process.
+
+    Attributes read by the fleet, routers and autoscalers:
+        worker_id, kind ("pod" | "active" | "flex"), gpus, state, num_outstanding (requests
+        dispatched here and not finished: waiting + running), idle_since (time it last became
+        idle, None while it holds requests), max_outstanding (None = no cap; a cap makes it a
+        pull-style worker that takes a new request only below the cap), started_at, ready_at,
+        stopped_at, busy_s (seconds spent executing steps), num_served.
+    """
+
+    def __init__(
+        self,
+        fleet: "Fleet",
+        worker_id: int,
+        kind: str,
+        ready_delay_s: float,
+        gpus: int,
+        max_outstanding: int | None,
+    ):
+        setup = fleet.setup
+        self.fleet = fleet
+        self.env: simpy.Environment = fleet.env
+        self.worker_id = worker_id
+        self.kind = kind
+        self.gpus = gpus
+        self.max_outstanding = max_outstanding
+        self.config: SchedulerConfig = fleet.scheduler_config
+        self.scheduler = Scheduler(self.config, KVCacheManager(BlockPool(setup.num_gpu_blocks), self.config.block_size))
+        self.step_model = setup.step_model
+        self.jump = fleet.jump
+        # A worker with no start-up delay is ready at once, so requests can be dispatched to it
+        # in the same instant (pods present from t = 0).
+        self._ready_delay_s = max(0.0, float(ready_delay_s))
+        self.state = WorkerState.READY if self._ready_delay_s == 0 else WorkerState.STARTING
+        self.num_outstanding = 0
+        self.num_served = 0
+        self.started_at = self.env.now
+        self.ready_at = self.env.now if self.state == WorkerState.READY else float("nan")
+        self.stopped_at = float("nan")
+        self.idle_since: float | None = self.env.now
+        self.busy_s = 0.0
+        self._idle_event: simpy.Event | None = None
+        # While a multi-step decode run is in flight: its start time, step end offsets, length.
+        self._run_t0 = 0.0
+        self._run_ends: np.ndarray | None = None
+        self._run_steps = 0
+        self._cut_steps = 0  # set by an arrival that interrupts the run
+        self.process = self.env.process(self._run())
+
+    # --- called by the fleet ---------------------------------------------------------------
+    @property
+    def accepts(self) -> bool:
+        """Ready, not draining, and below its outstanding cap (if any)."""
+        return self.state == WorkerState.READY and (
+            self.max_outstanding is None or self.num_outstanding < self.max_outstanding
+        )
+
+    def add_request(self, request: Request) -> None:
+        """Take a dispatched request into this engine's waiting queue."""
+        scheduler = self.scheduler
+        was_waiting = bool(scheduler.waiting)
+        request.replica_id = self.worker_id
+        scheduler.add_request(request)
+        self.num_outstanding += 1
+        self.idle_since = None
+        if self._idle_event is not None:
+            if not self._idle_event.triggered:
+                self._idle_event.succeed()
+            return
+        ends = self._run_ends
+        # An arrival behind a blocked queue head, or into a full batch, changes nothing in the
+        # planned run, so only a request that could be admitted at the next boundary cuts it.
+        if ends is not None and not was_waiting and len(scheduler.running) < self.config.max_num_seqs:
+            # Steps ending strictly before now are done; the one in progress (or ending exactly
+            # now) completes; the request joins at the boundary after it.
+            done = int(np.searchsorted(ends, self.env.now - self._run_t0, side="left")) + 1
+            if done < self._run_steps:
+                self._cut_steps = done
+                self._run_ends = None
+                self.process.interrupt()
+
+    def request_stop(self) -> None:
+        """Stop now if idle or still starting; otherwise drain (no new requests) and stop when empty."""
+        if self.state == WorkerState.STOPPED:
+            return
+        if self.state == WorkerState.STARTING or self.num_outstanding == 0:
+            self._stop()
+        else:
+            self.state = WorkerState.DRAINING
+
+    # --- internals ----------------------------------------------------------------------------
+    def _stop(self) -> None:
+        self.state = WorkerState.STOPPED
+        self.stopped_at = self.env.now
+        if self._idle_event is not None and not self._idle_event.triggered:
+            self._idle_event.succeed()
+        self.fleet._on_worker_stopped(self)
+
+    def _run(self):
+        env = self.env
+        if self.state == WorkerState.STARTING:
+            yield env.timeout(self._ready_delay_s)
+            if self.state == WorkerState.STOPPED:
+                return  # stopped while starting
+            self.state = WorkerState.READY
+            self.ready_at = env.now
+            self.fleet._on_worker_ready(self)
+        scheduler = self.scheduler
+        step_model = self.step_model
+        decode_run_seconds = step_model.decode_run_seconds
+        step_seconds = step_model.step_seconds
+        pool = scheduler.kv.block_pool
+        fleet = self.fleet
+        bin_s = fleet.series_bin_s
+        batch_area, blocks_area = fleet._batch_area, fleet._blocks_area
+        jump = self.jump
+        array = np.array
+        timeout = env.timeout
+        while True:
+            if not scheduler.running and not scheduler.waiting:
+                if self.state != WorkerState.READY:
+                    if self.state == WorkerState.DRAINING:
+                        self._stop()
+                    return
+                self._idle_event = env.event()
+                yield self._idle_event
+                self._idle_event = None
+                continue
+            t0 = env.now
+            out = scheduler.schedule(t0)
+            num_running = len(scheduler.running)
+            used_blocks = pool.num_gpu_blocks - pool.num_free_blocks
+            num_steps = scheduler.uniform_decode_steps(out) if jump else 1
+            if num_steps > 1:
+                ends = decode_run_seconds(array(out.decode_context_lens), num_steps).cumsum()
+                self._run_t0, self._run_ends, self._run_steps = t0, ends, num_steps
+                try:
+                    yield timeout(float(ends[-1]))
+                    done = num_steps
+                except simpy.Interrupt:
+                    done = self._cut_steps
+                    yield timeout(max(0.0, t0 + float(ends[done - 1]) - env.now))
+                self._run_ends = None
+                duration = float(ends[done - 1])
+                finished = scheduler.update_after_decode_run(done, env.now)
+            else:
+                duration = step_seconds(array(out.decode_context_lens), out.prefill_chunks)
+                yield timeout(duration)
+                finished = scheduler.update_from_output(out, env.now)
+            self.busy_s += duration
+            # Time-weighted batch size and KV use, by the bin the segment starts in (segments are
+            # milliseconds to seconds, bins minutes: the attribution error is negligible).
+            b = int(t0 / bin_s)
+            if b >= len(batch_area):
+                fleet._grow_series(b + 1)
+            batch_area[b] += num_running * duration
+            blocks_area[b] += used_blocks * duration
+            if out.num_preempted:
+                fleet.num_preemptions += out.num_preempted
+            if finished:
+                self.num_outstanding -= len(finished)
+                self.num_served += len(finished)
+                if self.num_outstanding == 0:
+                    self.idle_since = env.now
+                fleet._on_finished(self, finished)

@@ -1,0 +1,176 @@
+"""`simulate()`: replay a workload against a fleet and return per-request records and metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import simpy
+
+from planner.errors import PlannerError
+from planner.sim.fleet import REJECT_REASONS, Fleet, ROUTERS
+from planner.sim.metrics import RequestRecords, SimMetrics, WorkerSpan, compute_metrics
+from planner.sim.replica import WorkerState
+from planner.sim.request import Request
+from planner.sim.spec import FleetSpec, ReplicaSetup
+
+
+@dataclass(frozen=True)
+class SimOutcome:
+    """Result of one run: records (numpy, one per request), metrics (pydantic), worker spans (billing)."""
+
+    records: RequestRecords
+    metrics: SimMetrics
+    workers: list[WorkerSpan]
+
+
+def _validate(workload: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    arrival = np.asarray(workload.arrival_s, dtype=np.float64)
+    prompt = np.asarray(workload.prompt_tokens, dtype=np.int64)
+    output = np.asarray(workload.output_tokens, dtype=np.int64)
+    if not (len(arrival) == len(prompt) == len(output)):
+        raise PlannerError("workload arrays differ in length; regenerate the workload")
+    if len(arrival):
+        if not np.all(np.isfinite(arrival)) or arrival[0] < 0 or np.any(np.diff(arrival) < 0):
+            raise PlannerError("workload arrival times must be finite, >= 0 and sorted; fix the trace or generator")
+        if prompt.min() < 1 or output.min() < 1:
+            raise PlannerError("every request needs >= 1 prompt token and >= 1 output token; fix the workload sizes")
+    horizon = float(getattr(workload, "horizon_s", arrival[-1] if len(arrival) else 0.0))
+    return arrival, prompt, output, horizon
+
+
+def simulate(
+    workload: Any,
+    setup: ReplicaSetup,
+    fleet: FleetSpec,
+    slo: Any = None,
+    *,
+    jump: bool = True,
+    router: str = "least_outstanding",
+    seed: int = 0,
+    progress: Callable[[float], None] | None = None,
+    series_bin_s: float | None = None,
+) -> SimOutcome:
+    """Replay `workload` against `fleet` replicas of `setup` and measure what users would see.
+
+    Args:
+        workload: planner.traffic.Workload (arrival_s, prompt_tokens, output_tokens, horizon_s).
+        setup: one replica's step-time model, KV blocks and engine limits.
+        fleet: pods (fixed or scheduled) and an optional serverless spec.
+        slo: anything with ttft_seconds, tpot_seconds, attainment (profile's SloSection), or None.
+        jump: advance uniform decode runs in one event (exact); False steps one by one.
+        router: "least_outstanding" or "round_robin".
+        seed: seeds `Fleet.rng` (the engine itself is deterministic).
+        progress: called with the fraction of arrivals replayed, about every 1%.
+        series_bin_s: bin of the KV/batch time series (default: horizon / 288, at least 1 s).
+    Returns:
+        SimOutcome. The run lasts until every request is finished or rejected, and at least
+        until the workload's horizon; workers still live then are stopped at that time.
+    """
+    if router not in ROUTERS:
+        raise PlannerError(f"unknown router {router!r}; use one of {', '.join(ROUTERS)}")
+    if setup.num_gpu_blocks < 1:
+        raise PlannerError("the replica has no KV-cache blocks; use a larger GPU or more tensor parallelism")
+    if fleet.max_pods == 0 and fleet.serverless is None:
+        raise PlannerError("the fleet has no pods and no serverless workers; set --replicas >= 1")
+    arrival, prompt, output, horizon = _validate(workload)
+    wall0 = time.perf_counter()
+    env = simpy.Environment()
+    bin_s = series_bin_s or max(1.0, horizon / 288.0)
+    sim = Fleet(
+        env, setup, setup.scheduler_config, len(arrival), jump=jump, router=router, series_bin_s=bin_s, seed=seed
+    )
+    for _ in range(fleet.initial_pods):
+        sim.add_worker("pod", max_outstanding=fleet.pod_max_outstanding)
+    if fleet.pod_schedule is not None and len(fleet.pod_schedule) > 1:
+        env.process(sim.pod_schedule(fleet.pod_schedule, fleet.pod_schedule_slot_s, fleet.pod_provision_s, fleet.pod_prewarm))
+    if fleet.serverless is not None:
+        from planner.sim import serverless  # issue #6; imported lazily so pods-only runs never need it
+
+        serverless.attach(sim, fleet.serverless)
+    env.process(sim.arrivals(arrival.tolist(), prompt.tolist(), output.tolist(), progress))
+    try:
+        env.run(until=sim.all_resolved)
+    except RuntimeError:
+        pass  # nothing left to happen (e.g. a schedule with 0 pods at the end): the rest is unserved
+    if env.now < horizon:
+        env.run(until=horizon)
+    end_s = env.now
+    _mark_unserved(sim)
+    if progress is not None:
+        progress(1.0)
+    spans = _close_spans(sim, end_s)
+    records = _records(sim, arrival, prompt, output)
+    wall_s = time.perf_counter() - wall0
+    metrics = compute_metrics(
+        records,
+        spans,
+        slo,
+        num_gpu_blocks=setup.num_gpu_blocks,
+        batch_area=sim._batch_area,
+        blocks_area=sim._blocks_area,
+        bin_s=bin_s,
+        num_preemptions=sim.num_preemptions,
+        simulated_seconds=end_s,
+        wall_seconds=wall_s,
+    )
+    return SimOutcome(records=records, metrics=metrics, workers=spans)
+
+
+def _mark_unserved(sim: Fleet) -> None:
+    """Requests still queued or in a worker when nothing more can happen are recorded as unserved."""
+    if sim.num_resolved >= sim.num_requests:
+        return
+    left: list[Request] = list(sim.queue)
+    for w in sim.workers:
+        left.extend(w.scheduler.running)
+        left.extend(w.scheduler.waiting)
+    code = REJECT_REASONS.index("unserved_at_end")
+    for request in left:
+        sim.records.reject(request, code)
+
+
+def _close_spans(sim: Fleet, end_s: float) -> list[WorkerSpan]:
+    spans = []
+    for w in sim.workers:
+        stopped = w.stopped_at if w.state == WorkerState.STOPPED else end_s
+        spans.append(
+            WorkerSpan(
+                worker_id=w.worker_id,
+                kind=w.kind,  # type: ignore[arg-type]
+                started_at=w.started_at,
+                ready_at=None if np.isnan(w.ready_at) else w.ready_at,
+                stopped_at=stopped,
+                busy_s=w.busy_s,
+                gpus=w.gpus,
+                num_requests=w.num_served,
+            )
+        )
+    return spans
+
+
+def _records(sim: Fleet, arrival: np.ndarray, prompt: np.ndarray, output: np.ndarray) -> RequestRecords:
+    buf = sim.records
+    codes = np.frombuffer(buf.rejected_code, dtype=np.int8) if len(arrival) else np.zeros(0, dtype=np.int8)
+    reasons = np.asarray(REJECT_REASONS, dtype=object)[codes].astype(str) if len(arrival) else np.zeros(0, dtype=str)
+
+    def f64(a):
+        return np.frombuffer(a, dtype=np.float64).copy() if len(arrival) else np.zeros(0)
+
+    def i32(a):
+        return np.frombuffer(a, dtype=np.int32).copy() if len(arrival) else np.zeros(0, dtype=np.int32)
+
+    return RequestRecords(
+        arrival_at=arrival,
+        admitted_at=f64(buf.admitted_at),
+        first_token_at=f64(buf.first_token_at),
+        finished_at=f64(buf.finished_at),
+        replica=i32(buf.replica),
+        preemptions=i32(buf.preemptions),
+        prompt_tokens=prompt,
+        output_tokens=output,
+        rejected_reason=reasons,
+    )

@@ -1,0 +1,127 @@
+"""Test doubles for the optimizer's world: a fluid 'simulator' with hand-computable behaviour.
+
+A replica of GPU g carries CAPS[g] requests/s; a request meets the SLO when the arrivals in its
+one-minute window, spread over the replicas ready at that time, stay within capacity. Serverless
+flex workers start at the first arrival of a busy run and need COLD_S before they serve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+
+from planner.billing import ResolvedPrices
+from planner.capacity import CandidateCheck, CapacityResult
+from planner.optimize import Backend
+from planner.profile import Profile
+
+CAPS = {"small": 2.0, "big": 6.0}
+POD_USD_PER_HOUR = {"small": 0.5, "big": 1.2}
+FLEX_USD_PER_S = {"small": 0.00019, "big": 0.00053}
+COLD_S = 30.0
+
+
+@dataclass
+class Span:
+    kind: str
+    started_at: float
+    ready_at: float
+    stopped_at: float | None
+    busy_s: float
+    gpus: int
+
+
+def fake_simulate_fleet(profile, gpu, tp, workload, *, pods, active_workers=0, max_workers=0, seed=0, calls=None):
+    if calls is not None:
+        calls.append((gpu, tp, len(workload), pods, active_workers, max_workers))
+    cap = CAPS[gpu] * tp
+    arr = workload.arrival_s
+    n = len(arr)
+    horizon = workload.horizon_s
+    win = (arr // 60).astype(int)
+    nwin = int(np.ceil(horizon / 60))
+    counts = np.bincount(win, minlength=nwin) / 60.0
+    always = pods + active_workers
+    flex_max = max(0, max_workers - active_workers)
+    need = np.ceil(counts / cap - 1e-9).astype(int)
+    flex_needed = np.clip(need - always, 0, flex_max)
+    spans = [Span("pod", 0.0, 0.0, None, horizon, tp) for _ in range(pods)]
+    spans += [Span("active", 0.0, 0.0, None, horizon, tp) for _ in range(active_workers)]
+    ready = np.full(nwin, float(always))
+    for k in range(1, flex_max + 1):
+        on = flex_needed >= k
+        w = 0
+        while w < nwin:
+            if on[w]:
+                start = w
+                while w < nwin and on[w]:
+                    w += 1
+                t0 = start * 60.0
+                spans.append(Span("flex", t0, t0 + COLD_S, w * 60.0 + 5.0, (w - start) * 60.0, tp))
+                ready[start:w] += 1 - COLD_S / 60.0 / (w - start)
+            else:
+                w += 1
+    served_ok = counts[win] <= ready[win] * cap + 1e-9
+    first = arr + np.where(served_ok, 0.5, 10.0)
+    finished = first + 1.0
+    records = SimpleNamespace(arrival_at=arr, first_token_at=first, finished_at=finished)
+    return SimpleNamespace(records=records, workers=spans)
+
+
+def fake_capacities(tasks, *, cache=None, workers=1):
+    return [
+        CapacityResult(gpu_id=t.gpu_id, tensor_parallel_size=t.tensor_parallel_size, bucket=t.bucket,
+                       max_rate_per_s=CAPS[t.gpu_id] * t.tensor_parallel_size, source="simulated",
+                       num_requests=t.num_requests, burstiness_cv=t.burstiness_cv)
+        for t in tasks
+    ]
+
+
+def fake_prices(profile, gpu):
+    return ResolvedPrices(
+        gpu_id=gpu, pod_cloud="secure", pod_provider="test", pod_usd_per_gpu_hour=POD_USD_PER_HOUR[gpu],
+        pod_price_label="test price", flex_usd_per_gpu_s=FLEX_USD_PER_S[gpu], active_usd_per_gpu_s=None,
+    )
+
+
+def backend(calls=None) -> Backend:
+    return Backend(
+        check_candidate=lambda profile, gpu, tp, p50, p99: CandidateCheck(
+            gpu_id=gpu, tensor_parallel_size=tp, fits=gpu in CAPS, reason=None if gpu in CAPS else "unknown"
+        ),
+        capacities=fake_capacities,
+        simulate_fleet=lambda *a, **k: fake_simulate_fleet(*a, **k, calls=calls),
+        resolve_prices=fake_prices,
+        scale_up_seconds=lambda profile, gpu, tp: COLD_S + 5.0,
+        engine_settings=lambda profile, gpu, tp: {"max_model_len": 8192, "gpu_memory_utilization": 0.9,
+                                                  "tensor_parallel_size": tp, "max_num_seqs": 256,
+                                                  "max_num_batched_tokens": 8192, "block_size": 16,
+                                                  "model": profile.model.name},
+        assumptions=lambda profile, gpus, serverless: [f"test prices for {', '.join(gpus)}"],
+        gpu_fingerprint=lambda gpu: "",
+    )
+
+
+def profile(arrivals: dict, **overrides) -> Profile:
+    data = {
+        "name": "test",
+        "model": {"name": "llama-3.1-8b"},
+        "serving": {"max_model_len": 4096},
+        "traffic": {
+            "arrivals": arrivals,
+            "sizes": {"distribution": "fixed", "prompt_tokens": 500, "output_tokens": 100},
+            "horizon_seconds": 3600,
+        },
+        "slo": {"ttft_seconds": 2.0, "tpot_seconds": 0.1, "attainment": 0.95},
+        "candidates": {"gpus": ["small", "big"], "tensor_parallel_sizes": [1], "billing": ["pod", "serverless"]},
+        "billing": {"serverless": {"max_workers": 10}},
+    }
+    for key, value in overrides.items():
+        section, _, field = key.partition("__")
+        if field:
+            data.setdefault(section, {})[field] = value
+        else:
+            data[section] = value
+    return Profile.from_dict(data)

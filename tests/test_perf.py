@@ -1,0 +1,286 @@
+"""Physics of the step-time model (planner/perf.py) and the `planner perf` command."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from planner.calibration import PerfCalibration
+from planner.catalog import get_gpu
+from planner.cli import app
+from planner.errors import PlannerError
+from planner.memory import kv_bytes_per_token, weight_bytes_breakdown
+from planner.models import get_model
+from planner.perf import StepTimeModel, perf_report
+
+H200 = get_gpu("h200")
+H100 = get_gpu("h100-sxm")
+L8B = get_model("llama-3.1-8b")
+L70B = get_model("llama-3.1-70b")
+
+
+def _model(spec=L8B, gpu=H200, **kw) -> StepTimeModel:
+    return StepTimeModel.create(spec, gpu, **kw)
+
+
+def _ctx(batch: int, context: int) -> np.ndarray:
+    return np.full(batch, context, dtype=np.int64)
+
+
+# ---------------------------------------------------------------------------------------- growth
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 512), context=st.integers(0, 32768), extra=st.integers(1, 4096))
+def test_decode_grows_with_context(batch: int, context: int, extra: int) -> None:
+    m = _model()
+    assert m.step_seconds(_ctx(batch, context + extra)) > m.step_seconds(_ctx(batch, context))
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 512), context=st.integers(0, 32768), more=st.integers(1, 256))
+def test_decode_grows_with_batch(batch: int, context: int, more: int) -> None:
+    m = _model()
+    assert m.step_seconds(_ctx(batch + more, context)) > m.step_seconds(_ctx(batch, context))
+
+
+@settings(max_examples=25, deadline=None)
+@given(batch=st.integers(1, 64), chunk=st.integers(1, 8192), done=st.integers(0, 8192))
+def test_adding_a_prefill_chunk_costs_time(batch: int, chunk: int, done: int) -> None:
+    m = _model()
+    ctx = _ctx(batch, 1000)
+    assert m.step_seconds(ctx, [(chunk, done)]) > m.step_seconds(ctx)
+    # a chunk later in its prompt attends over more tokens
+    assert m.step_seconds(ctx, [(chunk, done + 1000)]) > m.step_seconds(ctx, [(chunk, done)])
+
+
+def test_prefill_grows_with_prompt_and_batch() -> None:
+    m = _model()
+    times = [m.prefill_seconds(p) for p in (512, 1024, 2048, 4096, 8192)]
+    assert all(b > a for a, b in zip(times, times[1:]))
+    assert m.prefill_seconds(512, batch=8) > m.prefill_seconds(512)
+
+
+# ---------------------------------------------------------------------------------------- roofline
+
+
+def test_small_batch_memory_bound_large_batch_compute_bound() -> None:
+    m = _model()
+    assert m.breakdown(_ctx(1, 512)).bound == "memory"
+    assert m.breakdown(_ctx(8, 512)).bound == "memory"
+    assert m.breakdown(_ctx(512, 512)).bound == "compute"
+    assert m.breakdown(np.zeros(0, dtype=np.int64), [(4096, 0)]).bound == "compute"
+
+
+def test_large_batch_short_context_is_above_pure_streaming() -> None:
+    """Batch 256 at 512 tokens costs well above (weights + K/V) / bandwidth: the compute term."""
+    m = _model()
+    b = m.breakdown(_ctx(256, 512))
+    streaming_only = (b.weight_bytes + b.kv_bytes) / m.bw
+    assert b.total_s > 1.2 * streaming_only
+    assert b.gemm_s > b.gemm_stream_s  # the roofline's compute side shows in the GEMMs
+
+
+def test_batch_one_is_dominated_by_streaming_plus_fixed_costs() -> None:
+    m = _model()
+    b = m.breakdown(_ctx(1, 512))
+    assert b.gemm_s == pytest.approx(b.gemm_stream_s, rel=0.02)
+    assert b.layer_fixed_s + b.kernel_fixed_s > 0.2 * b.total_s  # per-kernel costs matter at batch 1
+
+
+# ---------------------------------------------------------------------------------------- GPUs, TP, formats
+
+
+def test_h200_beats_h100_by_about_the_bandwidth_ratio_when_memory_bound() -> None:
+    ratio_bw = H200.memory_bandwidth_bytes_per_s / H100.memory_bandwidth_bytes_per_s
+    big = _model(L70B, H100).step_seconds(_ctx(8, 1024)) / _model(L70B, H200).step_seconds(_ctx(8, 1024))
+    assert ratio_bw * 0.9 < big <= ratio_bw
+    # a small model's fixed kernel costs do not scale with bandwidth: a smaller gain
+    small = _model(L8B, H100).step_seconds(_ctx(8, 1024)) / _model(L8B, H200).step_seconds(_ctx(8, 1024))
+    assert 1.0 < small < big
+
+
+def test_tp2_roughly_halves_a_memory_bound_step_plus_allreduces() -> None:
+    one = _model(L70B, H200).breakdown(_ctx(8, 1024))
+    two = _model(L70B, H200, tensor_parallel_size=2).breakdown(_ctx(8, 1024))
+    assert two.allreduce_s > 0 and one.allreduce_s == 0
+    assert two.weight_bytes == pytest.approx(one.weight_bytes / 2, rel=0.01)
+    assert two.kv_bytes == pytest.approx(one.kv_bytes / 2, rel=0.01)
+    # half the streaming work, the same per-layer fixed costs, plus the all-reduces
+    expected = (one.total_s - one.layer_fixed_s) / 2 + one.layer_fixed_s + two.allreduce_s
+    assert two.total_s == pytest.approx(expected, rel=0.1)
+    assert 0.5 * one.total_s < two.total_s < 0.7 * one.total_s
+
+
+def test_pcie_allreduces_cost_more_than_nvlink() -> None:
+    nv = _model(L70B, get_gpu("a100-80gb-sxm"), tensor_parallel_size=4).breakdown(_ctx(32, 1024))
+    pcie = _model(L70B, get_gpu("a100-80gb-pcie"), tensor_parallel_size=4).breakdown(_ctx(32, 1024))
+    assert pcie.allreduce_s > nv.allreduce_s
+
+
+def test_fp8_weights_cut_decode_but_by_less_than_half_at_batch_one() -> None:
+    bf16 = _model(L8B, H200).step_seconds(_ctx(1, 512))
+    fp8 = _model(L8B, H200, quantization="fp8").step_seconds(_ctx(1, 512))
+    assert 0.5 * bf16 < fp8 < 0.85 * bf16
+    # and fp8 runs the fp8 tensor rate: a compute-bound prefill gets faster too
+    assert _model(L8B, H200, quantization="fp8").prefill_seconds(8192) < 0.8 * _model(L8B, H200).prefill_seconds(8192)
+
+
+def test_awq_quarters_bytes_but_pays_dequantization_when_compute_bound() -> None:
+    bf16 = _model(L70B, H200)
+    awq = _model(L70B, H200, quantization="awq")
+    assert awq.step_seconds(_ctx(1, 512)) < 0.5 * bf16.step_seconds(_ctx(1, 512))
+    assert awq.prefill_seconds(8192) > bf16.prefill_seconds(8192)  # weight-only: 16-bit rate, dequant cost
+
+
+def test_fp8_kv_cache_halves_kv_bytes() -> None:
+    auto = _model(L8B, H200).breakdown(_ctx(64, 4096))
+    fp8 = _model(L8B, H200, kv_cache_dtype="fp8").breakdown(_ctx(64, 4096))
+    assert fp8.kv_bytes == pytest.approx(auto.kv_bytes / 2)
+    assert fp8.total_s < auto.total_s
+
+
+def test_weight_and_kv_bytes_match_memory_module() -> None:
+    b = _model(L8B, H200).breakdown(_ctx(1, 0))
+    wb = weight_bytes_breakdown(L8B)
+    streamed = wb.total - wb.embedding - wb.norms  # embedding rows are gathered, norms negligible
+    assert b.weight_bytes == pytest.approx(streamed, rel=1e-6)
+    # the calibration file's own figure for the same shape
+    assert b.weight_bytes == pytest.approx(15_009_841_152, rel=1e-4)
+    kv = _model(L8B, H200).breakdown(_ctx(3, 99)).kv_bytes
+    assert kv == pytest.approx(3 * 100 * kv_bytes_per_token(L8B))
+
+
+# ---------------------------------------------------------------------------------------- MoE
+
+
+def test_moe_streams_only_the_experts_the_batch_touches() -> None:
+    spec = get_model("mixtral-8x7b")
+    m = _model(spec, H200)
+    assert m.touched_experts(1) == pytest.approx(2)
+    assert m.touched_experts(2) == pytest.approx(8 * (1 - (1 - 2 / 8) ** 2))
+    assert m.touched_experts(1000) == pytest.approx(8, rel=1e-6)
+    one = m.breakdown(_ctx(1, 512)).weight_bytes
+    many = m.breakdown(_ctx(64, 512)).weight_bytes
+    wb = weight_bytes_breakdown(spec)
+    assert one < 0.4 * wb.total  # 2 of 8 experts
+    assert many == pytest.approx(wb.total - wb.embedding - wb.norms, rel=0.01)  # all of them
+    assert m.step_seconds(_ctx(1, 512)) < _model(spec, H200).step_seconds(_ctx(64, 512))
+
+
+def test_moe_with_many_experts_grows_with_batch_as_experts_get_touched() -> None:
+    m = _model(get_model("qwen3-30b-a3b"), H200)
+    t = [m.step_seconds(_ctx(b, 512)) for b in (1, 4, 16, 64)]
+    assert all(b > a for a, b in zip(t, t[1:]))
+    assert t[1] / t[0] > 1.2  # batch 4 touches ~4x the experts of batch 1
+
+
+# ---------------------------------------------------------------------------------------- other shapes
+
+
+@pytest.mark.parametrize("name,tp", [("gemma-2-9b", 1), ("deepseek-v3", 8), ("gpt-oss-120b", 1),
+                                     ("qwen2.5-7b", 2), ("llama-3.2-1b", 1)])
+def test_decode_run_matches_repeated_steps(name: str, tp: int) -> None:
+    m = _model(get_model(name), H200, tensor_parallel_size=tp)
+    ctx = np.array([5, 130, 4090, 4100, 9000], dtype=np.int64)
+    run = m.decode_run_seconds(ctx, 20)
+    steps = [m.step_seconds(ctx + s) for s in range(20)]
+    assert run == pytest.approx(steps, rel=1e-9)
+
+
+def test_sliding_window_caps_attention() -> None:
+    m = _model(get_model("gemma-2-9b"), H200)
+    # past the window only the full-attention layers keep growing: slower growth than below it
+    below = m.step_seconds(_ctx(32, 4000)) - m.step_seconds(_ctx(32, 2000))
+    above = m.step_seconds(_ctx(32, 10000)) - m.step_seconds(_ctx(32, 8000))
+    assert 0 < above < below
+
+
+def test_split_kv_attention_helps_one_long_sequence_only() -> None:
+    base = _model(L8B, H200)
+    split = _model(L8B, H200, attention_split_kv=True)
+    assert split.step_seconds(_ctx(1, 16384)) < 0.8 * base.step_seconds(_ctx(1, 16384))
+    assert split.step_seconds(_ctx(256, 2048)) == pytest.approx(base.step_seconds(_ctx(256, 2048)))
+
+
+def test_host_overhead_adds_per_step() -> None:
+    a = _model(L8B, H200).step_seconds(_ctx(8, 512))
+    b = _model(L8B, H200, host_overhead_s=0.002).step_seconds(_ctx(8, 512))
+    assert b - a == pytest.approx(0.002)
+
+
+def test_uncalibrated_gpu_uses_the_derived_rule() -> None:
+    cal = PerfCalibration()
+    assert cal.flop_fraction.estimated and "derived from the H200 fit" in cal.flop_fraction.source
+    double = SimpleNamespace(id="x", memory_bandwidth_bytes_per_s=2e12, calibration=None,
+                             flops_per_s=lambda d: 500e12, interconnect=None)
+    m = StepTimeModel.create(L8B, double)
+    assert m.step_seconds(_ctx(8, 512)) > _model(L8B, H200).step_seconds(_ctx(8, 512))
+
+
+def test_empty_step_is_free_and_run_of_nothing_is_zeros() -> None:
+    m = _model()
+    assert m.step_seconds(np.zeros(0, dtype=np.int64)) == 0.0
+    assert list(m.decode_run_seconds(np.zeros(0, dtype=np.int64), 3)) == [0.0, 0.0, 0.0]
+    assert len(m.decode_run_seconds(_ctx(2, 5), 0)) == 0
+
+
+# ---------------------------------------------------------------------------------------- errors
+
+
+def test_bad_tensor_parallel_size_is_a_planner_error() -> None:
+    with pytest.raises(PlannerError):
+        _model(L8B, H200, tensor_parallel_size=3)
+    with pytest.raises(PlannerError, match="interconnect"):
+        _model(L8B, get_gpu("h100-nvl"), tensor_parallel_size=2)
+
+
+def test_bad_format_is_a_planner_error() -> None:
+    with pytest.raises(PlannerError):
+        _model(L8B, H200, quantization="nf4")
+    with pytest.raises(PlannerError):
+        _model(L8B, H200, precision="fp8", quantization="awq")
+    with pytest.raises(PlannerError):
+        perf_report(L8B, H200, batch=0, context=10)
+
+
+# ---------------------------------------------------------------------------------------- CLI
+
+
+runner = CliRunner()
+
+
+def test_cli_json_has_the_issue_fields() -> None:
+    res = runner.invoke(app, ["perf", "--model", "llama-3.1-8b", "--gpu", "h200", "--batch", "64",
+                              "--context", "512", "--prefill-chunk", "512", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    for key in ("decode_step_seconds", "decode_tokens_per_second", "prefill_seconds", "mixed_step_seconds",
+                "decode_bound", "decode_breakdown"):
+        assert key in out
+    assert out["prompt_tokens"] == 512  # defaults to --context
+    bd = out["decode_breakdown"]
+    for key in ("weight_bytes", "kv_bytes", "flops", "layer_fixed_s", "kernel_fixed_s"):
+        assert bd[key] > 0
+    assert out["decode_tokens_per_second"] == pytest.approx(64 / out["decode_step_seconds"])
+    assert out["mixed_step_seconds"] > out["decode_step_seconds"]
+
+
+def test_cli_table_and_errors() -> None:
+    res = runner.invoke(app, ["perf", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--batch", "8",
+                              "--context", "2048", "--tp", "2", "--quantization", "fp8"])
+    assert res.exit_code == 0, res.output
+    assert "decode step" in res.stdout and "all-reduces" in res.stdout
+    bad = runner.invoke(app, ["perf", "--model", "llama-3.1-8b", "--gpu", "h200", "--batch", "8",
+                              "--context", "-5"])
+    assert bad.exit_code == 2
+    assert "--context" in bad.output and "Traceback" not in bad.output
+    bad_tp = runner.invoke(app, ["perf", "--model", "llama-3.1-8b", "--gpu", "h200", "--batch", "8",
+                                 "--context", "5", "--tp", "3"])
+    assert bad_tp.exit_code == 2

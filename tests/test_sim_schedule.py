@@ -1,0 +1,103 @@
+"""Worked schedules computed by hand with a linear step-time model (docs/simulator.md explains the rules).
+
+Step time: 10 ms per step + 1 ms per token of prefill chunks (chunks of 2+ tokens); decodes add
+nothing. Engine: block_size 4, 5 KV blocks (20 token slots), max_num_batched_tokens 8,
+max_num_seqs 4, max_model_len 32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from planner.sim import LinearStepModel
+from sim_helpers import run, setup, workload
+
+MODEL = LinearStepModel(fixed_s=0.010, per_prefill_token_s=0.001)
+
+
+def small_engine():
+    return setup(MODEL, num_gpu_blocks=5, max_num_seqs=4, max_num_batched_tokens=8, max_model_len=32, block_size=4)
+
+
+@pytest.mark.parametrize("jump", [True, False])
+def test_admission_chunked_prefill_preemption_completion(jump):
+    # A: prompt 6, 4 outputs; B: prompt 4, 6 outputs; C: prompt 5, 2 outputs; D: too long.
+    wl = workload([0.000, 0.001, 0.0015, 0.002], [6, 4, 5, 30], [4, 6, 2, 5], horizon_s=0.05)
+    out = run(wl, small_engine(), jump=jump)
+    r = out.records
+    # step 1 [0, .016): A prefills 6 (2 blocks)                         -> A first token .016
+    # step 2 [.016, .033): A decodes; B prefills 4 (1 block); C admitted with a 3-token chunk
+    #        (budget 8 - 1 - 4), 1 block; 0 blocks free                -> B first token .033
+    # step 3 [.033, .043): B's 5th token takes the last block; C needs a 2nd block: none free,
+    #        so the newest running request (C itself) is preempted; A and B decode
+    # step 4 [.043, .053): A takes the freed block; C (5 tokens, 2 blocks) cannot fit -> waits
+    #                                                                   -> A finishes .053
+    # step 5 [.053, .068): B decodes; C recomputes its 5-token prompt   -> C first token .068
+    # step 6 [.068, .078): B, C decode                                  -> C finishes .078
+    # step 7 [.078, .088): B decodes (takes a 3rd block)                -> B finishes .088
+    np.testing.assert_allclose(r.admitted_at[:3], [0.0, 0.016, 0.016], atol=1e-12)
+    np.testing.assert_allclose(r.first_token_at[:3], [0.016, 0.033, 0.068], atol=1e-12)
+    np.testing.assert_allclose(r.finished_at[:3], [0.053, 0.088, 0.078], atol=1e-12)
+    assert r.preemptions.tolist() == [0, 0, 1, 0]
+    assert r.rejected_reason.tolist() == ["", "", "", "exceeds_max_model_len"]
+    assert math.isnan(r.finished_at[3])
+    m = out.metrics
+    assert (m.requests, m.completed, m.rejected, m.preemptions) == (4, 3, 1, 1)
+    assert m.rejected_by_reason == {"exceeds_max_model_len": 1}
+    # busy time: the seven steps above
+    assert out.workers[0].busy_s == pytest.approx(0.016 + 0.017 + 0.010 + 0.010 + 0.015 + 0.010 + 0.010)
+    # TPOT of A: (0.053 - 0.016) / 3
+    assert m.tpot_seconds.count == 3
+
+
+@pytest.mark.parametrize("jump", [True, False])
+def test_arrival_cuts_a_decode_run_at_the_step_in_progress(jump):
+    # A: prompt 2 (step .012), 100 outputs; then 10 ms decode steps. B arrives at .0505, inside
+    # A's 4th decode step [.042, .052): it is admitted at .052.
+    wl = workload([0.0, 0.0505], [2, 2], [100, 2], horizon_s=0.1)
+    r = run(wl, setup(MODEL, num_gpu_blocks=100, max_num_batched_tokens=64), jump=jump).records
+    assert r.admitted_at.tolist() == pytest.approx([0.0, 0.052])
+    # B's prefill step [.052, .064) carries A's decode; one more step produces B's 2nd token.
+    assert r.first_token_at.tolist() == pytest.approx([0.012, 0.064])
+    assert r.finished_at[1] == pytest.approx(0.074)
+    # A: 1 + 4 + 1 + 1 = 7 tokens by .074, then 93 steps of 10 ms.
+    assert r.finished_at[0] == pytest.approx(0.074 + 0.93)
+
+
+def test_arrival_exactly_at_a_step_boundary_joins_that_boundary():
+    # B arrives exactly when A's 2nd decode step ends (0.012 + 0.02 = 0.032, exact in binary? use
+    # a step model with dyadic times so the boundary is exact).
+    model = LinearStepModel(fixed_s=0.0078125, per_prefill_token_s=0.0)  # 2**-7 s per step
+    wl = workload([0.0, 3 * 0.0078125], [4, 4], [50, 3], horizon_s=1.0)
+    for jump in (True, False):
+        r = run(wl, setup(model, num_gpu_blocks=100), jump=jump).records
+        assert r.admitted_at[1] == 3 * 0.0078125
+        assert r.first_token_at[1] == 4 * 0.0078125
+
+
+def test_chunked_prefill_off_waits_for_budget():
+    # A: prompt 6, 3 outputs; B: prompt 8 arrives during A's prefill. Each of A's decode steps
+    # leaves a budget of 8 - 1 = 7 tokens.
+    wl = workload([0.0, 0.001], [6, 8], [3, 2], horizon_s=0.1)
+    # Chunked (default): step 2 [.016, .033) A decodes + B's first 7 tokens; step 3 [.033, .043)
+    # A decodes + B's last token (a one-token chunk costs what a decode costs) -> B first token.
+    r = run(wl, setup(MODEL, num_gpu_blocks=50, max_num_batched_tokens=8)).records
+    assert r.admitted_at.tolist() == pytest.approx([0.0, 0.016])
+    assert r.first_token_at.tolist() == pytest.approx([0.016, 0.043])
+    # Not chunked: B never fits beside A's decode; A's decode steps [.016, .026), [.026, .036)
+    # finish it, then B's whole prompt runs alone [.036, .054).
+    eng = setup(MODEL, num_gpu_blocks=50, max_num_batched_tokens=8, enable_chunked_prefill=False)
+    r = run(wl, eng).records
+    assert r.finished_at[0] == pytest.approx(0.036)
+    assert r.admitted_at.tolist() == pytest.approx([0.0, 0.036])
+    assert r.first_token_at.tolist() == pytest.approx([0.016, 0.054])
+
+
+def test_request_bigger_than_the_kv_cache_is_rejected():
+    wl = workload([0.0], [15], [10], horizon_s=1.0)
+    out = run(wl, small_engine())  # 20 slots; 15 + 10 - 1 = 24 needed
+    assert out.records.rejected_reason.tolist() == ["exceeds_kv_cache"]
+    assert out.metrics.completed == 0
