@@ -176,7 +176,7 @@ class ResolvedPrices(BaseModel):
             raise PlannerError(
                 f"GPU {self.gpu_id!r} has no serverless price (no serverless tier offers it): "
                 f"choose another GPU for serverless, or add `prices: [{{gpu: {self.gpu_id}, "
-                "flex_usd_per_s: ...}}]` to the profile"
+                "flex_usd_per_s: ...}]` to the profile"
             )
         return self.flex_usd_per_gpu_s * gpus
 
@@ -186,7 +186,7 @@ class ResolvedPrices(BaseModel):
             raise PlannerError(
                 f"GPU {self.gpu_id!r} has no published serverless active-worker price: set "
                 f"billing.active_workers to 0, or add `prices: [{{gpu: {self.gpu_id}, "
-                "active_usd_per_s: ...}}]` to the profile"
+                "active_usd_per_s: ...}]` to the profile"
             )
         return self.active_usd_per_gpu_s * gpus
 
@@ -581,6 +581,22 @@ def cost_of(
             f"(a {HOURS_PER_MONTH:g}-hour month), assuming the simulated traffic repeats all month"
         ),
     )
+
+
+def headline(cost: CostBreakdown) -> dict[str, Any]:
+    """The cost fields `planner simulate --json` adds at its top level (issue #6)."""
+    return {
+        "cost_usd": cost.cost_usd,
+        "cost_per_month_usd": cost.cost_per_month_usd,
+        "cost_per_million_output_tokens_usd": cost.cost_per_million_output_tokens_usd,
+        "cost_per_1000_requests_usd": cost.cost_per_1000_requests_usd,
+        "cold_starts": cost.cold_starts,
+        "cold_start_seconds": cost.cold_start_seconds,
+        "billed_gpu_seconds": cost.billed_gpu_seconds,
+        "busy_gpu_seconds": cost.busy_gpu_seconds,
+        "utilization": cost.utilization,
+        "idle_usd": cost.idle_usd,
+    }
 
 
 # ----------------------------------------------------------------------------------------------

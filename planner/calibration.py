@@ -162,12 +162,12 @@ class PerfCalibration(BaseModel):
         return [n for n in _DESCRIPTIONS if getattr(self, n).estimated]
 
     def assumptions(self, gpu_id: str = "") -> list[str]:
-        """One line per estimated parameter: name, value, source."""
+        """The estimated parameters, one line per distinct source: names, values, source."""
         where = f"{gpu_id}: " if gpu_id else ""
-        return [
-            f"{where}step-time {n} = {self.value(n):.4g} ({getattr(self, n).source})"
-            for n in self.estimated_names()
-        ]
+        by_source: dict[str, list[str]] = {}
+        for n in self.estimated_names():
+            by_source.setdefault(getattr(self, n).source, []).append(f"{n} = {self.value(n):.4g}")
+        return [f"{where}step-time {', '.join(items)} ({src})" for src, items in by_source.items()]
 
     @classmethod
     def from_fit(cls, fit: Mapping[str, float], source: str, estimated: bool = False) -> "PerfCalibration":

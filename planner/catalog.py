@@ -219,7 +219,7 @@ def get_gpu(id_or_yaml_path: str, directory: str | Path | None = None) -> GpuSpe
     if key in catalog:
         return catalog[key]
     close = difflib.get_close_matches(key, list(catalog), n=4, cutoff=0.4)
-    hint = f"did you mean {', '.join(close)}? " if close else ""
+    hint = f"did you mean {', '.join(close)}? " if close else f"known: {', '.join(sorted(catalog))}; "
     raise PlannerError(
         f"unknown GPU {id_or_yaml_path!r}: {hint}see `planner catalog` or pass a GPU YAML path"
     )

@@ -32,7 +32,8 @@ from planner.errors import PlannerError
 
 Option = Literal["pods", "serverless", "mix"]
 OPTIONS: tuple[Option, ...] = ("pods", "serverless", "mix")
-DEFAULT_LOAD_FACTORS = (0.0625, 0.125, 0.25, 0.5, 1.0, 2.0)
+DEFAULT_LOAD_FACTORS = (1 / 64, 1 / 16, 0.25, 1.0, 2.0)
+MIN_EXTEND_FACTOR, MAX_EXTEND_FACTOR = 1 / 4096, 16.0
 
 
 class ServerlessOverrides(BaseModel):
@@ -86,6 +87,8 @@ def fleet_for(
     *,
     pods: int = 1,
     max_workers: int | None = None,
+    pod_max_outstanding: int | None = None,
+    pod_schedule: Sequence[int] | None = None,
 ) -> Any:
     """The FleetSpec of one billing option.
 
@@ -95,17 +98,36 @@ def fleet_for(
         weights_bytes: the model's weights, for the cold start.
         pods: dedicated replicas (pods and mix).
         max_workers: serverless cap override (None: the settings').
+        pod_max_outstanding: mix only: requests a pod holds before the overflow goes serverless
+            (None: max_concurrency_per_worker, like a serverless worker).
+        pod_schedule: pods per hour instead of a fixed count (scale-ups become ready after
+            billing.pod_provisioning_delay_seconds, billed from their start).
     """
     from planner.sim import FleetSpec
     from planner.sim.serverless import ServerlessSpec
 
+    pod_fields: dict[str, Any] = {"pods": pods}
+    if pod_schedule is not None:
+        pod_fields.update(pod_schedule=list(pod_schedule), pod_schedule_slot_s=3600.0,
+                          pod_provision_s=float(billing.setting(settings, "pod_provisioning_delay_seconds")))
     if option in ("pods", "pod"):
-        return FleetSpec(pods=pods)
+        return FleetSpec(**pod_fields)
     spec = ServerlessSpec.from_settings(settings, weights_bytes, overflow_only=option == "mix",
                                         max_workers=max_workers)
     if option == "serverless":
         return FleetSpec(pods=0, serverless=spec)
-    return FleetSpec(pods=pods, pod_max_outstanding=spec.max_concurrency_per_worker, serverless=spec)
+    cap = pod_max_outstanding if pod_max_outstanding is not None else spec.max_concurrency_per_worker
+    return FleetSpec(**pod_fields, pod_max_outstanding=cap, serverless=spec)
+
+
+def pod_saturation(setup: Any, workload: Any) -> int:
+    """Requests a pod holds before it is saturated: its running-batch cap (max_num_seqs) or, if
+    smaller, the requests of mean size its KV cache holds. Past this, requests only queue inside
+    the engine, so a mix sends them to serverless instead."""
+    cfg = setup.scheduler_config
+    mean_tokens = float(np.mean(np.asarray(workload.prompt_tokens) + np.asarray(workload.output_tokens)))
+    kv_requests = int(setup.num_gpu_blocks * cfg.block_size // max(mean_tokens, 1.0))
+    return max(1, min(int(cfg.max_num_seqs), kv_requests))
 
 
 def price_outcome(outcome: Any, workload: Any, prices: ResolvedPrices, settings: Any) -> CostBreakdown:
@@ -121,6 +143,55 @@ def price_outcome(outcome: Any, workload: Any, prices: ResolvedPrices, settings:
         end_s=float(outcome.metrics.simulated_seconds),
         pod_billing_granularity_s=float(billing.setting(settings, "pod_billing_granularity_seconds")),
     )
+
+
+def simulate_billed(
+    profile: Any,
+    gpu: Any,
+    setup: Any,
+    workload: Any,
+    mode: Literal["pod", "serverless", "mix"] = "pod",
+    *,
+    replicas: int = 1,
+    overrides: ServerlessOverrides | None = None,
+    pod_schedule: Sequence[int] | None = None,
+    **simulate_kwargs: Any,
+) -> tuple[Any, CostBreakdown]:
+    """`planner simulate --billing`: simulate the fleet a billing mode describes, then price it.
+
+    Args:
+        profile: the Profile (billing settings, price overrides, SLO, model for the cold start).
+        gpu: its catalog GpuSpec (prices).
+        setup: the ReplicaSetup simulated.
+        workload: the requests.
+        mode: "pod" (`replicas` pods), "serverless" (the endpoint only) or "mix" (`replicas` pods
+            taking requests first, the endpoint the overflow).
+        replicas: pods for "pod" and "mix".
+        overrides: CLI values for the endpoint.
+        pod_schedule: pods per hour (replaces `replicas`; the last count holds).
+        simulate_kwargs: passed to planner.sim.simulate (jump, router, seed, progress).
+    Returns:
+        (SimOutcome, CostBreakdown).
+    """
+    from planner.sim import simulate
+
+    settings = (overrides or ServerlessOverrides()).merged(profile.billing)
+    prices = billing.resolve_prices(gpu, settings, getattr(profile, "prices", ()))
+    if mode == "pod":
+        prices.pod_usd_per_hour()
+        fleet = fleet_for("pods", settings, 0, pods=replicas, pod_schedule=pod_schedule)
+    else:
+        prices.flex_usd_per_s()
+        if int(settings["active_workers"]) > 0:
+            prices.active_usd_per_s()
+        if mode == "mix":
+            prices.pod_usd_per_hour()
+        option: Option = "serverless" if mode == "serverless" else "mix"
+        fleet = fleet_for(option, settings, model_weights_bytes(profile), pods=replicas,
+                          pod_max_outstanding=pod_saturation(setup, workload) if mode == "mix" else None,
+                          pod_schedule=pod_schedule if mode == "mix" else None)
+    outcome = simulate(workload, setup, fleet, profile.slo, **simulate_kwargs)
+    return outcome, price_outcome(outcome, workload, prices, settings)
 
 
 class BilledRun(BaseModel):
@@ -160,6 +231,7 @@ def run_billed(
     *,
     pods: int = 1,
     max_workers: int | None = None,
+    pod_max_outstanding: int | None = None,
     simulate: SimulateFn = _default_simulate,
 ) -> BilledRun:
     """Simulate one option on `workload` and price it."""
@@ -169,7 +241,8 @@ def run_billed(
             prices.active_usd_per_s()
     else:
         prices.pod_usd_per_hour()
-    fleet = fleet_for(option, settings, weights_bytes, pods=pods, max_workers=max_workers)
+    fleet = fleet_for(option, settings, weights_bytes, pods=pods, max_workers=max_workers,
+                      pod_max_outstanding=pod_max_outstanding)
     outcome = simulate(workload, setup, fleet, slo)
     m = outcome.metrics
     spec = fleet.serverless
@@ -255,10 +328,11 @@ def _evaluate_load(
     runs["serverless"] = run_billed("serverless", workload, setup, slo, prices, settings, weights_bytes,
                                     max_workers=sl_max, simulate=simulate)
     best: BilledRun | None = None
+    cap = pod_saturation(setup, workload)
     for base in range(1, max(1, n - 1) + 1):
         mix_max = max_workers if max_workers is not None else max(base_max, 2 * (n - base) + 1)
         run = run_billed("mix", workload, setup, slo, prices, settings, weights_bytes, pods=base,
-                         max_workers=mix_max, simulate=simulate)
+                         max_workers=mix_max, pod_max_outstanding=cap, simulate=simulate)
         if best is None or _better(run, best):
             best = run
     runs["mix"] = best  # type: ignore[assignment]
@@ -306,6 +380,7 @@ def compare(
     overrides: ServerlessOverrides | None = None,
     load_factors: Sequence[float] = DEFAULT_LOAD_FACTORS,
     max_pods: int = 32,
+    extend_steps: int = 4,
     workload: Any = None,
     setup: Any = None,
     simulate: SimulateFn = _default_simulate,
@@ -320,14 +395,16 @@ def compare(
         overrides: CLI values for the serverless endpoint.
         load_factors: rate multipliers of the sweep (1.0 is always included).
         max_pods: upper bound of the pods search.
+        extend_steps: extra load points allowed to bracket the break-even (lower loads ÷ 8 when
+            pods win everywhere, higher × 2 when serverless does); 0 = the given sweep only.
         workload, setup, simulate: injectable (tests); built from the profile when None.
     """
     if any(not (f > 0 and math.isfinite(f)) for f in load_factors):
         raise PlannerError("load factors must be finite numbers > 0 (e.g. 0.25,0.5,1,2)")
     settings = (overrides or ServerlessOverrides()).merged(profile.billing)
     prices = billing.resolve_prices(gpu, settings, getattr(profile, "prices", ()))
-    prices.pod_usd_per_hour()  # fail early and clearly: both prices are needed to compare
-    prices.flex_usd_per_s()
+    prices.flex_usd_per_s()  # fail early and clearly: both prices are needed to compare
+    prices.pod_usd_per_hour()
     if setup is None:
         from planner.sim.setup import replica_setup
 
@@ -340,24 +417,40 @@ def compare(
         raise PlannerError("the profile's traffic has no requests in its horizon; raise the rate or the horizon")
     weights = model_weights_bytes(profile)
     explicit_max = overrides.max_workers if overrides is not None else None
-    factors = sorted(set(float(f) for f in load_factors) | {1.0})
-    sweep: list[LoadPoint] = []
+    points: dict[float, LoadPoint] = {}
     at_profile: dict[str, BilledRun] = {}
-    start = 1
-    for factor in factors:
+
+    def evaluate(factor: float) -> None:
         scaled = workload if factor == 1.0 else workload.scale_rate(factor)
+        # More load never needs fewer pods: start the search at the pods of the next lower load.
+        start = max([p.pods_needed for f, p in points.items() if f < factor], default=1)
         n, runs = _evaluate_load(scaled, setup, profile.slo, prices, settings, weights, start_pods=start,
                                  max_pods=max_pods, max_workers=explicit_max, simulate=simulate)
-        start = n  # more load never needs fewer pods
-        sweep.append(LoadPoint(
+        points[factor] = LoadPoint(
             load_factor=factor,
             mean_rate_per_s=len(scaled) / scaled.horizon_s,
             pods_needed=n,
             cost_per_month_usd={k: r.cost.cost_per_month_usd for k, r in runs.items()},
             meets_slo={k: r.meets_slo for k, r in runs.items()},
-        ))
+        )
         if factor == 1.0:
-            at_profile = runs
+            at_profile.update(runs)
+
+    for factor in sorted(set(float(f) for f in load_factors) | {1.0}):
+        evaluate(factor)
+    # Extend the sweep until it brackets the break-even (within [MIN, MAX]_EXTEND_FACTOR).
+    for _ in range(extend_steps):
+        rate, _note = break_even(list(points.values()))
+        if rate is not None:
+            break
+        lowest, highest = min(points), max(points)
+        if _note.startswith("pods are already cheaper") and lowest / 8 >= MIN_EXTEND_FACTOR:
+            evaluate(lowest / 8)
+        elif _note.startswith("serverless is cheaper") and highest * 2 <= MAX_EXTEND_FACTOR:
+            evaluate(highest * 2)
+        else:
+            break
+    sweep = [points[f] for f in sorted(points)]
     rate, note = break_even(sweep)
     options = [at_profile[k] for k in OPTIONS]
     meeting = [r for r in options if r.meets_slo is not False]
@@ -378,8 +471,8 @@ def compare(
         sweep=sweep,
         assumptions=billing.assumptions(profile.billing, prices) + [
             "serverless max workers raised to at least 2 × the pods needed at each load unless --max-workers "
-            "is given; in the mix, pods hold at most max_concurrency_per_worker requests and the overflow goes "
-            "to serverless workers",
+            "is given; in the mix, a pod holds at most min(max_num_seqs, requests of mean size its KV cache "
+            "holds) and the overflow goes to serverless workers",
             "queue-delay scaler: an endpoint with no live worker starts one at once for a queued request "
             "(scale from zero); Runpod's docs do not say (estimated)",
         ],

@@ -76,6 +76,8 @@ FORWARD_HIDDEN_BUFFERS = 8
 # llm-d-benchmark config_explorer/empirical-vllm-memory-results.md @259334868c50): Llama-3.1-8B
 # 4.76 GiB / (1024 x 128,256) = 38.9 B, Qwen3-32B 5.64 GiB / (1024 x 151,936) = 38.9 B,
 # gpt-oss 7.38 GiB / (1024 x 201,088) = 38.5 B, Qwen3-0.6B 38.4 B. Calibrated, not derived.
+# NOTE: newer model runners say the dummy sampler pass "may skip top_k, top_p, and logprobs"
+# (NOTE(woosuk) in _dummy_sampler_run), so later vLLM versions may reserve less than this.
 SAMPLER_BYTES_PER_LOGIT = 38.9
 
 # --- non-torch memory -------------------------------------------------------------------------
@@ -727,7 +729,29 @@ class GpuFit(BaseModel):
     num_gpu_blocks: int
     max_num_seqs: int
     max_num_batched_tokens: int
+    rule_tensor_parallel_size: int | None = Field(
+        description="smallest TP at which the sizing rule's per-GPU bytes fit the usable memory"
+    )
+    rule_bytes_per_gpu: int = Field(description="sizing rule per GPU at rule_tensor_parallel_size (or TP 1)")
     reason: str = ""
+
+
+def sizing_rule_per_gpu(
+    spec: ModelSpec,
+    tensor_parallel_size: int,
+    context: int = 4096,
+    concurrency: int = 1,
+    overhead: float = 0.15,
+    precision: str | None = None,
+    quantization: str = "none",
+    kv_cache_dtype: str = "auto",
+) -> int:
+    """The sizing rule on each GPU of a TP group: (weights/GPU + KV/GPU x concurrency) x (1 + overhead)."""
+    wb = weight_bytes_breakdown(spec, precision, quantization)
+    act_precision = precision if wb.quantization == "none" else None
+    weights = weights_bytes_per_gpu(spec, tensor_parallel_size, precision, quantization)
+    kv = kv_bytes_for_tokens(spec, context, kv_cache_dtype, tensor_parallel_size, act_precision) * concurrency
+    return round((weights + kv) * (1 + overhead))
 
 
 class SizeReport(SizingRule):
@@ -782,6 +806,13 @@ def size_report(
                     break
             if view is None:
                 raise PlannerError(f"{spec.name}: no tensor_parallel_size in 1, 2, 4, 8 splits its heads")
+        rule_tp = None
+        rule_bytes = 0
+        for tp in valid_tensor_parallel_sizes(spec):
+            rule_bytes = sizing_rule_per_gpu(spec, tp, context, concurrency, overhead, precision, quantization, kv_cache_dtype)
+            if rule_bytes <= gpu.memory_bytes_usable:
+                rule_tp = tp
+                break
         fits.append(GpuFit(
             gpu=gpu.id,
             tensor_parallel_size=view.tensor_parallel_size,
@@ -798,6 +829,8 @@ def size_report(
             num_gpu_blocks=view.num_gpu_blocks,
             max_num_seqs=args.max_num_seqs,
             max_num_batched_tokens=args.max_num_batched_tokens,
+            rule_tensor_parallel_size=rule_tp,
+            rule_bytes_per_gpu=rule_bytes,
             reason=view.reason,
         ))
     return SizeReport(

@@ -417,7 +417,10 @@ def _first(cfg: dict[str, Any], *keys: str, default: Any = None) -> Any:
     return default
 
 
-_TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32", "half": "fp16", "float": "fp32"}
+# NOTE: an fp32 checkpoint is served in fp16: vLLM's --dtype auto "will use FP16 precision for FP32
+# and FP16 models, and BF16 precision for BF16 models" (vllm-project/vllm vllm/engine/arg_utils.py
+# @001999d2, --dtype help). --precision fp32 still sizes it at 4 bytes.
+_TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp16", "half": "fp16", "float": "fp16"}
 _QUANT_METHODS = {"awq": "awq", "gptq": "gptq", "fp8": "fp8", "mxfp4": "mxfp4", "w8a8": "w8a8"}
 
 
@@ -465,6 +468,12 @@ def from_hf_config(cfg: dict[str, Any], name: str = "custom") -> ModelSpec:
     elif sliding is not None and model_type in ("gemma2", "gpt_oss"):
         # Gemma-2 and gpt-oss alternate sliding and full layers, sliding first (HF modeling code).
         layer_types = _alternating(layers, "sliding_attention")
+    elif sliding is not None and model_type in ("gemma3", "gemma3_text"):
+        # Gemma-3: every `sliding_window_pattern`-th layer is global, the others local (HF config).
+        pattern = int(cfg.get("sliding_window_pattern") or 6)
+        layer_types = tuple(
+            "full_attention" if (i + 1) % pattern == 0 else "sliding_attention" for i in range(layers)
+        )
     if layer_types is not None and "sliding_attention" not in layer_types:
         layer_types = None
         sliding = None
@@ -474,6 +483,15 @@ def from_hf_config(cfg: dict[str, Any], name: str = "custom") -> ModelSpec:
     if quant == "none" and str(quant_cfg.get("quant_method", "")).lower() == "compressed-tensors":
         quant = "fp8" if "float" in json.dumps(quant_cfg).lower() else "w8a8"
     dtype = _TORCH_DTYPES.get(str(_first(cfg, "torch_dtype", "dtype", default="bfloat16")), "bf16")
+    if quant in ("awq", "gptq") and int(quant_cfg.get("bits", 4)) != 4:
+        # Only the 4-bit group-128 layout is modelled; an 8-bit checkpoint is sized by the plain
+        # int8 rule (every parameter 1 byte), which slightly understates its 16-bit embeddings.
+        if int(quant_cfg.get("bits")) != 8:
+            raise PlannerError(
+                f"config.json for {name!r}: {quant} with {quant_cfg.get('bits')} bits is not modelled "
+                "(4 or 8 bits): pass --precision to size it by the rule"
+            )
+        quant, dtype = "none", "int8"
     if quant == "fp8":
         dtype = "fp8"
 
@@ -492,7 +510,7 @@ def from_hf_config(cfg: dict[str, Any], name: str = "custom") -> ModelSpec:
         attention_bias=bool(cfg.get("attention_bias", model_type in ("qwen2", "qwen2_moe"))),
         attention_out_bias=is_gpt_oss,
         mlp_bias=bool(cfg.get("mlp_bias", False)) or is_gpt_oss,
-        qk_norm=model_type in ("qwen3", "qwen3_moe"),
+        qk_norm=model_type in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text"),
         attention_sinks=is_gpt_oss,
         norms_per_layer=4 if model_type in ("gemma2", "gemma3", "gemma3_text") else 2,
         sliding_window=int(sliding) if sliding else None,
@@ -577,7 +595,7 @@ def get_model(name_or_path: str) -> ModelSpec:
             "give a preset id (`planner catalog --models`) or the path of a downloaded config.json"
         )
     close = difflib.get_close_matches(key, list(_PRESETS), n=4, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}? " if close else ""
+    hint = f"did you mean {', '.join(close)}? " if close else f"presets: {', '.join(sorted(_PRESETS))}; "
     raise PlannerError(
         f"unknown model {name_or_path!r}: {hint}see `planner catalog --models` or pass a config.json path"
     )

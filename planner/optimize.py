@@ -735,14 +735,15 @@ def plan(
     world = _prepare(profile, workload, seed, workers, cache, backend)
     capacity_seconds = time.perf_counter() - t0
 
-    main = _solve_verify(world, backend, lambda p: True)
+    searches = _run_searches(world, backend, workers)
+    main = searches["main"]
     if main.best is None:
         raise PlannerError(_infeasible_message(world, main.rounds[-1].milp_status if main.rounds else "no pools"))
     result, entries, run, arts, inputs = main.best
     rounds = main.rounds
-    alts, alt = _alternatives(world, backend, main)
-    solve_s = main.solve_s + alt.solve_s
-    sim_s = main.sim_s + alt.sim_s
+    alts = _alternatives(world, searches)
+    solve_s = sum(x.solve_s for x in searches.values())
+    sim_s = sum(x.sim_s for x in searches.values())
     arts.alternatives_runs = {a.name: a for a in alts}  # type: ignore[assignment]
     gpu_ids = sorted({e.gpu for e in entries})
     serverless_used = any(e.billing == "serverless" for e in entries)
@@ -1261,31 +1262,14 @@ def _solve_verify(
     return search
 
 
-def _alternatives(world: _World, backend: Backend, main: _Search) -> tuple[list[Alternative], _Search]:
-    """The cheapest single-GPU all-pods plan and the all-serverless plan (each refined like the
-    main one), and the optimized mix itself, with the savings of the mix against each."""
-    assert main.best is not None
-    result, entries, run, _, _ = main.best
-    total = _Search()
-    alts: list[Alternative] = []
+def _search_specs(world: _World, backend: Backend) -> tuple[dict[str, tuple[str, Limits | None]], float, str | None]:
+    """What to search: the mix, the cheapest single GPU type on pods, and all serverless.
 
-    def add(kind: str, label: str, search: _Search, note: str | None = None) -> None:
-        total.solve_s += search.solve_s
-        total.sim_s += search.sim_s
-        if search.best is None:
-            alts.append(Alternative(kind=kind, name=label, feasible=False,  # type: ignore[arg-type]
-                                    note=search.note or "no plan within the limits"))
-            return
-        res, ents, r, _, _ = search.best
-        alts.append(Alternative(
-            kind=kind, name=f"{label}: {describe(ents)}", plan=ents,  # type: ignore[arg-type]
-            milp_cost_per_month_usd=res.cost_per_month_usd, cost_usd=r.cost_usd,
-            cost_per_month_usd=r.cost_per_month_usd, usd_per_million_output_tokens=r.usd_per_million_output_tokens,
-            slo_attainment=r.slo_attainment, verified=r.verified, note=note,
-        ))
-
-    # Cheapest single GPU type on pods: rank the pod pools by their MILP cost, refine the cheapest.
+    Returns ({label: (pool filter, limits override)}, solver seconds spent ranking, note).
+    """
     base = _milp_inputs(world, {}, backend)
+    specs: dict[str, tuple[str, Limits | None]] = {"main": ("all", None)}
+    spent = 0.0
     ranked: list[tuple[float, str]] = []
     for pool in base.pools:
         if pool.billing != "pod":
@@ -1294,22 +1278,87 @@ def _alternatives(world: _World, backend: Backend, main: _Search) -> tuple[list[
             res = solve(base.model_copy(update={"pools": [pool]}))
         except PlannerError:
             continue  # this GPU cannot serve every bucket alone
-        total.solve_s += res.solve_seconds
+        spent += res.solve_seconds
         if res.optimal and res.cost_usd is not None:
             ranked.append((res.cost_usd, pool.name))
     if ranked:
-        name = min(ranked)[1]
-        add("single_gpu_pods", "cheapest single-GPU pods", _solve_verify(world, backend, lambda p: p.name == name))
-    else:
-        alts.append(Alternative(kind="single_gpu_pods", name="cheapest single-GPU pods", feasible=False,
-                                note="no single GPU type with a pod price carries the demand within the limits"))
-    # All serverless. Without an active-worker price nothing serverless is always on: scale to zero.
+        specs["single_gpu_pods"] = ("pool:" + min(ranked)[1], None)
     limits, note = world.limits, None
-    has_active = any(p.billing == "active" for p in base.pools)
-    if limits.min_replicas and not has_active:
+    if limits.min_replicas and not any(p.billing == "active" for p in base.pools):
+        # Without an active-worker price nothing serverless is always on: scale to zero.
         limits = limits.model_copy(update={"min_replicas": 0})
         note = "optimizer.min_replicas not applied: no active-worker price, flex workers scale to zero"
-    add("all_serverless", "all serverless", _solve_verify(world, backend, lambda p: p.billing != "pod", limits=limits), note)
+    specs["all_serverless"] = ("serverless", limits)
+    return specs, spent, note
+
+
+def _keep(spec: str) -> Callable[[Pool], bool]:
+    if spec == "all":
+        return lambda p: True
+    if spec == "serverless":
+        return lambda p: p.billing != "pod"
+    name = spec.removeprefix("pool:")
+    return lambda p: p.name == name
+
+
+_FORKED: tuple[_World, Backend, dict[str, tuple[str, Limits | None]]] | None = None
+
+
+def _search_in_child(label: str) -> _Search:
+    """Pool worker: one search, on the world inherited through fork (nothing big is pickled)."""
+    assert _FORKED is not None
+    world, backend, specs = _FORKED
+    spec, limits = specs[label]
+    return _solve_verify(world, backend, _keep(spec), limits=limits)
+
+
+def _run_searches(world: _World, backend: Backend, workers: int) -> dict[str, _Search]:
+    """The three searches, in parallel over forked processes when workers > 1 (else in turn)."""
+    import multiprocessing as mp  # noqa: PLC0415
+
+    global _FORKED
+    specs, ranking_s, note = _search_specs(world, backend)
+    labels = list(specs)
+    if workers > 1 and "fork" in mp.get_all_start_methods():
+        _FORKED = (world, backend, specs)
+        try:
+            with mp.get_context("fork").Pool(min(workers, len(labels))) as pool:
+                found = dict(zip(labels, pool.map(_search_in_child, labels)))
+        finally:
+            _FORKED = None
+    else:
+        found = {label: _solve_verify(world, backend, _keep(specs[label][0]), limits=specs[label][1]) for label in labels}
+    found["main"].solve_s += ranking_s
+    if "all_serverless" in found:
+        found["all_serverless"].note = found["all_serverless"].note or note
+        if found["all_serverless"].best is not None:
+            found["all_serverless"].note = note
+    return found
+
+
+def _alternatives(world: _World, searches: dict[str, _Search]) -> list[Alternative]:
+    """The alternatives table: cheapest single-GPU all-pods plan, all-serverless plan (each
+    refined like the main one) and the optimized mix, with the savings of the mix against each."""
+    main = searches["main"]
+    assert main.best is not None
+    result, entries, run, _, _ = main.best
+    alts: list[Alternative] = []
+    for kind, label in (("single_gpu_pods", "cheapest single-GPU pods"), ("all_serverless", "all serverless")):
+        search = searches.get(kind)
+        if search is None or search.best is None:
+            why = (search.note if search else None) or (
+                "no single GPU type with a pod price carries the demand within the limits"
+                if kind == "single_gpu_pods" else "no plan within the limits"
+            )
+            alts.append(Alternative(kind=kind, name=label, feasible=False, note=why))  # type: ignore[arg-type]
+            continue
+        res, ents, r, _, _ = search.best
+        alts.append(Alternative(
+            kind=kind, name=f"{label}: {describe(ents)}", plan=ents,  # type: ignore[arg-type]
+            milp_cost_per_month_usd=res.cost_per_month_usd, cost_usd=r.cost_usd,
+            cost_per_month_usd=r.cost_per_month_usd, usd_per_million_output_tokens=r.usd_per_million_output_tokens,
+            slo_attainment=r.slo_attainment, verified=r.verified, note=search.note,
+        ))
     alts.append(Alternative(
         kind="optimized", name=f"optimized mix: {describe(entries)}", plan=entries,
         milp_cost_per_month_usd=result.cost_per_month_usd, cost_usd=run.cost_usd,
@@ -1319,7 +1368,7 @@ def _alternatives(world: _World, backend: Backend, main: _Search) -> tuple[list[
     for a in alts:
         if a.cost_per_month_usd:
             a.savings_of_optimized_pct = (a.cost_per_month_usd - run.cost_per_month_usd) / a.cost_per_month_usd * 100.0
-    return alts, total
+    return alts
 
 
 def _assumptions(world: _World, backend: Backend, gpu_ids: Sequence[str], serverless: bool) -> list[str]:

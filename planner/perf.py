@@ -27,7 +27,6 @@ and a max over the running sequences' context lengths.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -66,6 +65,17 @@ WEIGHT_ONLY_FLOP_FACTOR_SOURCE = "estimated: dequantizing GEMMs reach ~80% of th
 # adds, a few layout copies. layer_fixed_s is their fitted total; one such kernel costs
 # layer_fixed_s / 33 (~2.3 us on the H200). Estimated count.
 SMALL_KERNELS_PER_LAYER = 33
+# Other layer shapes run more of them (same accounting, estimated): each extra RMSNorm ~7 (Gemma-2's
+# four norms per layer), per-head q/k norms 2 x 7 (Qwen3), MoE routing ~6 (router softmax, top-k,
+# renormalise, permute, un-permute, weighted combine).
+KERNELS_PER_NORM = 7
+MOE_ROUTING_KERNELS = 6
+
+# NOTE: fp8 GEMMs reach a smaller fraction of their peak than bf16 ones: maximum achievable matmul
+# FLOPS (stas00/ml-engineering compute/accelerator/README.md @b9e29720, via facts/gpus.csv) are
+# 70.9% vs 80.3% of peak on H100 SXM and 77.6% vs 83.6% on GH200: on average 0.906 of the bf16
+# fraction. Applied to fp8 and int8 GEMMs.
+FP8_FLOP_FRACTION_RATIO = 0.906
 
 ALLREDUCE_LATENCY_S: dict[str, float] = {"nvlink": 9e-6, "pcie": 25e-6, "xgmi": 12e-6}
 ALLREDUCE_LATENCY_SOURCE = (
@@ -108,6 +118,7 @@ class StepBreakdown(BaseModel):
     kernel_fixed_s: float = Field(description="fixed cost per GEMM kernel (inside gemm_s)")
     allreduce_s: float = Field(description="tensor-parallel all-reduces and the logits gather")
     host_overhead_s: float
+    fixed_s: float = Field(description="all fixed costs: small kernels + per-GEMM-kernel + host")
     bound: Literal["memory", "compute"] = Field(
         description="whether the GEMMs are limited by weight streaming or by FLOPs"
     )
@@ -181,18 +192,21 @@ class StepTimeModel:
 
         def rate(dtype: str, weight_only: bool) -> float:
             factor = WEIGHT_ONLY_FLOP_FACTOR if weight_only else 1.0
-            for d in (dtype, "bf16", "fp16"):
+            first: PlannerError | None = None
+            for d in dict.fromkeys((dtype, "bf16", "fp16")):
                 try:
                     peak = gpu.flops_per_s(d)
-                except PlannerError:
+                except PlannerError as err:
+                    first = first or err
                     continue
                 if d != dtype:
                     factor = WEIGHT_ONLY_FLOP_FACTOR
                     notes.append(f"{getattr(gpu, 'id', 'gpu')} has no {dtype} rate: weight-only GEMMs at the {d} rate")
                 elif d in ("fp8", "int8"):
                     quantized_compute.add(d)
+                    factor *= FP8_FLOP_FRACTION_RATIO
                 return cal.value("flop_fraction") * peak * factor
-            raise PlannerError(f"GPU {getattr(gpu, 'id', '?')!r} has no tensor-core rate for {dtype}, bf16 or fp16")
+            raise first if first else PlannerError(f"GPU {getattr(gpu, 'id', '?')!r} has no tensor-core rate")
 
         act_compute = "fp16" if act_dtype == "fp16" else "bf16"
         hi_rate = rate(act_compute, False)
@@ -268,6 +282,16 @@ class StepTimeModel:
         def quantized(gemms: list[_Gemm]) -> int:
             return sum(1 for g in gemms if g.flop_rate != hi_rate) if quantized_compute else 0
 
+        # small kernels per step beyond the Llama layer the fit saw (see SMALL_KERNELS_PER_LAYER)
+        extra_small = L * KERNELS_PER_NORM * (max(0, spec.norms_per_layer - 2) + (2 if spec.qk_norm else 0))
+        extra_small += n_moe * MOE_ROUTING_KERNELS
+        if extra_small:
+            notes.append(f"{extra_small} extra small kernels per step for this shape's norms / MoE routing, "
+                         f"each at layer_fixed_s / {SMALL_KERNELS_PER_LAYER} (estimated count)")
+        if quantized_compute:
+            notes.append(f"{'/'.join(sorted(quantized_compute))} GEMMs at {FP8_FLOP_FRACTION_RATIO} x the bf16 "
+                         "achieved fraction (MAMF, stas00/ml-engineering) plus one activation-quantization "
+                         "kernel per GEMM (estimated)")
         quant_kernels = n_dense * quantized(dense_gemms)
         if n_moe:
             quant_kernels += n_moe * (quantized(moe_gemms) + (2 if expert_rate != hi_rate and quantized_compute else 0))
@@ -295,13 +319,26 @@ class StepTimeModel:
             if ar_lat is None:
                 ar_lat = ALLREDUCE_LATENCY_S.get(getattr(ic, "kind", "pcie"), ALLREDUCE_LATENCY_S["pcie"])
                 notes.append(f"all-reduce latency {ar_lat * 1e6:.0f} us ({ALLREDUCE_LATENCY_SOURCE})")
+            notes.append(
+                f"all-reduces: one-shot at {ONE_SHOT_LINK_FRACTION:.0%} of one link direction (sglang PR #2904) "
+                f"or ring at {RING_LINK_FRACTION:.0%} after {RING_LATENCY_S * 1e6:.0f} us (estimated), the faster"
+            )
 
         bw_stream = cal.value("stream_bandwidth_fraction") * gpu.memory_bandwidth_bytes_per_s
         attn_peak = gpu.flops_per_s(act_compute) if _has_rate(gpu, act_compute) else gpu.flops_per_s("fp16")
+        attn_rate = cal.value("attention_flop_fraction") * attn_peak
         split_kv = cal.attention_split_kv if attention_split_kv is None else bool(attention_split_kv)
         host = cal.value("host_overhead_s") if host_overhead_s is None else float(host_overhead_s)
         if host < 0:
             raise PlannerError(f"host_overhead_s must be >= 0, got {host}")
+
+        # Decode attention per attended token per layer: its K/V bytes over the bandwidth, or its
+        # FLOPs (2 per q head per dimension of QK and of PV) if larger. NOTE: MLA with absorbed
+        # weights scores against the latent: QK over kv_lora_rank + rope dims, PV over kv_lora_rank,
+        # ~240 FLOP per cached byte, so its decode attention is compute-bound (GQA: ~4 FLOP/byte).
+        dec_dims = (2 * spec.kv_lora_rank + spec.qk_rope_head_dim) if uses_mla else dqk + dv
+        decode_flops_per_token = 2.0 * qh * dec_dims
+        decode_attn_s_per_token = max(kv_tok_layer / bw_stream, decode_flops_per_token / attn_rate)
 
         head_bytes = (wb.lm_head or wb.embedding) / tp  # tied: logits still stream the embedding
         head = _Gemm(H, max(1, spec.vocab_size // tp), head_bytes, head_rate)
@@ -333,9 +370,12 @@ class StepTimeModel:
             expert_rate=expert_rate,
             dense_width=dense_width,
             quant_kernels=quant_kernels,
+            extra_small_kernels=extra_small,
             moe_width=moe_width,
             q_heads_per_gpu=qh,
             attn_dims=dqk + dv,
+            decode_flops_per_token=decode_flops_per_token,
+            decode_attn_s_per_token=decode_attn_s_per_token,
             kv_tok_layer=kv_tok_layer,
             kv_unit_tok_layer=kv_unit_tok_layer,
             bw=bw_stream,
@@ -343,7 +383,7 @@ class StepTimeModel:
             roof_n=cal.value("roofline_exponent"),
             layer_fixed_s=cal.value("layer_fixed_s"),
             act_s_per_token_width=cal.value("activation_passes") * act_bytes / bw_stream,
-            attn_rate=cal.value("attention_flop_fraction") * attn_peak,
+            attn_rate=attn_rate,
             unit_bw=cal.value("attention_unit_bytes_per_s"),
             split_kv=split_kv,
             eager_s=cal.value("eager_launch_s_per_layer") * L,
@@ -422,7 +462,7 @@ class StepTimeModel:
         t = 0.0
         for n_layers, s, m in ((self.n_full, sum_full, max_full), (self.n_sliding, sum_slide, max_slide)):
             if n_layers and s > 0:
-                stream = s * self.kv_tok_layer / self.bw
+                stream = s * self.decode_attn_s_per_token
                 if not self.split_kv:
                     serial = m * self.kv_unit_tok_layer / self.unit_bw
                     stream = stream if stream > serial else serial
@@ -448,8 +488,10 @@ class StepTimeModel:
         return t, flops, kv
 
     def _fixed_s(self) -> float:
-        """The layers' small kernels, plus activation-quantization kernels of fp8/int8 GEMMs."""
-        return self.layer_fixed_s * (self.n_layers + self.quant_kernels / SMALL_KERNELS_PER_LAYER)
+        """The layers' small kernels: a Llama layer's, the shape's extra ones (norms, MoE routing) and
+        the activation-quantization kernels of fp8/int8 GEMMs, each at layer_fixed_s / 33."""
+        extra = self.quant_kernels + self.extra_small_kernels
+        return self.layer_fixed_s * (self.n_layers + extra / SMALL_KERNELS_PER_LAYER)
 
     # ------------------------------------------------------------------ public API
 
@@ -530,7 +572,7 @@ class StepTimeModel:
     def _attn_vec(self, n_layers: int, sums: np.ndarray, maxes: np.ndarray) -> np.ndarray:
         if not n_layers:
             return np.zeros_like(sums)
-        stream = sums * (self.kv_tok_layer / self.bw)
+        stream = sums * self.decode_attn_s_per_token
         if not self.split_kv:
             stream = np.maximum(stream, maxes * (self.kv_unit_tok_layer / self.unit_bw))
         return n_layers * stream
@@ -585,7 +627,7 @@ class StepTimeModel:
         s_full, m_full, s_sl, m_sl = self._decode_sums(ctx)
         attn = self._decode_attention_s(s_full, m_full, s_sl, m_sl)
         kv = (self.n_full * s_full + self.n_sliding * s_sl) * self.kv_tok_layer
-        flops += 2.0 * self.q_heads_per_gpu * self.attn_dims * (self.n_full * s_full + self.n_sliding * s_sl)
+        flops += self.decode_flops_per_token * (self.n_full * s_full + self.n_sliding * s_sl)
         for chunk, done in prefill_chunks:
             t, f, k = self._chunk_attention_s(chunk, done)
             attn += t
@@ -609,6 +651,7 @@ class StepTimeModel:
             kernel_fixed_s=n_kernels * self.kernel_s,
             allreduce_s=self._allreduce_s(tokens, rows) if tokens else 0.0,
             host_overhead_s=self.host_s if tokens else 0.0,
+            fixed_s=(self._fixed_s() + n_kernels * self.kernel_s + self.host_s) if tokens else 0.0,
             bound="compute" if compute > stream else "memory",
         )
 
@@ -648,10 +691,11 @@ class PerfReport(BaseModel):
         None, description="the batch's decodes plus one prefill chunk of prefill_chunk tokens"
     )
     decode_bound: Literal["memory", "compute"]
-    decode_breakdown: StepBreakdown
+    breakdown: StepBreakdown = Field(description="the decode step's terms")
     prefill_breakdown: StepBreakdown
     mixed_breakdown: StepBreakdown | None = None
     assumptions: list[str] = Field(description="estimated inputs this answer used")
+    calibration: PerfCalibration = Field(description="the GPU's efficiency parameters, with sources")
 
 
 def perf_report(
@@ -717,8 +761,9 @@ def perf_report(
         prefill_host_bound=prefill_s > prefill_bd.total_s + 1e-12,
         mixed_step_seconds=mixed.total_s if mixed else None,
         decode_bound=decode.bound,
-        decode_breakdown=decode,
+        breakdown=decode,
         prefill_breakdown=prefill_bd,
         mixed_breakdown=mixed,
         assumptions=assumptions,
+        calibration=cal,
     )

@@ -107,3 +107,13 @@ def test_catalog_models():
     ids = {m["id"] for m in out["models"]}
     assert {"llama-3.1-8b", "deepseek-v3", "gpt-oss-120b"} <= ids
     assert "deepseek-v3" in run("catalog", "--models").stdout
+
+
+def test_rule_tp_and_gpu_list():
+    out = json.loads(run("size", "-m", "llama-3.1-70b", "--precision", "fp16", "--gpu", "h100-sxm,a100-80gb-sxm",
+                         "--json").stdout)
+    h100, a100 = out["gpus"]
+    # the seed guide's answer: by the sizing rule 141 GB of weights need TP 2 on 80 GB cards
+    assert h100["rule_tensor_parallel_size"] == 2 and a100["rule_tensor_parallel_size"] == 2
+    # the engine view with vLLM's H100 defaults needs TP 4 (see docs/sizing.md)
+    assert h100["tensor_parallel_size"] == 4 and a100["tensor_parallel_size"] == 2

@@ -156,3 +156,30 @@ def test_hugging_face_ids_map_to_presets(hf_id, preset):
 def test_unknown_hf_id_says_no_download():
     with pytest.raises(PlannerError, match="neither a preset nor an existing config.json"):
         get_model("someone/some-model")
+
+
+def test_hf_config_gpt_oss_and_qwen3_moe():
+    oss = from_hf_config({
+        "model_type": "gpt_oss", "num_hidden_layers": 24, "hidden_size": 2880, "intermediate_size": 2880,
+        "num_attention_heads": 64, "num_key_value_heads": 8, "head_dim": 64, "vocab_size": 201088,
+        "num_local_experts": 32, "num_experts_per_tok": 4, "sliding_window": 128, "attention_bias": True,
+        "layer_types": ["sliding_attention", "full_attention"] * 12, "tie_word_embeddings": False,
+        "quantization_config": {"quant_method": "mxfp4"},
+    })
+    assert oss.default_quantization == "mxfp4" and oss.num_sliding_layers == 12
+    assert param_counts(oss).total == param_counts(get_model("gpt-oss-20b")).total
+    q = from_hf_config({
+        "model_type": "qwen3_moe", "num_hidden_layers": 48, "hidden_size": 2048, "intermediate_size": 6144,
+        "num_attention_heads": 32, "num_key_value_heads": 4, "head_dim": 128, "vocab_size": 151936,
+        "num_experts": 128, "num_experts_per_tok": 8, "moe_intermediate_size": 768, "tie_word_embeddings": False,
+    })
+    assert param_counts(q).total == param_counts(get_model("qwen3-30b-a3b")).total
+
+
+def test_hf_config_gemma3_pattern():
+    g = from_hf_config({
+        "model_type": "gemma3_text", "num_hidden_layers": 12, "hidden_size": 64, "intermediate_size": 128,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "vocab_size": 100,
+        "sliding_window": 1024, "sliding_window_pattern": 6,
+    })
+    assert g.num_sliding_layers == 10 and g.num_full_attention_layers == 2

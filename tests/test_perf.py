@@ -262,11 +262,11 @@ def test_cli_json_has_the_issue_fields() -> None:
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     for key in ("decode_step_seconds", "decode_tokens_per_second", "prefill_seconds", "mixed_step_seconds",
-                "decode_bound", "decode_breakdown"):
+                "decode_bound", "breakdown"):
         assert key in out
     assert out["prompt_tokens"] == 512  # defaults to --context
-    bd = out["decode_breakdown"]
-    for key in ("weight_bytes", "kv_bytes", "flops", "layer_fixed_s", "kernel_fixed_s"):
+    bd = out["breakdown"]
+    for key in ("weight_bytes", "kv_bytes", "flops", "layer_fixed_s", "kernel_fixed_s", "fixed_s"):
         assert bd[key] > 0
     assert out["decode_tokens_per_second"] == pytest.approx(64 / out["decode_step_seconds"])
     assert out["mixed_step_seconds"] > out["decode_step_seconds"]
@@ -284,3 +284,30 @@ def test_cli_table_and_errors() -> None:
     bad_tp = runner.invoke(app, ["perf", "--model", "llama-3.1-8b", "--gpu", "h200", "--batch", "8",
                                  "--context", "5", "--tp", "3"])
     assert bad_tp.exit_code == 2
+
+
+# ---------------------------------------------------------------------------------------- every preset
+
+
+@pytest.mark.parametrize("name", sorted(__import__("planner.models", fromlist=["list_presets"]).list_presets()))
+def test_every_preset_gives_finite_growing_times(name: str) -> None:
+    spec = get_model(name)
+    tp = next(t for t in (1, 2, 4, 8) if spec.num_attention_heads % t == 0 and
+              (spec.uses_mla or spec.num_key_value_heads % t == 0 or t % spec.num_key_value_heads == 0))
+    m = StepTimeModel.create(spec, H200, tensor_parallel_size=tp)
+    small, large = m.step_seconds(_ctx(1, 100)), m.step_seconds(_ctx(64, 4000))
+    assert 0 < small < large < 10
+    assert 0 < m.prefill_seconds(1024) < 10
+    assert m.breakdown(_ctx(4, 100)).weight_bytes > 0
+
+
+GEMMA = StepTimeModel.create(get_model("gemma-2-9b"), H200)
+
+
+@settings(max_examples=25, deadline=None)
+@given(ctx=st.lists(st.integers(0, 12000), min_size=1, max_size=40), steps=st.integers(1, 300))
+def test_decode_run_equals_repeated_steps_for_any_contexts(ctx: list[int], steps: int) -> None:
+    arr = np.array(ctx, dtype=np.int64)
+    run = GEMMA.decode_run_seconds(arr, steps)
+    for s in {0, steps // 2, steps - 1}:
+        assert run[s] == pytest.approx(GEMMA.step_seconds(arr + s), rel=1e-9)

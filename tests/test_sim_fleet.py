@@ -60,7 +60,11 @@ def _attach_scaler(monkeypatch, scaler):
         def attach(fleet, spec):
             fleet.observers.append(scaler)
 
+    # A test double in place of planner.sim.serverless (issue #6), whatever its state.
+    import planner.sim
+
     monkeypatch.setitem(__import__("sys").modules, "planner.sim.serverless", Attach)
+    monkeypatch.setattr(planner.sim, "serverless", Attach, raising=False)
     monkeypatch.setattr(simulation, "Fleet", Fleet)
 
 
@@ -107,7 +111,7 @@ def test_stop_while_busy_drains_then_stops():
     s = setup(MODEL)
     fleet = Fleet(env, s, s.scheduler_config, 1)
     p0, p1 = fleet.add_worker(), fleet.add_worker()
-    env.process(fleet.arrivals([0.0], [4], [100]))
+    fleet.start_arrivals([0.0], [4], [100])
     env.run(until=0.1)
     assert p0.num_outstanding == 1
     fleet.stop_worker(p1)
@@ -165,3 +169,17 @@ def test_metrics_series_and_slo():
     assert m.slo_met == (m.slo_attainment >= 0.9)
     assert m.goodput_requests_per_second <= m.throughput.requests_per_second + 1e-12
     assert np.isclose(m.series.live_workers[0], 1.0)
+
+
+def test_pods_first_router_overflows_to_other_workers_only_when_pods_are_full():
+    import simpy
+
+    env = simpy.Environment()
+    s = setup(MODEL)
+    fleet = Fleet(env, s, s.scheduler_config, 4, router="pods_first")
+    fleet.add_worker("flex", max_outstanding=5)
+    fleet.add_worker("pod", max_outstanding=2)
+    fleet.start_arrivals([0.0, 0.0, 0.0, 0.0], [4] * 4, [50] * 4)
+    env.run(until=0.001)
+    # the pod (worker 1) takes two, the flex worker the overflow, though it had fewer outstanding
+    assert [w.num_outstanding for w in fleet.workers] == [2, 2]

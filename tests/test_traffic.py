@@ -404,3 +404,10 @@ def test_cli_profile_with_a_malformed_trace_names_the_line(tmp_path: Path) -> No
     result = CliRunner().invoke(app, ["traffic", "--profile", str(tmp_path / "p.yaml")])
     assert result.exit_code == 2
     assert result.output.strip() == "error: t.csv line 2: output_tokens 'five' is not a number"
+
+
+def test_cli_same_seed_same_json() -> None:
+    profile = str(data_dir("traffic_profiles") / "steady.yaml")
+    runs = [CliRunner().invoke(app, ["traffic", "--profile", profile, "--seed", s, "--json"]) for s in ("5", "5", "6")]
+    assert all(r.exit_code == 0 for r in runs)
+    assert runs[0].stdout == runs[1].stdout != runs[2].stdout

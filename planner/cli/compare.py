@@ -1,9 +1,141 @@
-"""`planner compare`: placeholder until its issue lands (the owner replaces this module)."""
+"""`planner compare`: dedicated pods vs serverless vs a mix on the same arrivals, with the break-even."""
 
-from planner.cli._app import app, fail
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from planner.cli._app import app, emit_json, handle_errors
+from planner.errors import PlannerError
+
+
+def _money(x: float | None) -> str:
+    return "n/a" if x is None else f"${x:,.2f}"
+
+
+def format_cost(cost) -> str:  # noqa: ANN001 (planner.billing.CostBreakdown)
+    """Readable lines for a CostBreakdown (shared by `simulate --billing` and `compare`)."""
+    util = "n/a" if cost.utilization is None else f"{cost.utilization:.1%}"
+    p = cost.prices
+    price_bits = []
+    for line in cost.lines:
+        unit = f"{line.usd_per_gpu_s * 3600:.3f} USD/GPU-h" if line.kind == "pod" else f"{line.usd_per_gpu_s:g} USD/GPU-s"
+        price_bits.append(f"{line.kind} {line.num_workers} × {unit}")
+    rows = [
+        ("cost", f"{_money(cost.cost_usd)} for the {cost.horizon_s / 3600:.3g} h horizon, "
+                 f"{_money(cost.cost_per_month_usd)} per month (horizon × {730 * 3600 / cost.horizon_s:.4g})"),
+        ("unit cost", f"{_money(cost.cost_per_million_output_tokens_usd)} per million output tokens, "
+                      f"{_money(cost.cost_per_1000_requests_usd)} per 1,000 requests"),
+        ("GPU-seconds", f"{cost.billed_gpu_seconds:,.0f} billed, {cost.busy_gpu_seconds:,.0f} busy "
+                        f"(utilization {util}); idle spend {_money(cost.idle_usd)}"),
+        ("cold starts", f"{cost.cold_starts} ({cost.cold_start_seconds:,.0f} s, {_money(cost.cold_start_usd)})"),
+        ("billed as", "; ".join(price_bits) or "nothing"),
+        ("prices", f"pod: {p.pod_price_label}" + (f" as of {p.pod_price_as_of}" if p.pod_price_as_of else "")
+                   + (f"; serverless tier {p.serverless_tier}" if p.serverless_tier else "")),
+    ]
+    return "\n".join(f"{k:<15} {v}" for k, v in rows)
+
+
+def _table(result) -> str:  # noqa: ANN001 (planner.compare.CompareResult)
+    hdr = f"{'option':<11}{'pods':>5}{'max wkr':>8}{'USD/horizon':>13}{'USD/month':>12}{'USD/M tok':>11}" \
+          f"{'USD/1k req':>11}{'util':>7}{'cold st.':>9}{'SLO att.':>10}  verdict"
+    lines = [hdr]
+    for r in result.options:
+        c = r.cost
+        att = "n/a" if r.slo_attainment is None else f"{r.slo_attainment:.1%}"
+        verdict = "meets SLO" if r.meets_slo is not False else "misses SLO"
+        lines.append(
+            f"{r.option:<11}{r.pods:>5}{(r.serverless_max_workers or 0):>8}{c.cost_usd:>13,.2f}"
+            f"{c.cost_per_month_usd:>12,.0f}{(c.cost_per_million_output_tokens_usd or 0):>11,.2f}"
+            f"{(c.cost_per_1000_requests_usd or 0):>11,.3f}{(c.utilization or 0):>7.0%}{c.cold_starts:>9}{att:>10}  {verdict}"
+        )
+    return "\n".join(lines)
+
+
+def _sweep_table(result) -> str:  # noqa: ANN001
+    lines = [f"{'req/s':>8}{'pods':>6}{'pods USD/mo':>14}{'serverless USD/mo':>19}{'mix USD/mo':>13}"]
+    for p in result.sweep:
+        def cell(k: str, width: int) -> str:
+            v = p.cost_per_month_usd.get(k)
+            mark = "" if p.meets_slo.get(k) is not False else "*"
+            return f"{('n/a' if v is None else f'{v:,.0f}') + mark:>{width}}"
+        lines.append(f"{p.mean_rate_per_s:>8.3g}{p.pods_needed:>6}{cell('pods', 14)}{cell('serverless', 19)}{cell('mix', 13)}")
+    lines.append("(* = misses the SLO)")
+    return "\n".join(lines)
+
+
+def _parse_factors(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise PlannerError(f"--load-factors {text!r}: give comma-separated numbers, e.g. 0.25,0.5,1,2") from None
+    if not values:
+        raise PlannerError("--load-factors is empty; give comma-separated numbers, e.g. 0.25,0.5,1,2")
+    return values
 
 
 @app.command("compare")
-def compare_cmd() -> None:
-    """Not built yet."""
-    raise fail("'planner compare' is not built yet")
+@handle_errors
+def compare_cmd(
+    profile: Annotated[Path, typer.Option("--profile", "-p", help="Profile YAML: model, traffic, SLO, billing.")],
+    gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog id (see `planner catalog`) or a GPU YAML.")],
+    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", "-tp", min=1, help="GPUs per replica/worker.")] = 1,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Traffic seed (default: the profile's).")] = None,
+    active_workers: Annotated[Optional[int], typer.Option("--active-workers", help="Serverless always-on workers.")] = None,
+    max_workers: Annotated[Optional[int], typer.Option("--max-workers", help="Serverless worker cap (default: raised to 2 x the pods needed).")] = None,
+    idle_timeout: Annotated[Optional[float], typer.Option("--idle-timeout", help="Seconds an idle flex worker stays up.")] = None,
+    scaler: Annotated[Optional[str], typer.Option("--scaler", help="queue-delay or request-count.")] = None,
+    scaler_value: Annotated[Optional[float], typer.Option("--scaler-value", help="Queue delay (s) or requests per worker.")] = None,
+    load_factors: Annotated[Optional[str], typer.Option("--load-factors", help="Rate multipliers to sweep, e.g. 0.25,0.5,1,2.")] = None,
+    max_pods: Annotated[int, typer.Option("--max-pods", min=1, help="Upper bound of the pods search.")] = 32,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG of cost per month vs mean load here.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (the comparison) on stdout.")] = False,
+) -> None:
+    """Pods vs serverless vs a mix (pods for the base, serverless for bursts): cost, SLO, break-even."""
+    _compare(profile, gpu, tensor_parallel_size, seed, active_workers, max_workers, idle_timeout, scaler,
+             scaler_value, _parse_factors(load_factors), max_pods, plot, json_out)
+
+
+def _compare(profile_path: Path, gpu: str, tp: int, seed: int | None, active_workers: int | None,
+             max_workers: int | None, idle_timeout: float | None, scaler: str | None, scaler_value: float | None,
+             load_factors: tuple[float, ...] | None, max_pods: int, plot: Path | None, json_out: bool) -> None:
+    from planner.catalog import get_gpu
+    from planner.compare import DEFAULT_LOAD_FACTORS, ServerlessOverrides, compare
+    from planner.profile import load_profile
+
+    if plot is not None and not plot.parent.is_dir():
+        raise PlannerError(f"--plot {plot}: folder {plot.parent} does not exist; create it first")
+    overrides = ServerlessOverrides(active_workers=active_workers, max_workers=max_workers,
+                                    idle_timeout_seconds=idle_timeout, scaler=scaler, scaler_value=scaler_value)
+    result = compare(load_profile(profile_path), get_gpu(gpu), tensor_parallel_size=tp, seed=seed,
+                     overrides=overrides, load_factors=load_factors or DEFAULT_LOAD_FACTORS, max_pods=max_pods)
+    if plot is not None:
+        from planner.report.compare_plot import write_compare_plot
+
+        write_compare_plot(result, plot)
+    if json_out:
+        emit_json(result)
+        return
+    out = [
+        f"{result.profile}: {result.gpu_id} × TP{result.tensor_parallel_size}, {result.num_requests:,} requests over "
+        f"{result.horizon_s / 3600:.3g} h ({result.mean_rate_per_s:.3g} req/s mean); serverless cold start "
+        f"{result.cold_start_s:.1f} s",
+        "",
+        _table(result),
+        "",
+        f"cheapest meeting the SLO: {result.cheapest_meeting_slo or 'none'}",
+        f"break-even: {result.break_even_note}",
+        "",
+        "cost per month versus load (the same requests, time scaled):",
+        _sweep_table(result),
+        "",
+        "Assumptions:",
+        *[f"- {a}" for a in result.assumptions],
+    ]
+    if plot is not None:
+        out.append(f"\nplot written to {plot}")
+    typer.echo("\n".join(out))

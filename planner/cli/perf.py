@@ -72,12 +72,14 @@ def render_perf(r: PerfReport) -> str:
         ("model", r.model),
         ("gpu", f"{r.gpu} x {r.tensor_parallel_size}" if r.tensor_parallel_size > 1 else r.gpu),
         ("weights / kv cache", f"{r.weight_format} / {r.kv_cache_dtype}"),
+        ("calibration", "measured (H200 fit, docs/perf.md)" if not r.calibration.flop_fraction.estimated
+         else "derived from the H200 fit (estimated, docs/perf.md)"),
         ("", ""),
         (f"decode step ({r.batch} seqs at {r.context:,} tokens)", _ms(r.decode_step_seconds)),
         ("decode tokens/s (one replica)", f"{r.decode_tokens_per_second:,.0f}"),
         ("decode bound", r.decode_bound),
     ]
-    rows += _breakdown_rows(r.decode_breakdown)
+    rows += _breakdown_rows(r.breakdown)
     rows += [("", ""), (f"prefill ({r.prompt_tokens:,} tokens, alone)",
                         _ms(r.prefill_seconds) + ("  (host launch bound)" if r.prefill_host_bound else ""))]
     rows += _breakdown_rows(r.prefill_breakdown)

@@ -78,13 +78,37 @@ def simulate(
     step_by_step: Annotated[bool, typer.Option("--step-by-step", help="Simulate every decode step (slow; jump mode is exact).")] = False,
     records: Annotated[Optional[Path], typer.Option("--records", help="Write one CSV row per request here.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (the metrics) on stdout.")] = False,
+    # Billing options (issue #6): the fleet a billing mode describes, and its cost.
+    billing: Annotated[str, typer.Option("--billing", help="pod (--replicas pods), serverless (the profile's endpoint) or mix (pods first, serverless overflow).")] = "pod",
+    active_workers: Annotated[Optional[int], typer.Option("--active-workers", help="Serverless always-on workers (default: the profile's).")] = None,
+    max_workers: Annotated[Optional[int], typer.Option("--max-workers", help="Serverless worker cap, active included (platform default 3).")] = None,
+    idle_timeout: Annotated[Optional[float], typer.Option("--idle-timeout", help="Seconds an idle flex worker stays up (default 5).")] = None,
+    scaler: Annotated[Optional[str], typer.Option("--scaler", help="queue-delay or request-count.")] = None,
+    scaler_value: Annotated[Optional[float], typer.Option("--scaler-value", help="Queue delay threshold (s) or requests per worker.")] = None,
+    pod_schedule: Annotated[Optional[str], typer.Option("--pod-schedule", help="Pods per hour instead of --replicas, e.g. 1,2,4,2 (scale-ups take billing.pod_provisioning_delay_seconds).")] = None,
 ) -> None:
     """Simulate a continuous-batching fleet on the profile's traffic: TTFT, TPOT, throughput, SLO."""
-    _simulate(profile, gpu, replicas, tensor_parallel_size, seed, router, not step_by_step, records, json_out)
+    from planner.compare import ServerlessOverrides
+
+    if billing not in ("pod", "serverless", "mix"):
+        raise PlannerError(f"--billing {billing!r}: use pod, serverless or mix")
+    schedule = None
+    if pod_schedule is not None:
+        try:
+            schedule = [int(x) for x in pod_schedule.split(",") if x.strip()]
+        except ValueError:
+            raise PlannerError(f"--pod-schedule {pod_schedule!r}: give pods per hour as integers, e.g. 1,2,4,2") from None
+        if not schedule or min(schedule) < 0 or (billing == "pod" and max(schedule) == 0):
+            raise PlannerError(f"--pod-schedule {pod_schedule!r}: give counts >= 0 per hour, at least one > 0")
+    billing_options = (billing, ServerlessOverrides(active_workers=active_workers, max_workers=max_workers,
+                                                    idle_timeout_seconds=idle_timeout, scaler=scaler,
+                                                    scaler_value=scaler_value), schedule)
+    _simulate(profile, gpu, replicas, tensor_parallel_size, seed, router, not step_by_step, records, json_out,
+              billing_options)
 
 
 def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | None, router: str, jump: bool,
-              records_path: Path | None, json_out: bool) -> None:
+              records_path: Path | None, json_out: bool, billing_options=None) -> None:
     from planner.profile import load_profile
     from planner.sim import FleetSpec
     from planner.sim import simulate as run_simulation
@@ -99,7 +123,17 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
     show_bar = not json_out and len(workload) >= 20_000 and sys.stderr.isatty()
     progress, close = _progress_bar() if show_bar else (None, lambda: None)
     try:
-        outcome = run_simulation(workload, setup, FleetSpec(pods=replicas), profile.slo, jump=jump, router=router)
+        if billing_options is None:
+            outcome = run_simulation(workload, setup, FleetSpec(pods=replicas), profile.slo, jump=jump, router=router)
+            cost = None
+        else:  # issue #6: simulate the billing mode's fleet and price it
+            from planner.catalog import get_gpu
+            from planner.compare import simulate_billed
+
+            outcome, cost = simulate_billed(profile, get_gpu(gpu), setup, workload, billing_options[0],
+                                            replicas=replicas, overrides=billing_options[1],
+                                            pod_schedule=billing_options[2], jump=jump,
+                                            router=router, progress=progress)
     finally:
         close()
     if records_path is not None:
@@ -107,6 +141,18 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
 
         write_records_csv(outcome.records, records_path)
     if json_out:
-        emit_json(outcome.metrics)
+        if cost is None:
+            emit_json(outcome.metrics)
+        else:
+            from planner.billing import headline
+
+            emit_json({**outcome.metrics.model_dump(mode="json"), **headline(cost), "billing": billing_options[0],
+                       "cost": cost.model_dump(mode="json")})
     else:
-        typer.echo(_summary(outcome.metrics, f"{profile.name}: {replicas} x {setup.gpu_id} (TP {tp}), {len(workload):,} requests"))
+        fleet_desc = f"{replicas} x {setup.gpu_id}" if billing_options is None or billing_options[0] == "pod" else \
+            f"{billing_options[0]} on {setup.gpu_id}" + (f" ({replicas} pods first)" if billing_options[0] == "mix" else "")
+        typer.echo(_summary(outcome.metrics, f"{profile.name}: {fleet_desc} (TP {tp}), {len(workload):,} requests"))
+        if cost is not None:
+            from planner.cli.compare import format_cost
+
+            typer.echo(format_cost(cost))

@@ -33,7 +33,7 @@ def size(
     context: Annotated[int, typer.Option(help="Tokens per request for the sizing rule.")] = 4096,
     concurrency: Annotated[int, typer.Option(help="Concurrent requests for the sizing rule.")] = 1,
     overhead: Annotated[float, typer.Option(help="Overhead fraction of the sizing rule (0.15 = 15%).")] = 0.15,
-    gpu: Annotated[Optional[str], typer.Option(help="One catalog GPU id or a GPU YAML path; default: every catalog GPU.")] = None,
+    gpu: Annotated[Optional[str], typer.Option(help="Catalog GPU id(s), comma-separated, or a GPU YAML path; default: every catalog GPU.")] = None,
     tensor_parallel_size: Annotated[Optional[int], typer.Option("--tensor-parallel-size", "--tp", help="Fixed TP; default: the smallest of 1, 2, 4, 8 that fits.")] = None,
     gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="Fraction of GPU memory the engine may use, in (0, 1]. Default 0.9.")] = None,
     max_model_len: Annotated[Optional[int], typer.Option(help="Tokens per request the engine must hold. Default: --context.")] = None,
@@ -53,7 +53,7 @@ def size(
     if gpu_memory_utilization is not None and not 0 < gpu_memory_utilization <= 1:
         raise PlannerError(f"--gpu-memory-utilization must be in (0, 1], got {gpu_memory_utilization}")
     spec = get_model(model)
-    gpus: list[GpuSpec] = [get_gpu(gpu)] if gpu else list(load_catalog().values())
+    gpus: list[GpuSpec] = _gpus(gpu)
     report = size_report(
         spec, gpus, context=context, concurrency=concurrency, overhead=overhead,
         precision=precision, quantization=quantization, kv_cache_dtype=kv_cache_dtype,
@@ -65,6 +65,16 @@ def size(
         emit_json(report)
     else:
         typer.echo(render_size(report, spec))
+
+
+def _gpus(gpu: str | None) -> list[GpuSpec]:
+    """Every catalog GPU, one id or YAML path, or a comma-separated list of them."""
+    if not gpu:
+        return list(load_catalog().values())
+    parts = [gpu] if gpu.endswith((".yaml", ".yml")) and "," not in gpu else [p.strip() for p in gpu.split(",") if p.strip()]
+    if not parts:
+        raise PlannerError("--gpu is empty: give a catalog id (see `planner catalog`) or a GPU YAML path")
+    return [get_gpu(p) for p in parts]
 
 
 def _gb(n: float) -> str:
@@ -97,15 +107,20 @@ def render_size(report: SizeReport, spec) -> str:  # noqa: ANN001 (ModelSpec)
         f"Engine view (vLLM-like): usable memory x gpu_memory_utilization - weights/TP - activations - "
         f"non-torch -> KV blocks of {report.block_size} tokens; max_model_len {report.max_model_len:,}",
         f"  {'gpu':<15}{'TP':>3} {'fits':>5} {'usable GiB':>11} {'weights/GPU GB':>15} {'activ. GB':>10} "
-        f"{'KV GB/GPU':>10} {'KV tokens':>11} {'max conc.':>10}",
+        f"{'KV GB/GPU':>10} {'KV tokens':>11} {'max conc.':>10} {'rule TP':>8}",
     ]
     for g in report.gpus:
         usable = f"{g.memory_bytes_usable / GIB:,.2f}{'*' if g.memory_usable_estimated else ' '}"
         lines.append(
             f"  {g.gpu:<15}{g.tensor_parallel_size:>3} {'yes' if g.fits else 'no':>5} {usable:>11} "
             f"{g.weights_bytes_per_gpu / GB:>15,.2f} {g.activation_peak_bytes / GB:>10,.2f} "
-            f"{g.kv_cache_bytes_per_gpu / GB:>10,.2f} {g.kv_cache_tokens:>11,} {g.max_concurrency:>9,.2f}x"
+            f"{g.kv_cache_bytes_per_gpu / GB:>10,.2f} {g.kv_cache_tokens:>11,} {g.max_concurrency:>9,.2f}x "
+            f"{g.rule_tensor_parallel_size or '>8':>8}"
         )
+    lines.append(
+        "  rule TP: smallest TP at which the sizing rule per GPU ((weights + KV) / TP x (1 + overhead)) "
+        "fits the usable memory."
+    )
     if any(g.memory_usable_estimated for g in report.gpus):
         lines.append("  * usable memory estimated by a stated rule (gpu_catalog/README.md); the others are measured.")
     misses = [g for g in report.gpus if not g.fits]

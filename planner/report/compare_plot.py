@@ -59,7 +59,8 @@ def write_compare_plot(result: Any, path: str | Path) -> Path:
     ax.axvline(result.mean_rate_per_s, color="black", linestyle=":", linewidth=1)
     ax.annotate("profile's load", (result.mean_rate_per_s, ax.get_ylim()[0]), textcoords="offset points",
                 xytext=(4, 6), fontsize=8)
-    ax.set_xlabel("mean load (requests/s)")
+    ax.set_xscale("log")  # the sweep spans decades of load
+    ax.set_xlabel("mean load (requests/s, log scale)")
     ax.set_ylabel("cost per month (USD, 730 h)")
     ax.set_title(f"{result.profile}: {result.gpu_id} × TP{result.tensor_parallel_size} "
                  "(hollow = misses the SLO)", fontsize=10)

@@ -27,7 +27,10 @@ from planner.sim.replica import Replica, WorkerState
 from planner.sim.request import Request, RequestStatus
 from planner.sim.scheduler import SchedulerConfig
 
-ROUTERS = ("least_outstanding", "round_robin")
+# least_outstanding: fewest outstanding requests among ready workers below their cap (ties: lowest
+# worker_id); round_robin: the next ready worker below its cap; pods_first: least outstanding
+# among pods, and only when no pod takes the request, among the other (serverless) workers.
+ROUTERS = ("least_outstanding", "round_robin", "pods_first")
 
 # Reasons a request is not served; code 0 means "not rejected". Order is the code.
 REJECT_REASONS = ("", "exceeds_max_model_len", "exceeds_kv_cache", "unserved_at_end")
@@ -214,6 +217,19 @@ class Fleet:
                 if n < best_n and (w.max_outstanding is None or n < w.max_outstanding):
                     best, best_n = w, n
             return best
+        if self.router == "pods_first":
+            best_pod = best_other = None
+            best_pod_n = best_other_n = 1 << 62
+            for w in ready:
+                n = w.num_outstanding
+                if w.max_outstanding is not None and n >= w.max_outstanding:
+                    continue
+                if w.kind == "pod":
+                    if n < best_pod_n:
+                        best_pod, best_pod_n = w, n
+                elif n < best_other_n:
+                    best_other, best_other_n = w, n
+            return best_pod if best_pod is not None else best_other
         n_ready = len(ready)
         for offset in range(n_ready):
             w = ready[(self._rr_next + offset) % n_ready]
@@ -289,27 +305,46 @@ class Fleet:
             self._blocks_area.extend([0.0] * grow)
 
     # --- processes -----------------------------------------------------------------------------
-    def arrivals(
+    def start_arrivals(
         self,
         arrival_s: list[float],
         prompt_tokens: list[int],
         output_tokens: list[int],
         progress: Callable[[float], None] | None = None,
-    ):
-        """SimPy process: replay the workload, rejecting requests that can never be served."""
-        env = self.env
+    ) -> None:
+        """Replay the workload: a chain of events, one per distinct arrival time.
+
+        Each event's callback takes every request arriving at that instant (in workload order),
+        rejects those that can never be served, dispatches the rest, and schedules the next
+        arrival time. (A callback chain rather than a generator process: one resume less per
+        request in the simulator's hottest path.)
+        """
+        self._arrivals = (arrival_s, prompt_tokens, output_tokens)
+        self._next_arrival = 0
+        self._progress = progress
+        self._progress_tick = max(1, len(arrival_s) // 100)
+        self._schedule_next_arrival()
+
+    def _schedule_next_arrival(self) -> None:
+        i = self._next_arrival
+        arrival_s = self._arrivals[0]
+        if i < len(arrival_s):
+            event = _UrgentTimeout(self.env, max(0.0, arrival_s[i] - self.env.now))
+            event.callbacks.append(self._on_arrival_time)
+
+    def _on_arrival_time(self, _event: Event) -> None:
+        arrival_s, prompt_tokens, output_tokens = self._arrivals
         cfg = self.scheduler_config
+        max_model_len = cfg.max_model_len
         max_tokens_in_kv = self.setup.num_gpu_blocks * cfg.block_size
-        n = len(arrival_s)
-        tick = max(1, n // 100)
         observers = self.observers
-        for i in range(n):
-            t = arrival_s[i]
-            if t > env.now:
-                yield _UrgentTimeout(env, t - env.now)
+        now = self.env.now
+        n = len(arrival_s)
+        i = self._next_arrival
+        while i < n and arrival_s[i] <= now:
             prompt, output = prompt_tokens[i], output_tokens[i]
-            request = Request(i, t, prompt, output)
-            if prompt + output > cfg.max_model_len:
+            request = Request(i, arrival_s[i], prompt, output)
+            if prompt + output > max_model_len:
                 # vLLM refuses a request whose prompt plus max_tokens exceeds max_model_len.
                 self._reject(request, "exceeds_max_model_len")
             elif prompt + output - 1 > max_tokens_in_kv:
@@ -319,8 +354,11 @@ class Fleet:
                 for obs in observers:
                     obs.on_arrival(self, request)
                 self.dispatch(request)
-            if progress is not None and i % tick == 0:
-                progress(i / n)
+            if self._progress is not None and i % self._progress_tick == 0:
+                self._progress(i / n)
+            i += 1
+        self._next_arrival = i
+        self._schedule_next_arrival()
 
     def pod_schedule(self, counts: list[int], slot_s: float, provision_s: float, prewarm: bool):
         """SimPy process: follow a per-slot pod count (slot 0's pods are started by the caller).

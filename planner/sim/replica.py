@@ -8,8 +8,8 @@ Scenario: the fleet dispatches requests with `add_request`. The process loops: p
 (scheduler.schedule), ask the step-time model for its duration, wait that long, apply it. When
 the planned step is a pure decode step that will repeat unchanged for k steps (no arrival
 considered), it waits for the exact sum of those k step times at once; an arrival that could
-join the batch interrupts it, and the run is cut at the end of the step in progress at the
-arrival, as a real engine would only see the new request at its next step boundary.
+join the batch cuts the run at the end of the step in progress at the arrival (the process is
+woken then instead), as a real engine only sees the new request at its next step boundary.
 """
 
 from __future__ import annotations
@@ -114,11 +114,25 @@ class Replica:
         if ends is not None and not was_waiting and len(scheduler.running) < self.config.max_num_seqs:
             # Steps ending strictly before now are done; the one in progress (or ending exactly
             # now) completes; the request joins at the boundary after it.
-            done = int(np.searchsorted(ends, self.env.now - self._run_t0, side="left")) + 1
+            now = self.env.now
+            done = int(ends.searchsorted(now - self._run_t0, side="left")) + 1
             if done < self._run_steps:
                 self._cut_steps = done
                 self._run_ends = None
-                self.process.interrupt()
+                self._wake_earlier(max(0.0, self._run_t0 + float(ends[done - 1]) - now))
+
+    def _wake_earlier(self, delay: float) -> None:
+        """Make the process, asleep on its run's timeout, wake after `delay` instead.
+
+        This is what simpy.Interrupt does (take the process off the event it waits on), minus
+        the exception and the extra event: the process's callback moves to a new, earlier
+        timeout; the old one later fires with no one listening. The run loop reads _cut_steps.
+        """
+        process = self.process
+        process.target.callbacks.remove(process._resume)
+        wake = self.env.timeout(delay)
+        wake.callbacks.append(process._resume)
+        process._target = wake
 
     def request_stop(self) -> None:
         """Stop now if idle or still starting; otherwise drain (no new requests) and stop when empty."""
@@ -175,12 +189,9 @@ class Replica:
             if num_steps > 1:
                 ends = decode_run_seconds(array(out.decode_context_lens), num_steps).cumsum()
                 self._run_t0, self._run_ends, self._run_steps = t0, ends, num_steps
-                try:
-                    yield timeout(float(ends[-1]))
-                    done = num_steps
-                except simpy.Interrupt:
-                    done = self._cut_steps
-                    yield timeout(max(0.0, t0 + float(ends[done - 1]) - env.now))
+                self._cut_steps = 0
+                yield timeout(float(ends[-1]))  # an arrival may move this wake-up earlier
+                done = self._cut_steps or num_steps
                 self._run_ends = None
                 duration = float(ends[done - 1])
                 finished = scheduler.update_after_decode_run(done, env.now)

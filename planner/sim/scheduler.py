@@ -53,7 +53,15 @@ class SchedulerOutput:
     pair per multi-token (prefill) request.
     """
 
-    __slots__ = ("scheduled", "num_new_tokens", "decode_context_lens", "prefill_chunks", "num_preempted", "num_admitted")
+    __slots__ = (
+        "scheduled",
+        "num_new_tokens",
+        "decode_context_lens",
+        "prefill_chunks",
+        "num_preempted",
+        "num_admitted",
+        "min_output_left",
+    )
 
     def __init__(self) -> None:
         self.scheduled: list[Request] = []
@@ -62,6 +70,7 @@ class SchedulerOutput:
         self.prefill_chunks: list[tuple[int, int]] = []
         self.num_preempted = 0
         self.num_admitted = 0
+        self.min_output_left = 0  # fewest output tokens due among running decodes (0: a first token is due)
 
     @property
     def num_scheduled_tokens(self) -> int:
@@ -100,26 +109,40 @@ class Scheduler:
         out = SchedulerOutput()
         token_budget = cfg.max_num_batched_tokens
         running = self.running
-        allocate = self.kv.allocate_slots
+        pool = self.kv.block_pool
+        bs = self.kv.block_size
         scheduled, num_new_tokens = out.scheduled, out.num_new_tokens
         decode_context_lens = out.decode_context_lens
+        min_left = 1 << 62
         i = 0
         while i < len(running) and token_budget > 0:
             request = running[i]
-            num_new = request.num_prompt_tokens + request.num_output_tokens - request.num_computed_tokens
+            computed = request.num_computed_tokens
+            num_new = request.num_prompt_tokens + request.num_output_tokens - computed
             if num_new > token_budget:
                 num_new = token_budget
-            if allocate(request, num_new) is None and not self._preempt_until_allocated(request, num_new, out):
-                break  # it preempted itself: nobody after it is left
-            # (_add_to_output, inlined: this loop is the simulator's hottest)
+            # NOTE: KVCacheManager.allocate_slots and BlockPool.take, inlined: this loop runs for
+            # every running request at every step and is the simulator's hottest code.
+            needed = -(-(computed + num_new) // bs) - request.num_blocks
+            if needed > 0:
+                if needed <= pool.num_free_blocks:
+                    pool.num_free_blocks -= needed
+                    request.num_blocks += needed
+                elif not self._preempt_until_allocated(request, num_new, out):
+                    break  # it preempted itself: nobody after it is left
             scheduled.append(request)
             num_new_tokens.append(num_new)
             if num_new == 1:
-                decode_context_lens.append(request.num_computed_tokens)
+                decode_context_lens.append(computed)
+                # Output tokens still due (0 if its first token is: that step is not uniform).
+                left = request.max_output_tokens - request.num_output_tokens if request.num_output_tokens else 0
+                if left < min_left:
+                    min_left = left
             else:
-                out.prefill_chunks.append((num_new, request.num_computed_tokens))
+                out.prefill_chunks.append((num_new, computed))
             token_budget -= num_new
             i += 1
+        out.min_output_left = min_left
         if not out.num_preempted:
             token_budget = self._admit_waiting(out, token_budget, now)
         assert token_budget >= 0 and len(running) <= cfg.max_num_seqs
@@ -219,16 +242,9 @@ class Scheduler:
         (same running count and budget, free blocks only shrink), and arrivals interrupt the
         jump from outside. Returns 1 when `out` is not such a step.
         """
-        running = self.running
-        if out.num_admitted or out.num_preempted or out.prefill_chunks or len(out.scheduled) != len(running):
+        if out.num_admitted or out.num_preempted or out.prefill_chunks or len(out.scheduled) != len(self.running):
             return 1
-        num_steps = 1 << 62
-        for r in running:
-            if r.num_output_tokens == 0:
-                return 1  # its first token is still due: handled step by step
-            left = r.max_output_tokens - r.num_output_tokens
-            if left < num_steps:
-                num_steps = left
+        num_steps = out.min_output_left
         if num_steps <= 1:
             return 1
         return self._steps_within_free_blocks(num_steps)
@@ -264,18 +280,20 @@ class Scheduler:
         up to the slots the last step needed (known to fit), and finished ones retire.
         """
         bs = self.kv.block_size
-        take = self.kv.block_pool.take
+        pool = self.kv.block_pool
         finished: list[Request] = []
+        new_blocks = 0
         for request in self.running:
             computed = request.num_computed_tokens = request.num_computed_tokens + num_steps
-            request.num_output_tokens += num_steps
+            produced = request.num_output_tokens = request.num_output_tokens + num_steps
             needed = -(-computed // bs) - request.num_blocks
             if needed > 0:
-                taken = take(needed)
-                assert taken, "jump planned past the free KV blocks"
+                new_blocks += needed
                 request.num_blocks += needed
-            if request.num_output_tokens >= request.max_output_tokens:
+            if produced >= request.max_output_tokens:
                 finished.append(request)
+        taken = pool.take(new_blocks)
+        assert taken, "jump planned past the free KV blocks"
         if finished:
             self._retire(finished, now)
         return finished

@@ -91,7 +91,7 @@ def simulate(
         from planner.sim import serverless  # issue #6; imported lazily so pods-only runs never need it
 
         serverless.attach(sim, fleet.serverless)
-    env.process(sim.arrivals(arrival.tolist(), prompt.tolist(), output.tolist(), progress))
+    sim.start_arrivals(arrival.tolist(), prompt.tolist(), output.tolist(), progress)
     try:
         env.run(until=sim.all_resolved)
     except RuntimeError:

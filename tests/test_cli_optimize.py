@@ -1,0 +1,128 @@
+"""`planner optimize` on the command line: JSON contract, report folder, errors, one real run."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import plan_doubles as D
+from planner.cli import app
+from planner.optimize import plan as real_plan
+from planner.traffic import Workload
+
+runner = CliRunner()
+
+JSON_KEYS = {"plan", "cost_usd", "cost_per_month_usd", "slo_attainment", "verified", "rounds",
+             "alternatives", "solve_seconds", "wall_seconds", "flex_workers"}
+
+
+@pytest.fixture()
+def fake_plan(monkeypatch):
+    """Replace the optimizer's world with the doubles, keep the CLI and report real."""
+    calls = []
+
+    def fake(profile, **kw):
+        calls.append(kw)
+        t = np.arange(2000) * 1.5
+        wl = Workload(t, np.full(len(t), 500), np.full(len(t), 100), 3600.0)
+        p = D.profile({"process": "poisson", "rate_per_s": 1.0})
+        return real_plan(p, backend=D.backend(), use_cache=False, workload=wl, seed=kw.get("seed"))
+
+    monkeypatch.setattr("planner.optimize.plan", fake)
+    return calls
+
+
+def _profile_file(tmp_path: Path) -> Path:
+    src = Path(__file__).resolve().parent.parent / "traffic_profiles" / "bursty.yaml"
+    dst = tmp_path / "bursty.yaml"
+    dst.write_text(src.read_text())
+    return dst
+
+
+def test_json_is_the_only_stdout_and_has_the_contract(fake_plan, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["optimize", "--profile", str(_profile_file(tmp_path)), "--json", "--seed", "3", "--workers", "2"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert JSON_KEYS <= set(data)
+    assert {"gpu", "tensor_parallel_size", "billing", "count"} <= set(data["plan"][0])
+    assert {"cost_per_month_usd", "usd_per_million_output_tokens", "slo_attainment"} <= set(data["alternatives"][0])
+    assert fake_plan[0]["seed"] == 3 and fake_plan[0]["workers"] == 2
+    # Default report folder: reports/<profile>-<date>/ under the working directory.
+    folders = list((tmp_path / "reports").iterdir())
+    assert len(folders) == 1 and folders[0].name.startswith("bursty-")
+    assert (folders[0] / "report.html").is_file()
+
+
+def test_no_report_and_report_dir(fake_plan, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    prof = _profile_file(tmp_path)
+    res = runner.invoke(app, ["optimize", "--profile", str(prof), "--no-report"])
+    assert res.exit_code == 0, res.output
+    assert not (tmp_path / "reports").exists()
+    assert "plan" in res.stdout and "per month" in res.stdout
+    res = runner.invoke(app, ["optimize", "--profile", str(prof), "--report", str(tmp_path / "out")])
+    assert res.exit_code == 0 and (tmp_path / "out" / "plan.json").is_file()
+
+
+def test_cache_options_reach_the_optimizer(fake_plan, tmp_path):
+    prof = _profile_file(tmp_path)
+    runner.invoke(app, ["optimize", "--profile", str(prof), "--no-report", "--no-cache", "--cache-dir", str(tmp_path / "c")])
+    assert fake_plan[-1]["use_cache"] is False and fake_plan[-1]["cache_dir"] == tmp_path / "c"
+
+
+def test_bad_profile_is_one_line_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {name: llama-3.1-8b}\n")
+    res = runner.invoke(app, ["optimize", "--profile", str(bad), "--no-report"])
+    assert res.exit_code == 2
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.output
+
+
+def test_infeasible_slo_is_explained(tmp_path):
+    prof = tmp_path / "tight.yaml"
+    prof.write_text(textwrap.dedent("""
+        model: {name: llama-3.1-8b}
+        serving: {max_model_len: 4096}
+        traffic:
+          arrivals: {process: poisson, rate_per_s: 1}
+          sizes: {distribution: fixed, prompt_tokens: 2000, output_tokens: 50}
+          horizon_seconds: 300
+        slo: {ttft_seconds: 0.001, tpot_seconds: 0.1}
+        candidates: {gpus: [l4], tensor_parallel_sizes: [1]}
+    """))
+    res = runner.invoke(app, ["optimize", "--profile", str(prof), "--no-report", "--no-cache"])
+    assert res.exit_code == 2
+    line = res.stderr.strip()
+    assert "relax" in line and "quantize" in line and len(line.splitlines()) == 1
+
+
+def test_real_small_run_end_to_end(tmp_path):
+    """The whole pipeline on the real simulator: a small steady profile, two GPUs, pods only."""
+    prof = tmp_path / "small.yaml"
+    prof.write_text(textwrap.dedent("""
+        name: small
+        model: {name: llama-3.1-8b}
+        serving: {max_model_len: 4096}
+        traffic:
+          arrivals: {process: poisson, rate_per_s: 3}
+          sizes: {distribution: fixed, prompt_tokens: 500, output_tokens: 100}
+          horizon_seconds: 300
+        slo: {ttft_seconds: 2.0, tpot_seconds: 0.1}
+        candidates: {gpus: [h100-sxm, l40s], tensor_parallel_sizes: [1], billing: [pod]}
+    """))
+    res = runner.invoke(app, ["optimize", "--profile", str(prof), "--json", "--no-report",
+                              "--cache-dir", str(tmp_path / "cache"), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["verified"] and data["slo_attainment"] >= 0.95
+    assert data["cost_per_month_usd"] > 0 and all(e["billing"] == "pod" for e in data["plan"])
+    # Warm: every capacity now comes from the cache.
+    res = runner.invoke(app, ["optimize", "--profile", str(prof), "--json", "--no-report",
+                              "--cache-dir", str(tmp_path / "cache"), "--workers", "1"])
+    assert {c["source"] for c in json.loads(res.stdout)["capacities"]} == {"cached"}
