@@ -155,8 +155,9 @@ def simulate_billed(
     replicas: int = 1,
     overrides: ServerlessOverrides | None = None,
     pod_schedule: Sequence[int] | None = None,
+    require_price: bool = True,
     **simulate_kwargs: Any,
-) -> tuple[Any, CostBreakdown]:
+) -> tuple[Any, CostBreakdown | str]:
     """`planner simulate --billing`: simulate the fleet a billing mode describes, then price it.
 
     Args:
@@ -169,16 +170,24 @@ def simulate_billed(
         replicas: pods for "pod" and "mix".
         overrides: CLI values for the endpoint.
         pod_schedule: pods per hour (replaces `replicas`; the last count holds).
+        require_price: False (a plain `simulate` without --billing): pods with no known price
+            are still simulated and the cost is replaced by the reason (a str).
         simulate_kwargs: passed to planner.sim.simulate (jump, router, seed, progress).
     Returns:
-        (SimOutcome, CostBreakdown).
+        (SimOutcome, CostBreakdown, or the one-line reason there is no price).
     """
     from planner.sim import simulate
 
     settings = (overrides or ServerlessOverrides()).merged(profile.billing)
     prices = billing.resolve_prices(gpu, settings, getattr(profile, "prices", ()))
     if mode == "pod":
-        prices.pod_usd_per_hour()
+        try:
+            prices.pod_usd_per_hour()
+        except PlannerError as err:
+            if require_price:
+                raise
+            fleet = fleet_for("pods", settings, 0, pods=replicas, pod_schedule=pod_schedule)
+            return simulate(workload, setup, fleet, profile.slo, **simulate_kwargs), str(err)
         fleet = fleet_for("pods", settings, 0, pods=replicas, pod_schedule=pod_schedule)
     else:
         prices.flex_usd_per_s()

@@ -109,7 +109,7 @@ class StepBreakdown(BaseModel):
     weight_bytes: float = Field(description="weight bytes streamed per GPU (touched experts only)")
     kv_bytes: float = Field(description="K/V bytes read by attention per GPU")
     flops: float = Field(description="FLOPs per GPU: GEMMs + attention")
-    gemm_s: float = Field(description="weight GEMMs, each max(stream, compute)")
+    gemm_s: float = Field(description="weight GEMMs, each the smooth roofline of stream and compute")
     gemm_stream_s: float = Field(description="what the GEMMs would take if only streaming counted")
     gemm_compute_s: float = Field(description="what the GEMMs would take if only FLOPs counted")
     attention_s: float
@@ -400,7 +400,7 @@ class StepTimeModel:
         return self._roof(stream, compute)
 
     def _roof(self, stream: float, compute: float) -> float:
-        """Smooth roofline: (stream^n + compute^n)^(1/n); n = inf is max(stream, compute)."""
+        """Smooth roofline: (stream^n + compute^n)^(1/n); n >= 64 is max(stream, compute)."""
         n = self.roof_n
         if n >= 64.0:
             return stream if stream > compute else compute

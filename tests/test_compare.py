@@ -175,3 +175,24 @@ def test_simulate_billing_serverless_json(tmp_path):
     pods = json.loads(CliRunner().invoke(app, ["simulate", "--profile", str(path), "--gpu", "h100-sxm",
                                                "--json"]).stdout)
     assert pods["cold_starts"] == 0 and pods["billed_gpu_seconds"] == pytest.approx(120.0)
+
+
+def test_simulate_without_billing_still_runs_when_no_price(tmp_path):
+    path = _write_profile(tmp_path, pod_provider="nobody")
+    res = CliRunner().invoke(app, ["simulate", "--profile", str(path), "--gpu", "h100-sxm", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["cost"] is None and "pod price" in data["cost_note"]
+    res = CliRunner().invoke(app, ["simulate", "--profile", str(path), "--gpu", "h100-sxm", "--billing", "pod"])
+    assert res.exit_code == 2 and "pod price" in res.stderr
+
+
+def test_pod_schedule_bills_each_pod_from_its_start():
+    from planner.compare import simulate_billed
+
+    arrivals = np.linspace(0, 7000, 50)
+    outcome, cost = simulate_billed(_profile(), GPU, SETUP, _workload(arrivals, 7200.0), "pod", pod_schedule=[1, 2])
+    # Hour 1: one pod; hour 2: two (the second starts at 3600 s, ready 60 s later, billed from its start).
+    assert cost.cost_usd == pytest.approx(3 * 3.49)
+    late = [w for w in outcome.workers if w.started_at > 0]
+    assert len(late) == 1 and late[0].ready_at == pytest.approx(3660.0)

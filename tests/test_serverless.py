@@ -7,6 +7,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from planner.billing import cost_of, resolve_prices
@@ -131,3 +133,36 @@ def test_from_settings_uses_cold_start_model():
     assert spec.cold_start_s == pytest.approx(7.0)
     assert spec.max_workers == 7
     assert spec.scaler == "queue-delay" and spec.scaler_value == 4.0 and spec.idle_timeout_s == 5.0
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    gaps=st.lists(st.floats(min_value=0.0, max_value=40.0), min_size=1, max_size=25),
+    max_workers=st.integers(min_value=1, max_value=4),
+    active=st.integers(min_value=0, max_value=1),
+    scaler=st.sampled_from(["queue-delay", "request-count"]),
+    cold=st.floats(min_value=0.0, max_value=15.0),
+)
+def test_endpoint_invariants(gaps, max_workers, active, scaler, cold):
+    """Every request is served; live workers never exceed max_workers; billing adds up."""
+    active = min(active, max_workers)
+    spec = ServerlessSpec(active_workers=active, max_workers=max_workers, cold_start_s=cold, scaler=scaler,
+                          scaler_value=4.0 if scaler == "queue-delay" else 2.0, max_concurrency_per_worker=3)
+    arrivals = np.cumsum(gaps)
+    out = simulate(_workload(arrivals, output=30, horizon_s=float(arrivals[-1]) + 60.0), _setup(),
+                   FleetSpec(pods=0, serverless=spec), None)
+    assert out.metrics.completed == len(arrivals)
+    events = sorted([(w.started_at, 1) for w in out.workers] + [(w.stopped_at, -1) for w in out.workers],
+                    key=lambda e: (e[0], e[1]))
+    live = 0
+    for _, delta in events:
+        live += delta
+        assert live <= max_workers
+    assert sum(w.kind == "active" for w in out.workers) == active
+    ttft = out.records.first_token_at - out.records.arrival_at
+    assert np.all(ttft >= STEP_S - 1e-9)
+    cost = cost_of(out.workers, resolve_prices(GPU), float(arrivals[-1]) + 60.0)
+    flex_billed = sum(math.ceil(w.stopped_at - w.started_at - 1e-9) for w in out.workers if w.kind == "flex")
+    assert cost.cold_starts == sum(w.kind == "flex" for w in out.workers)
+    flex_line = [line for line in cost.lines if line.kind == "flex"]
+    assert (flex_line[0].billed_gpu_seconds if flex_line else 0) == pytest.approx(flex_billed)

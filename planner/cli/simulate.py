@@ -79,7 +79,7 @@ def simulate(
     records: Annotated[Optional[Path], typer.Option("--records", help="Write one CSV row per request here.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (the metrics) on stdout.")] = False,
     # Billing options (issue #6): the fleet a billing mode describes, and its cost.
-    billing: Annotated[str, typer.Option("--billing", help="pod (--replicas pods), serverless (the profile's endpoint) or mix (pods first, serverless overflow).")] = "pod",
+    billing: Annotated[Optional[str], typer.Option("--billing", help="pod (--replicas pods), serverless (the profile's endpoint) or mix (pods first, serverless overflow). Default: pods, priced when the catalog has a price.")] = None,
     active_workers: Annotated[Optional[int], typer.Option("--active-workers", help="Serverless always-on workers (default: the profile's).")] = None,
     max_workers: Annotated[Optional[int], typer.Option("--max-workers", help="Serverless worker cap, active included (platform default 3).")] = None,
     idle_timeout: Annotated[Optional[float], typer.Option("--idle-timeout", help="Seconds an idle flex worker stays up (default 5).")] = None,
@@ -90,7 +90,7 @@ def simulate(
     """Simulate a continuous-batching fleet on the profile's traffic: TTFT, TPOT, throughput, SLO."""
     from planner.compare import ServerlessOverrides
 
-    if billing not in ("pod", "serverless", "mix"):
+    if billing not in (None, "pod", "serverless", "mix"):
         raise PlannerError(f"--billing {billing!r}: use pod, serverless or mix")
     schedule = None
     if pod_schedule is not None:
@@ -100,9 +100,9 @@ def simulate(
             raise PlannerError(f"--pod-schedule {pod_schedule!r}: give pods per hour as integers, e.g. 1,2,4,2") from None
         if not schedule or min(schedule) < 0 or (billing == "pod" and max(schedule) == 0):
             raise PlannerError(f"--pod-schedule {pod_schedule!r}: give counts >= 0 per hour, at least one > 0")
-    billing_options = (billing, ServerlessOverrides(active_workers=active_workers, max_workers=max_workers,
+    billing_options = (billing or "pod", ServerlessOverrides(active_workers=active_workers, max_workers=max_workers,
                                                     idle_timeout_seconds=idle_timeout, scaler=scaler,
-                                                    scaler_value=scaler_value), schedule)
+                                                    scaler_value=scaler_value), schedule, billing is not None)
     _simulate(profile, gpu, replicas, tensor_parallel_size, seed, router, not step_by_step, records, json_out,
               billing_options)
 
@@ -132,7 +132,8 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
 
             outcome, cost = simulate_billed(profile, get_gpu(gpu), setup, workload, billing_options[0],
                                             replicas=replicas, overrides=billing_options[1],
-                                            pod_schedule=billing_options[2], jump=jump,
+                                            pod_schedule=billing_options[2], require_price=billing_options[3],
+                                            jump=jump,
                                             router=router, progress=progress)
     finally:
         close()
@@ -146,13 +147,19 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
         else:
             from planner.billing import headline
 
-            emit_json({**outcome.metrics.model_dump(mode="json"), **headline(cost), "billing": billing_options[0],
-                       "cost": cost.model_dump(mode="json")})
+            if isinstance(cost, str):  # no price for an unpriced default run: metrics, and why no cost
+                emit_json({**outcome.metrics.model_dump(mode="json"), "billing": billing_options[0], "cost": None,
+                           "cost_note": cost})
+            else:
+                emit_json({**outcome.metrics.model_dump(mode="json"), **headline(cost),
+                           "billing": billing_options[0], "cost": cost.model_dump(mode="json")})
     else:
         fleet_desc = f"{replicas} x {setup.gpu_id}" if billing_options is None or billing_options[0] == "pod" else \
             f"{billing_options[0]} on {setup.gpu_id}" + (f" ({replicas} pods first)" if billing_options[0] == "mix" else "")
         typer.echo(_summary(outcome.metrics, f"{profile.name}: {fleet_desc} (TP {tp}), {len(workload):,} requests"))
-        if cost is not None:
+        if isinstance(cost, str):
+            typer.echo(f"{'cost':<15} n/a: {cost}")
+        elif cost is not None:
             from planner.cli.compare import format_cost
 
             typer.echo(format_cost(cost))

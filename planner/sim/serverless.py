@@ -244,6 +244,9 @@ def _route_pods_first(fleet: Fleet) -> None:
     would be the cleaner home for this; until then it lives here, used only by mixes.
     """
 
+    if not (callable(getattr(fleet, "_pick", None)) and hasattr(fleet, "_ready")):
+        raise RuntimeError("planner.sim.fleet.Fleet no longer has _pick/_ready: update _route_pods_first")
+
     def pick() -> Replica | None:
         best_pod = best_other = None
         best_pod_n = best_other_n = 1 << 62
