@@ -277,7 +277,8 @@ def resolve_prices(gpu: Any, settings: Any = None, overrides: Iterable[Any] = ()
         pod_cloud=cloud,
         pod_provider=provider,
         pod_usd_per_gpu_hour=None if pod is None else float(_get(pod, "usd_per_hour")),
-        pod_price_label=f"{provider} {cloud} cloud on-demand" if pod is not None else "none in the catalog",
+        pod_price_label=("none in the catalog" if pod is None else f"{provider} on-demand"
+                         if _get(pod, "cloud") == "on-demand" else f"{provider} {cloud} cloud on-demand"),
         pod_price_as_of=None if pod is None else _str_or_none(_get(pod, "as_of")),
         pod_price_source=None if pod is None else _str_or_none(_get(pod, "source")),
         serverless_tier=_str_or_none(_get(serverless, "tier")),
@@ -317,12 +318,16 @@ def resolve_prices(gpu: Any, settings: Any = None, overrides: Iterable[Any] = ()
 
 
 def _pick_pod_price(pod_prices: Sequence[Any], cloud: str, provider: str) -> Any | None:
-    """The newest price of `provider` on `cloud` (case-insensitive provider match)."""
-    matching = [
-        p for p in pod_prices
-        if _get(p, "cloud") == cloud and str(_get(p, "provider", "")).lower() == provider.lower()
-        and _get(p, "usd_per_hour") is not None
-    ]
+    """The newest price of `provider` on `cloud` (case-insensitive provider match).
+
+    Providers without Runpod's secure/community split list their price as cloud "on-demand":
+    for them that entry is used whichever cloud the profile names.
+    """
+    of_provider = [p for p in pod_prices if str(_get(p, "provider", "")).lower() == provider.lower()
+                   and _get(p, "usd_per_hour") is not None]
+    matching = [p for p in of_provider if _get(p, "cloud") == cloud]
+    if not matching:
+        matching = [p for p in of_provider if _get(p, "cloud") == "on-demand"]
     if not matching:
         return None
     return max(matching, key=lambda p: str(_get(p, "as_of") or ""))

@@ -9,9 +9,9 @@ The options, each simulated on the same requests:
 - serverless: the profile's endpoint (active + flex workers, scaler, idle timeout, cold starts);
   unless max workers is given explicitly, it is raised to at least twice the pods needed, so
   that "serverless" is not just "3 workers" at high load (the raise is reported);
-- mix: b pods for the base load, each holding at most `max_concurrency_per_worker` requests,
-  with a serverless endpoint taking the overflow (the router prefers pods); the cheapest b in
-  1 .. pods-1 that meets the SLO.
+- mix: b pods for the base load, each holding at most `pod_saturation` requests (its batch or KV
+  limit), with a serverless endpoint taking the overflow (the router prefers pods); the cheapest b
+  in 1 .. pods-1 that meets the SLO.
 The load sweep scales the workload's rate (`Workload.scale_rate`: the same requests, time
 compressed) and repeats the three; the break-even is where the pods' monthly cost crosses below
 serverless, interpolated linearly in mean requests per second.

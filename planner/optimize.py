@@ -464,7 +464,8 @@ def slot_demands(
         for level, cut in enumerate(cuts):
             members = order[prev_cut:cut]
             if level == 0:
-                want = np.quantile(r, percentile, axis=0, method="linear")
+                # Nearest rank, rounding up: a lone busy minute in an hour is not averaged away.
+                want = np.quantile(r, percentile, axis=0, method="higher")
                 want = np.maximum(want, r[members].max(axis=0) if percentile >= 1 else 0.0)
             else:
                 want = r[members].max(axis=0)
@@ -570,7 +571,10 @@ class RoundReport(BaseModel):
     verified: bool
     plan: str = Field(description="the plan in words")
     tightened: dict[str, float] = Field(
-        default_factory=dict, description="endpoint -> capacity factor applied for the next round"
+        default_factory=dict, description="pool -> capacity factor applied for the next round"
+    )
+    repriced: dict[str, float] = Field(
+        default_factory=dict, description="flex pool -> price factor (simulated / estimated billing) for the next round"
     )
     solve_seconds: float = 0.0
     simulate_seconds: float = 0.0
@@ -739,6 +743,26 @@ def plan(
     main = searches["main"]
     if main.best is None:
         raise PlannerError(_infeasible_message(world, main.rounds[-1].milp_status if main.rounds else "no pools"))
+    notes: list[str] = []
+    chosen = "main"
+    for label in ("single_gpu_pods", "all_serverless"):
+        other = searches.get(label)
+        if other is not None and other.best is not None and _better(other.best[2], searches[chosen].best[2]):
+            chosen = label
+    if chosen != "main":
+        # NOTE: the MILP's flex costs are estimates; when a restricted plan simulates cheaper (or
+        # alone meets the SLO), it is the better answer and the mix is reported as a round.
+        m = main.best[2]
+        notes.append(
+            f"the mix the MILP chose ({describe(main.best[1])}) simulated at "
+            f"${m.cost_per_month_usd:,.2f}/month with {m.slo_attainment:.1%} SLO attainment; the "
+            f"{chosen.replace('_', ' ')} plan does better in simulation and is the answer"
+        )
+        searches["main"] = _Search(
+            best=searches[chosen].best, rounds=main.rounds, factors=main.factors,
+            solve_s=main.solve_s, sim_s=main.sim_s,
+        )
+        main = searches["main"]
     result, entries, run, arts, inputs = main.best
     rounds = main.rounds
     alts = _alternatives(world, searches)
@@ -749,7 +773,6 @@ def plan(
     serverless_used = any(e.billing == "serverless" for e in entries)
     assumptions = _assumptions(world, backend, gpu_ids, serverless_used)
     deploy = [_deploy(world, backend, e) for e in entries]
-    notes = []
     if not run.verified:
         notes.append(
             f"the plan reached {run.slo_attainment:.1%} SLO attainment in simulation, below the "
@@ -942,7 +965,9 @@ def _infeasible_message(world: _World, status: str) -> str:
     )
 
 
-def _milp_inputs(world: _World, factors: dict[str, float], backend: Backend) -> MilpInputs:
+def _milp_inputs(
+    world: _World, factors: dict[str, float], backend: Backend, price_factors: dict[str, float] | None = None
+) -> MilpInputs:
     """Pools for every (endpoint, billing) the profile allows and prices allow.
 
     `factors` (pool name -> multiplier) are the refinement rounds' tightened capacities.
@@ -969,9 +994,13 @@ def _milp_inputs(world: _World, factors: dict[str, float], backend: Backend) -> 
             if pr.active_usd_per_gpu_s is not None:
                 pools.append(Pool(gpu_id=gpu, tensor_parallel_size=tp, billing="active", capacity_per_s=caps,
                                   usd_per_replica_s=pr.active_usd_per_s(tp)))
+    price_factors = price_factors or {}
     pools = [
-        p.model_copy(update={"capacity_per_s": {b: v * factors.get(p.name, 1.0) for b, v in p.capacity_per_s.items()}})
-        if factors.get(p.name, 1.0) != 1.0 else p
+        p.model_copy(update={
+            "capacity_per_s": {b: v * factors.get(p.name, 1.0) for b, v in p.capacity_per_s.items()},
+            "usd_per_replica_s": p.usd_per_replica_s * price_factors.get(p.name, 1.0),
+        })
+        if factors.get(p.name, 1.0) != 1.0 or price_factors.get(p.name, 1.0) != 1.0 else p
         for p in pools
     ]
     if not pools:
@@ -1018,16 +1047,18 @@ def _entries(result: SolverResult, inputs: MilpInputs, world: _World) -> list[Pl
     return [e for e in out.values() if e.count > 0 or e.traffic_share > 1e-9]
 
 
-def _endpoint_weights(world: _World, inputs: MilpInputs, result: SolverResult) -> dict[tuple[int, str], dict[str, float]]:
-    """(slot, bucket) -> endpoint -> requests routed there (rate x level time), from the solution."""
+def _endpoint_weights(inputs: MilpInputs, result: SolverResult) -> list[dict[str, dict[str, float]]]:
+    """Per slot level: bucket -> endpoint -> requests/s the solution routes there."""
     pools = {p.name: p for p in inputs.pools}
-    weights: dict[tuple[int, str], dict[str, float]] = {}
-    for s, per_bucket in zip(inputs.slots, result.routing):
+    weights: list[dict[str, dict[str, float]]] = []
+    for per_bucket in result.routing:
+        level: dict[str, dict[str, float]] = {}
         for b, per_pool in per_bucket.items():
-            w = weights.setdefault((s.slot, b), {})
+            w = level.setdefault(b, {})
             for name, rate in per_pool.items():
                 ep = pools[name].endpoint
-                w[ep] = w.get(ep, 0.0) + rate * s.duration_s
+                w[ep] = w.get(ep, 0.0) + rate
+        weights.append(level)
     return weights
 
 
@@ -1055,10 +1086,11 @@ def _verify(
     wl, profile = world.workload, world.profile
     n = len(wl)
     horizon = float(wl.horizon_s)
-    slot_s = profile.optimizer.slot_seconds
-    num_slots = 1 + max(s.slot for s in world.slots)
-    req_slot = np.minimum((wl.arrival_s // slot_s).astype(np.int64), num_slots - 1)
-    weights = _endpoint_weights(world, inputs, result)
+    # Each request follows the routing of its minute's demand level: busy minutes spill onto flex
+    # workers, quiet minutes stay on always-on capacity, as the MILP planned.
+    windows = np.asarray(world.series.window_level, dtype=np.int64)
+    req_level = windows[np.minimum((wl.arrival_s // world.series.window_s).astype(np.int64), len(windows) - 1)]
+    weights = _endpoint_weights(inputs, result)
     fleet: dict[str, dict[str, int]] = {}
     for e in entries:
         f = fleet.setdefault(e.endpoint, {"pods": 0, "active": 0, "max": 0})
@@ -1069,20 +1101,21 @@ def _verify(
             f["max"] += e.count
     ep_names = list(fleet)
     fallback = np.zeros(len(ep_names))
-    for w in weights.values():
-        for ep, v in w.items():
-            if ep in fleet:
-                fallback[ep_names.index(ep)] += v
+    for level in weights:
+        for w in level.values():
+            for ep, v in w.items():
+                if ep in fleet:
+                    fallback[ep_names.index(ep)] += v
     if fallback.sum() <= 0:
         fallback[:] = 1.0
     assign = np.zeros(n, dtype=np.int64)
     u = np.random.default_rng(world.seed + 7919).random(n)
-    for t in range(num_slots):
+    for li in range(len(weights)):
         for bi, b in enumerate(world.bucket_names):
-            sel = np.flatnonzero((req_slot == t) & (world.bucket_idx == bi))
+            sel = np.flatnonzero((req_level == li) & (world.bucket_idx == bi))
             if len(sel) == 0:
                 continue
-            w = np.array([weights.get((t, b), {}).get(ep, 0.0) for ep in ep_names])
+            w = np.array([weights[li].get(b, {}).get(ep, 0.0) for ep in ep_names])
             if w.sum() <= 0:
                 w = fallback
             cdf = np.cumsum(w / w.sum())
@@ -1190,6 +1223,7 @@ class _Search:
     best: tuple[SolverResult, list[PlanEntry], FleetRun, PlanArtifacts, MilpInputs] | None = None
     rounds: list[RoundReport] = field(default_factory=list)
     factors: dict[str, float] = field(default_factory=dict)  # pool name -> capacity factor
+    price_factors: dict[str, float] = field(default_factory=dict)  # pool name -> price factor
     solve_s: float = 0.0
     sim_s: float = 0.0
     note: str | None = None
@@ -1209,7 +1243,7 @@ def _solve_verify(
     max_rounds = max_rounds or int(getattr(world.profile.optimizer, "max_rounds", 3))
     target = world.profile.slo.attainment
     for rnd in range(1, max_rounds + 1):
-        inputs = _milp_inputs(world, search.factors, backend)
+        inputs = _milp_inputs(world, search.factors, backend, search.price_factors)
         pools = [p for p in inputs.pools if keep(p)]
         if not pools:
             search.note = "no candidate offers this billing mode (prices or candidates.billing)"
@@ -1239,13 +1273,19 @@ def _solve_verify(
             simulate_seconds=elapsed,
         )
         search.rounds.append(report)
-        best = search.best
-        if best is None or (run.verified and not best[2].verified) or (
-            not best[2].verified and run.slo_attainment > best[2].slo_attainment
-        ):
+        if _better(run, search.best[2] if search.best else None):
             search.best = (result, entries, run, arts, inputs)
         if run.verified:
-            break
+            # Verified: check the MILP's flex-cost estimate against the simulated billing; where
+            # flex workers cost clearly more than estimated (more scale-ups, idle tails), price
+            # them at what they really cost and solve again.
+            for name, ratio in _flex_cost_ratios(result, run).items():
+                if ratio > 1.15:
+                    search.price_factors[name] = search.price_factors.get(name, 1.0) * ratio
+                    report.repriced[name] = search.price_factors[name]
+            if not report.repriced:
+                break
+            continue
         for ep in run.endpoints:
             if not ep.num_requests or ep.slo_attainment >= target:
                 continue
@@ -1260,6 +1300,29 @@ def _solve_verify(
         if not report.tightened:
             break  # nothing identifiable to tighten
     return search
+
+
+def _better(run: FleetRun, best: FleetRun | None) -> bool:
+    """Verified beats unverified; among verified the cheaper; among unverified the higher attainment."""
+    if best is None:
+        return True
+    if run.verified != best.verified:
+        return run.verified
+    if run.verified:
+        return run.cost_usd < best.cost_usd - 1e-9
+    return run.slo_attainment > best.slo_attainment
+
+
+def _flex_cost_ratios(result: SolverResult, run: FleetRun) -> dict[str, float]:
+    """flex pool name -> simulated flex billing / the MILP's flex cost, per endpoint."""
+    ratios = {}
+    for use in result.pools:
+        if use.billing != "flex" or use.cost_usd <= 0:
+            continue
+        ep = f"{use.gpu_id}-tp{use.tensor_parallel_size}"
+        simulated = run.cost_lines.get(f"{ep} flex", 0.0)
+        ratios[f"{ep}-flex"] = simulated / use.cost_usd
+    return ratios
 
 
 def _search_specs(world: _World, backend: Backend) -> tuple[dict[str, tuple[str, Limits | None]], float, str | None]:

@@ -49,7 +49,7 @@ def fake_simulate_fleet(profile, gpu, tp, workload, *, pods, active_workers=0, m
     flex_needed = np.clip(need - always, 0, flex_max)
     spans = [Span("pod", 0.0, 0.0, None, horizon, tp) for _ in range(pods)]
     spans += [Span("active", 0.0, 0.0, None, horizon, tp) for _ in range(active_workers)]
-    ready = np.full(nwin, float(always))
+    flex_spans = []
     for k in range(1, flex_max + 1):
         on = flex_needed >= k
         w = 0
@@ -59,11 +59,15 @@ def fake_simulate_fleet(profile, gpu, tp, workload, *, pods, active_workers=0, m
                 while w < nwin and on[w]:
                     w += 1
                 t0 = start * 60.0
-                spans.append(Span("flex", t0, t0 + COLD_S, w * 60.0 + 5.0, (w - start) * 60.0, tp))
-                ready[start:w] += 1 - COLD_S / 60.0 / (w - start)
+                flex_spans.append(Span("flex", t0, t0 + COLD_S, w * 60.0 + 5.0, (w - start) * 60.0, tp))
             else:
                 w += 1
-    served_ok = counts[win] <= ready[win] * cap + 1e-9
+    spans += flex_spans
+    # Workers serving at each arrival: the always-on ones plus flex workers past their cold start.
+    ready = np.full(n, float(always))
+    for sp in flex_spans:
+        ready += (arr >= sp.ready_at) & (arr < sp.stopped_at)
+    served_ok = counts[win] <= ready * cap + 1e-9
     first = arr + np.where(served_ok, 0.5, 10.0)
     finished = first + 1.0
     records = SimpleNamespace(arrival_at=arr, first_token_at=first, finished_at=finished)

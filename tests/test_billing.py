@@ -74,6 +74,13 @@ def test_resolve_prices_community_and_overrides():
         resolve_prices(H100, None, [{"gpu": "h100-sxm", "flex_usd_per_s": -1.0}])
 
 
+def test_other_providers_on_demand_price():
+    gpu = dict(H100, pod_prices=H100["pod_prices"] + [
+        {"provider": "lambda", "cloud": "on-demand", "usd_per_hour": 4.29, "as_of": "2026-09-25", "source": "l"}])
+    prices = resolve_prices(gpu, {"pod_provider": "lambda"})
+    assert prices.pod_usd_per_gpu_hour == 4.29 and prices.pod_price_label == "lambda on-demand"
+
+
 def test_missing_prices_raise_only_when_needed():
     prices = resolve_prices(NO_SERVERLESS)
     assert prices.flex_usd_per_gpu_s is None

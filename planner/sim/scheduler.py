@@ -114,32 +114,47 @@ class Scheduler:
         scheduled, num_new_tokens = out.scheduled, out.num_new_tokens
         decode_context_lens = out.decode_context_lens
         min_left = 1 << 62
-        i = 0
-        while i < len(running) and token_budget > 0:
-            request = running[i]
-            computed = request.num_computed_tokens
-            num_new = request.num_prompt_tokens + request.num_output_tokens - computed
-            if num_new > token_budget:
-                num_new = token_budget
-            # NOTE: KVCacheManager.allocate_slots and BlockPool.take, inlined: this loop runs for
-            # every running request at every step and is the simulator's hottest code.
-            needed = -(-(computed + num_new) // bs) - request.num_blocks
-            if needed > 0:
-                if needed <= pool.num_free_blocks:
+        prefill_chunks = out.prefill_chunks
+        i = 0  # running requests scheduled so far
+        # Fast pass while every allocation succeeds. NOTE: KVCacheManager.allocate_slots and
+        # BlockPool.take are inlined here: this loop runs for every running request at every step
+        # and is the simulator's hottest code. On the first shortage it hands over to the
+        # careful loop below, which preempts.
+        if token_budget > 0:
+            for request in running:
+                computed = request.num_computed_tokens
+                num_new = request.num_prompt_tokens + request.num_output_tokens - computed
+                if num_new > token_budget:
+                    num_new = token_budget
+                needed = -(-(computed + num_new) // bs) - request.num_blocks
+                if needed > 0:
+                    if needed > pool.num_free_blocks:
+                        break
                     pool.num_free_blocks -= needed
                     request.num_blocks += needed
-                elif not self._preempt_until_allocated(request, num_new, out):
-                    break  # it preempted itself: nobody after it is left
-            scheduled.append(request)
-            num_new_tokens.append(num_new)
+                scheduled.append(request)
+                num_new_tokens.append(num_new)
+                if num_new == 1:
+                    decode_context_lens.append(computed)
+                    # Output tokens still due (0 if its first token is: that step is not uniform).
+                    left = request.max_output_tokens - request.num_output_tokens if request.num_output_tokens else 0
+                    if left < min_left:
+                        min_left = left
+                else:
+                    prefill_chunks.append((num_new, computed))
+                token_budget -= num_new
+                i += 1
+                if token_budget <= 0:
+                    break
+        while i < len(running) and token_budget > 0:
+            request = running[i]
+            num_new = min(request.num_prompt_tokens + request.num_output_tokens - request.num_computed_tokens, token_budget)
+            if self.kv.allocate_slots(request, num_new) is None and not self._preempt_until_allocated(request, num_new, out):
+                break  # it preempted itself: nobody after it is left
+            self._add_to_output(out, request, num_new)
             if num_new == 1:
-                decode_context_lens.append(computed)
-                # Output tokens still due (0 if its first token is: that step is not uniform).
                 left = request.max_output_tokens - request.num_output_tokens if request.num_output_tokens else 0
-                if left < min_left:
-                    min_left = left
-            else:
-                out.prefill_chunks.append((num_new, computed))
+                min_left = min(min_left, left)
             token_budget -= num_new
             i += 1
         out.min_output_left = min_left
