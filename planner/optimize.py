@@ -426,6 +426,7 @@ def slot_demands(
     `level_fractions`. The peak level asks for the `percentile` of the slot's one-minute rates
     (per bucket, so every bucket's bursts count); lower levels ask for their busiest minute. A
     level lasts as long as its minutes; its scale-ups are the runs of minutes at or above it.
+    A level's total rate is split over buckets in the proportions of its own minutes.
 
     Args:
         arrival_s: request arrival times, seconds from the start.
@@ -460,18 +461,23 @@ def slot_demands(
         n = len(idx)
         cuts = sorted({min(n, max(1, math.ceil(f * n - 1e-9))) for f in level_fractions} | {n})
         prev_cut = 0
-        prev_level: np.ndarray | None = None
+        prev_level: float | None = None
         for level, cut in enumerate(cuts):
             members = order[prev_cut:cut]
+            total = r.sum(axis=1)
             if level == 0:
                 # Nearest rank, rounding up: a lone busy minute in an hour is not averaged away.
-                want = np.quantile(r, percentile, axis=0, method="higher")
-                want = np.maximum(want, r[members].max(axis=0) if percentile >= 1 else 0.0)
+                level_total = float(np.quantile(total, percentile, method="higher"))
             else:
-                want = r[members].max(axis=0)
+                level_total = float(total[members].max())
             if prev_level is not None:
-                want = np.minimum(want, prev_level)
-            prev_level = want
+                level_total = min(level_total, prev_level)
+            prev_level = level_total
+            # Split the level's total over buckets by the bucket mix of its own minutes (the
+            # per-bucket peaks of different minutes do not add up).
+            volume = r[members].sum(axis=0)
+            mix = volume / volume.sum() if volume.sum() > 0 else np.zeros(nb)
+            want = level_total * mix
             at_or_above = np.zeros(n, dtype=bool)
             at_or_above[order[:cut]] = True
             runs = int(np.count_nonzero(at_or_above & ~np.concatenate([[False], at_or_above[:-1]])))
@@ -542,10 +548,12 @@ class EndpointRun(BaseModel):
 
 
 class FleetRun(BaseModel):
-    """A plan simulated on the horizon's actual arrivals."""
+    """A plan simulated on the horizon's actual arrivals (or, when it cannot be, priced by the MILP)."""
 
-    slo_attainment: float
+    slo_attainment: float | None = Field(description="None: the plan could not be simulated")
     verified: bool
+    simulated: bool = True
+    not_simulated_reason: str | None = None
     cost_usd: float
     cost_per_month_usd: float
     usd_per_million_output_tokens: float | None
@@ -613,7 +621,9 @@ class OptimizeResult(BaseModel):
     cost_per_month_usd: float
     milp_cost_usd: float = Field(description="the MILP's estimate for the horizon")
     usd_per_million_output_tokens: float | None
-    slo_attainment: float = Field(description="verified by simulating the plan on the horizon")
+    slo_attainment: float | None = Field(
+        description="verified by simulating the plan on the horizon (None: it could not be simulated)"
+    )
     slo_target: float
     verified: bool
     rounds: list[RoundReport]
@@ -672,7 +682,6 @@ class PlanArtifacts:
     tpot_s: np.ndarray
     ok: np.ndarray
     provisioned_per_window: np.ndarray  # requests/s the plan can carry in each demand window
-    alternatives_runs: dict[str, FleetRun] = field(default_factory=dict)
 
 
 @dataclass
@@ -741,23 +750,25 @@ def plan(
 
     searches = _run_searches(world, backend, workers)
     main = searches["main"]
-    if main.best is None:
+    found = [label for label in ("main", "single_gpu_pods", "all_serverless")
+             if searches.get(label) is not None and searches[label].best is not None]
+    if not found:
         raise PlannerError(_infeasible_message(world, main.rounds[-1].milp_status if main.rounds else "no pools"))
     notes: list[str] = []
-    chosen = "main"
-    for label in ("single_gpu_pods", "all_serverless"):
-        other = searches.get(label)
-        if other is not None and other.best is not None and _better(other.best[2], searches[chosen].best[2]):
+    chosen = found[0]
+    for label in found[1:]:
+        if _better(searches[label].best[2], searches[chosen].best[2]):  # type: ignore[index]
             chosen = label
     if chosen != "main":
         # NOTE: the MILP's flex costs are estimates; when a restricted plan simulates cheaper (or
         # alone meets the SLO), it is the better answer and the mix is reported as a round.
-        m = main.best[2]
-        notes.append(
-            f"the mix the MILP chose ({describe(main.best[1])}) simulated at "
-            f"${m.cost_per_month_usd:,.2f}/month with {m.slo_attainment:.1%} SLO attainment; the "
-            f"{chosen.replace('_', ' ')} plan does better in simulation and is the answer"
-        )
+        if main.best is not None:
+            m = main.best[2]
+            notes.append(
+                f"the mix the MILP chose ({describe(main.best[1])}) simulated at "
+                f"${m.cost_per_month_usd:,.2f}/month with {_fmt_pct(m.slo_attainment)} SLO attainment; "
+                f"the {chosen.replace('_', ' ')} plan does better in simulation and is the answer"
+            )
         searches["main"] = _Search(
             best=searches[chosen].best, rounds=main.rounds, factors=main.factors,
             solve_s=main.solve_s, sim_s=main.sim_s,
@@ -768,12 +779,18 @@ def plan(
     alts = _alternatives(world, searches)
     solve_s = sum(x.solve_s for x in searches.values())
     sim_s = sum(x.sim_s for x in searches.values())
-    arts.alternatives_runs = {a.name: a for a in alts}  # type: ignore[assignment]
-    gpu_ids = sorted({e.gpu for e in entries})
-    serverless_used = any(e.billing == "serverless" for e in entries)
+    # Every plan in the report (the answer and its alternatives) counts for the assumptions.
+    shown = [e for a in alts for e in a.plan] + list(entries)
+    gpu_ids = sorted({e.gpu for e in shown})
+    serverless_used = any(e.billing == "serverless" for e in shown)
     assumptions = _assumptions(world, backend, gpu_ids, serverless_used)
     deploy = [_deploy(world, backend, e) for e in entries]
-    if not run.verified:
+    if not run.simulated:
+        notes.append(
+            f"the plan was not simulated ({run.not_simulated_reason}): its cost is the MILP's and its "
+            "SLO attainment is unverified; add the GPUs to the catalog (gpu_catalog/) to verify it"
+        )
+    elif not run.verified:
         notes.append(
             f"the plan reached {run.slo_attainment:.1%} SLO attainment in simulation, below the "
             f"{world.profile.slo.attainment:.0%} target, after {len(rounds)} round(s): raise "
@@ -809,6 +826,10 @@ def plan(
         notes=notes,
     )
     return out, arts
+
+
+def _fmt_pct(x: float | None) -> str:
+    return "unverified" if x is None else f"{x:.1%}"
 
 
 def describe(entries: Sequence[PlanEntry]) -> str:
@@ -888,6 +909,12 @@ def _prepare(profile: Any, workload: Any, seed: int, workers: int, cache: Any, b
             prices[gpu] = backend.resolve_prices(profile, gpu)
         except PlannerError:
             prices[gpu] = None
+    unknown = sorted(set(opt.max_gpus_per_type or {}) - {gpu for gpu, _ in endpoints.values()} - set(profile.candidates.gpus))
+    if unknown:
+        raise PlannerError(
+            f"optimizer.max_gpus_per_type names {', '.join(unknown)}, not in candidates.gpus: "
+            "use the candidates' catalog ids"
+        )
     limits = Limits(
         max_gpus=dict(opt.max_gpus_per_type or {}),
         max_serverless_workers=(
@@ -1014,7 +1041,6 @@ def _milp_inputs(
 
 def _entries(result: SolverResult, inputs: MilpInputs, world: _World) -> list[PlanEntry]:
     """The solver's pools grouped into plan lines: pods, and serverless endpoints (active + flex)."""
-    pool_by_name = {p.name: p for p in inputs.pools}
     volume = sum(sum(s.rate_per_s.values()) * s.duration_s for s in inputs.slots) or 1.0
     routed: dict[str, float] = {}
     for s, per_bucket in zip(inputs.slots, result.routing):
@@ -1043,8 +1069,33 @@ def _entries(result: SolverResult, inputs: MilpInputs, world: _World) -> list[Pl
         entry.traffic_share += routed.get(pool.name, 0.0) / volume
         entry.milp_cost_usd += use.cost_usd
         out[key] = entry
-    del pool_by_name
     return [e for e in out.values() if e.count > 0 or e.traffic_share > 1e-9]
+
+
+class _NotSimulable(Exception):
+    """A plan line the simulator cannot model (e.g. a measured GPU missing from the catalog)."""
+
+
+def _unsimulated_run(world: _World, inputs: MilpInputs, result: SolverResult, reason: str) -> tuple[FleetRun, PlanArtifacts]:
+    """The MILP's own figures for a plan that cannot be simulated (no SLO attainment)."""
+    wl = world.workload
+    horizon = float(wl.horizon_s)
+    cost = float(result.cost_usd or 0.0)
+    out_tokens = int(wl.output_tokens.sum())
+    lines: dict[str, float] = {}
+    for u in result.pools:
+        key = f"{u.gpu_id}-tp{u.tensor_parallel_size} {u.billing}"
+        lines[key] = lines.get(key, 0.0) + u.cost_usd
+    run = FleetRun(
+        slo_attainment=None, verified=False, simulated=False, not_simulated_reason=reason,
+        cost_usd=cost, cost_per_month_usd=cost * SECONDS_PER_MONTH / horizon,
+        usd_per_million_output_tokens=cost / out_tokens * 1e6 if out_tokens else None,
+        num_requests=len(wl), output_tokens=out_tokens, cost_lines=lines,
+    )
+    nan = np.full(len(wl), np.nan)
+    arts = PlanArtifacts(ttft_s=nan, tpot_s=nan.copy(), ok=np.zeros(len(wl), dtype=bool),
+                         provisioned_per_window=_provisioned(world, inputs, result))
+    return run, arts
 
 
 def _endpoint_weights(inputs: MilpInputs, result: SolverResult) -> list[dict[str, dict[str, float]]]:
@@ -1133,9 +1184,13 @@ def _verify(
         sel = np.flatnonzero(assign == k)
         prices = _prices_for(world, gpu, tp)
         sub = Workload(wl.arrival_s[sel], wl.prompt_tokens[sel], wl.output_tokens[sel], horizon, f"{wl.source}; {ep} share")
-        outcome = backend.simulate_fleet(
-            profile, gpu, tp, sub, pods=f["pods"], active_workers=f["active"], max_workers=f["max"], seed=world.seed,
-        )
+        try:
+            outcome = backend.simulate_fleet(
+                profile, gpu, tp, sub, pods=f["pods"], active_workers=f["active"], max_workers=f["max"],
+                seed=world.seed,
+            )
+        except PlannerError as err:
+            raise _NotSimulable(f"{ep}: {err}") from None
         rec = outcome.records
         ok_sub = slo_attainment(rec.first_token_at, rec.finished_at, rec.arrival_at, sub.output_tokens,
                                 profile.slo.ttft_seconds, profile.slo.tpot_seconds)
@@ -1263,7 +1318,10 @@ def _solve_verify(
             break
         entries = _entries(result, inputs, world)
         t1 = time.perf_counter()
-        run, arts = _verify(world, inputs, result, entries, backend)
+        try:
+            run, arts = _verify(world, inputs, result, entries, backend)
+        except _NotSimulable as why:
+            run, arts = _unsimulated_run(world, inputs, result, str(why))
         elapsed = time.perf_counter() - t1
         search.sim_s += elapsed
         report = RoundReport(
@@ -1275,6 +1333,9 @@ def _solve_verify(
         search.rounds.append(report)
         if _better(run, search.best[2] if search.best else None):
             search.best = (result, entries, run, arts, inputs)
+        if not run.simulated:
+            search.note = f"not simulated ({run.not_simulated_reason}): costs are the MILP's, SLO unverified"
+            break
         if run.verified:
             # Verified: check the MILP's flex-cost estimate against the simulated billing; where
             # flex workers cost clearly more than estimated (more scale-ups, idle tails), price
@@ -1308,7 +1369,7 @@ def _better(run: FleetRun, best: FleetRun | None) -> bool:
         return True
     if run.verified != best.verified:
         return run.verified
-    if run.verified:
+    if run.verified or run.slo_attainment is None or best.slo_attainment is None:
         return run.cost_usd < best.cost_usd - 1e-9
     return run.slo_attainment > best.slo_attainment
 
@@ -1332,6 +1393,9 @@ def _search_specs(world: _World, backend: Backend) -> tuple[dict[str, tuple[str,
     """
     base = _milp_inputs(world, {}, backend)
     specs: dict[str, tuple[str, Limits | None]] = {"main": ("all", None)}
+    if world.limits.min_replicas and not any(p.billing in ("pod", "active") for p in base.pools):
+        # Nothing can be always on (no pods allowed, no active-worker price): scale to zero.
+        specs["main"] = ("all", world.limits.model_copy(update={"min_replicas": 0}))
     spent = 0.0
     ranked: list[tuple[float, str]] = []
     for pool in base.pools:
@@ -1409,10 +1473,16 @@ def _alternatives(world: _World, searches: dict[str, _Search]) -> list[Alternati
     for kind, label in (("single_gpu_pods", "cheapest single-GPU pods"), ("all_serverless", "all serverless")):
         search = searches.get(kind)
         if search is None or search.best is None:
-            why = (search.note if search else None) or (
-                "no single GPU type with a pod price carries the demand within the limits"
-                if kind == "single_gpu_pods" else "no plan within the limits"
-            )
+            allowed = world.profile.candidates.billing
+            if kind == "single_gpu_pods" and "pod" not in allowed:
+                why = "candidates.billing does not allow pods"
+            elif kind == "all_serverless" and "serverless" not in allowed:
+                why = "candidates.billing does not allow serverless"
+            else:
+                why = (search.note if search else None) or (
+                    "no single GPU type with a pod price carries the demand within the limits"
+                    if kind == "single_gpu_pods" else "no plan within the limits"
+                )
             alts.append(Alternative(kind=kind, name=label, feasible=False, note=why))  # type: ignore[arg-type]
             continue
         res, ents, r, _, _ = search.best

@@ -7,6 +7,7 @@ flex workers start at the first arrival of a busy run and need COLD_S before the
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -75,12 +76,15 @@ def fake_simulate_fleet(profile, gpu, tp, workload, *, pods, active_workers=0, m
 
 
 def fake_capacities(tasks, *, cache=None, workers=1):
-    return [
-        CapacityResult(gpu_id=t.gpu_id, tensor_parallel_size=t.tensor_parallel_size, bucket=t.bucket,
-                       max_rate_per_s=CAPS[t.gpu_id] * t.tensor_parallel_size, source="simulated",
-                       num_requests=t.num_requests, burstiness_cv=t.burstiness_cv)
-        for t in tasks
-    ]
+    """CAPS per replica, lower under a TTFT SLO tighter than 2 s (less queueing allowed)."""
+    out = []
+    for t in tasks:
+        ttft = json.loads(t.profile_json)["slo"]["ttft_seconds"]
+        rate = CAPS[t.gpu_id] * t.tensor_parallel_size * min(1.0, ttft / 2.0) ** 0.5
+        out.append(CapacityResult(gpu_id=t.gpu_id, tensor_parallel_size=t.tensor_parallel_size, bucket=t.bucket,
+                                  max_rate_per_s=rate, source="simulated", num_requests=t.num_requests,
+                                  burstiness_cv=t.burstiness_cv))
+    return out
 
 
 def fake_prices(profile, gpu):

@@ -187,6 +187,19 @@ def test_tighter_ttft_never_costs_less():
         result, _ = plan(profile, backend=D.backend(), use_cache=False, workload=wl)
         costs.append(result.milp_cost_usd)
     assert costs == sorted(costs)
+    assert costs[-1] > costs[0]  # the doubles' capacity does shrink with the SLO: this can fail
+
+
+def test_real_tighter_ttft_lowers_capacity():
+    """On the real simulator a replica carries less traffic under a tighter TTFT."""
+    wl = Workload(np.arange(300) * 0.1, np.full(300, 1500), np.full(300, 100), 30.0)
+    rates = []
+    for ttft in (2.0, 0.3):
+        profile = D.profile({"process": "poisson", "rate_per_s": 1.0},
+                            slo={"ttft_seconds": ttft, "tpot_seconds": 0.1, "attainment": 0.95})
+        task = C.make_tasks(profile, [("l40s", 1)], [C.ALL_SIZES], wl, seed=0, num_requests=200)[0]
+        rates.append(C.run_task(task).max_rate_per_s)
+    assert rates[1] < rates[0]
 
 
 def test_refinement_tightens_what_failed():
@@ -267,3 +280,12 @@ def test_real_check_rejects_a_model_that_does_not_fit():
                         candidates={"gpus": ["l4"]})
     check = C.check_candidate(profile, "l4", 1, 500, 600)
     assert not check.fits and check.reason
+
+
+def test_capacity_under_slo_single_question(tmp_path):
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0})
+    wl = Workload(np.arange(300) * 0.1, np.full(300, 800), np.full(300, 120), 30.0)
+    first = C.capacity_under_slo(profile, "h100-sxm", workload=wl, cache_dir=tmp_path, num_requests=200)
+    again = C.capacity_under_slo(profile, "h100-sxm", workload=wl, cache_dir=tmp_path, num_requests=200)
+    assert first.source == "simulated" and again.source == "cached"
+    assert again.max_rate_per_s == first.max_rate_per_s > 0

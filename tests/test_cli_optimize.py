@@ -126,3 +126,84 @@ def test_real_small_run_end_to_end(tmp_path):
     res = runner.invoke(app, ["optimize", "--profile", str(prof), "--json", "--no-report",
                               "--cache-dir", str(tmp_path / "cache"), "--workers", "1"])
     assert {c["source"] for c in json.loads(res.stdout)["capacities"]} == {"cached"}
+
+
+def test_measured_melange_example_through_the_cli(tmp_path):
+    """Mélange's shipped example as a `capacity:` section (tyler-griggs/melange-release
+    melange/main.py@1fc682cb6562073524e9c63b8febe9bdaa280646): 5 x A10G at $5.05/h."""
+    buckets = {
+        "A10G": [5, 1, 10, 5],
+        "A100": [20, 2, 50, 20],
+    }
+    ranges = [([1, 1000], [1, 200], 0.25), ([1, 1000], [201, 400], 0.125),
+              ([1001, 2000], [1, 200], 0.375), ([1001, 2000], [201, 400], 0.25)]
+    entries = []
+    for gpu, price in (("A10G", 1.01), ("A100", 3.67)):
+        entries.append({"gpu": gpu, "usd_per_hour": price, "buckets": [
+            {"prompt_tokens": p, "output_tokens": o, "share": sh, "max_requests_per_second": cap}
+            for (p, o, sh), cap in zip(ranges, buckets[gpu])
+        ]})
+    import yaml
+
+    prof = tmp_path / "melange.yaml"
+    prof.write_text(yaml.safe_dump({
+        "name": "melange",
+        "model": {"name": "llama-3.1-8b"},
+        "traffic": {"arrivals": {"process": "poisson", "rate_per_s": 16},
+                    "sizes": {"distribution": "uniform", "prompt_tokens": [1, 2000], "output_tokens": [1, 400]},
+                    "horizon_seconds": 600},
+        "slo": {"ttft_seconds": 2, "tpot_seconds": 0.1},
+        "candidates": {"gpus": ["A10G", "A100"], "billing": ["pod"]},
+        "optimizer": {"headroom": 1.0, "demand_percentile": 0.5},
+        "capacity": {"source": "Mélange example", "entries": entries},
+    }))
+    res = runner.invoke(app, ["optimize", "--profile", str(prof), "--json", "--report", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert "not simulated" in (tmp_path / "rep" / "report.md").read_text()
+    assert [(e["gpu"], e["count"]) for e in data["plan"]] == [("A10G", 5)]
+    assert data["milp_cost_usd"] * 3600 / data["horizon_s"] == pytest.approx(5.05)
+    assert data["slo_attainment"] is None and not data["verified"]  # measured GPUs: not simulated
+
+
+REAL_PROFILE = """
+name: {name}
+model: {{name: llama-3.1-8b}}
+serving: {{max_model_len: 4096}}
+traffic:
+  arrivals: {arrivals}
+  sizes: {{distribution: fixed, prompt_tokens: 500, output_tokens: 100}}
+  horizon_seconds: {horizon}
+slo: {{ttft_seconds: 2.0, tpot_seconds: 0.1, attainment: 0.95}}
+candidates: {{gpus: [l4, l40s], tensor_parallel_sizes: [1], billing: [pod, serverless]}}
+billing:
+  serverless:
+    idle_timeout_seconds: 30
+    cold_start: {{cached_model: true, cached_start_seconds: 1.0}}
+optimizer: {{min_replicas: 0}}
+"""
+
+
+def _real(tmp_path, name, arrivals, horizon):
+    prof = tmp_path / f"{name}.yaml"
+    prof.write_text(REAL_PROFILE.format(name=name, arrivals=arrivals, horizon=horizon))
+    res = runner.invoke(app, ["optimize", "--profile", str(prof), "--json", "--no-report",
+                              "--cache-dir", str(tmp_path / "cache"), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_real_sparse_traffic_goes_serverless(tmp_path):
+    """Five minutes of traffic in an hour: flex workers, far cheaper than an idle pod."""
+    data = _real(tmp_path, "sparse", "{process: piecewise, segments: [{duration_seconds: 1500, rate_per_s: 0}, "
+                 "{duration_seconds: 300, rate_per_s: 1.0}, {duration_seconds: 1800, rate_per_s: 0}]}", 3600)
+    assert data["verified"]
+    assert {e["billing"] for e in data["plan"]} == {"serverless"}
+    pods = next(a for a in data["alternatives"] if a["kind"] == "single_gpu_pods")
+    assert data["cost_per_month_usd"] < 0.5 * pods["cost_per_month_usd"]
+
+
+def test_real_steady_high_load_goes_to_pods(tmp_path):
+    data = _real(tmp_path, "steady", "{process: poisson, rate_per_s: 6}", 600)
+    assert data["verified"]
+    assert {e["billing"] for e in data["plan"]} == {"pod"}

@@ -67,9 +67,21 @@ def _brute_force(inputs: MilpInputs, max_count: int) -> float | None:
     pools, slots = inputs.pools, inputs.slots
     fixed = [i for i, p in enumerate(pools) if p.billing != "flex"]
     flex = [i for i, p in enumerate(pools) if p.billing == "flex"]
+    lim = inputs.limits
     best = None
+
+    def within_limits(counts) -> bool:
+        for gpu, cap in lim.max_gpus.items():
+            if sum(c * p.tensor_parallel_size for c, p in zip(counts, pools) if p.gpu_id == gpu) > cap:
+                return False
+        if lim.max_serverless_workers is not None:
+            for ep in {p.endpoint for p in pools if p.billing != "pod"}:
+                if sum(c for c, p in zip(counts, pools) if p.billing != "pod" and p.endpoint == ep) > lim.max_serverless_workers:
+                    return False
+        return True
+
     for n in itertools.product(range(max_count + 1), repeat=len(fixed)):
-        if sum(n) < inputs.limits.min_replicas:
+        if sum(n) < lim.min_replicas:
             continue
         fixed_cost = sum(k * pools[i].usd_per_replica_s * inputs.horizon_s for k, i in zip(n, fixed))
         total = fixed_cost
@@ -89,13 +101,14 @@ def _brute_force(inputs: MilpInputs, max_count: int) -> float | None:
                 )
                 if best_slot is not None and cost >= best_slot:
                     continue
-                if _routing_feasible(pools, counts, s, inputs.headroom):
+                if within_limits(counts) and _routing_feasible(pools, counts, s, inputs.headroom):
                     best_slot = cost
             if best_slot is None:
                 ok = False
                 break
             total += best_slot
-        if ok and (best is None or total < best):
+        budget = None if lim.budget_usd_per_month is None else lim.budget_usd_per_month * inputs.horizon_s / SECONDS_PER_MONTH
+        if ok and (budget is None or total <= budget + 1e-9) and (best is None or total < best):
             best = total
     return best
 
@@ -305,3 +318,58 @@ def test_constraints_and_variables_are_named():
     for name in ["demand_all_t0", "capacity_l4_tp1_pod_t0", "capacity_l4_tp1_flex_t1"]:
         assert m.prob.get_constraint_by_name(name) is not None
     assert ("all", "l4-tp1-flex", 1) in m.r and "l4-tp1-pod" in m.n and ("l4-tp1-flex", 0) in m.f
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    scale=st.floats(0.3, 1.0),
+    rates=st.tuples(st.floats(0.1, 8.0), st.floats(0.1, 8.0)),
+    prices=st.tuples(st.floats(0.3, 3.0), st.floats(0.3, 3.0)),
+)
+def test_less_capacity_never_costs_less(scale, rates, prices):
+    """A tighter SLO shows up as lower capacities: the optimum can only get dearer."""
+    caps = [{"short": 3.0, "long": 1.0}, {"short": 5.0, "long": 2.5}]
+
+    def inputs(factor):
+        pools = [_pod(f"g{i}", {b: v * factor for b, v in c.items()}, prices[i]) for i, c in enumerate(caps)]
+        return MilpInputs(pools=pools, slots=[_slot({"short": rates[0], "long": rates[1]})], headroom=0.9)
+
+    assert solve(inputs(scale)).cost_usd >= solve(inputs(1.0)).cost_usd - 1e-9
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rates=st.tuples(st.floats(0.2, 6.0), st.floats(0.2, 6.0)),
+    busy=st.floats(120.0, HOUR),
+    max_gpus_a=st.integers(0, 3),
+    max_workers=st.integers(1, 3),
+    min_replicas=st.integers(0, 2),
+    active_price=st.floats(0.2, 1.5),
+)
+def test_milp_equals_brute_force_with_limits(rates, busy, max_gpus_a, max_workers, min_replicas, active_price):
+    """Pods of two GPU types (one TP2) plus a serverless endpoint (active + flex), under every limit."""
+    pools = [
+        _pod("a", {"all": 2.0}, 1.0),
+        _pod("b", {"all": 5.0}, 2.2, tp=2),
+        Pool(gpu_id="b", tensor_parallel_size=2, billing="active", capacity_per_s={"all": 5.0},
+             usd_per_replica_s=active_price * 2 / HOUR),
+        Pool(gpu_id="b", tensor_parallel_size=2, billing="flex", capacity_per_s={"all": 5.0},
+             usd_per_replica_s=3.0 / HOUR, scale_up_s=60.0),
+    ]
+    slots = [
+        SlotDemand(start_s=0, duration_s=HOUR, rate_per_s={"all": rates[0]}, busy_s=busy, num_bursts=2),
+        SlotDemand(start_s=HOUR, duration_s=HOUR, rate_per_s={"all": rates[1]}, busy_s=HOUR, num_bursts=1),
+    ]
+    limits = Limits(max_gpus={"a": max_gpus_a}, max_serverless_workers=max_workers, min_replicas=min_replicas)
+    inputs = MilpInputs(pools=pools, slots=slots, headroom=0.9, limits=limits)
+    result = solve(inputs)
+    expected = _brute_force(inputs, max_count=3)
+    if expected is None:
+        assert not result.optimal or max(
+            [u.count for u in result.pools] + [k for u in result.pools for k in u.flex_per_slot]
+        ) > 3
+        return
+    assert result.optimal and result.cost_usd <= expected + 1e-9
+    counts = [u.count for u in result.pools] + [k for u in result.pools for k in u.flex_per_slot]
+    if max(counts, default=0) <= 3:
+        assert result.cost_usd == pytest.approx(expected, rel=1e-6, abs=1e-9)

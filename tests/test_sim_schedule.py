@@ -101,3 +101,31 @@ def test_request_bigger_than_the_kv_cache_is_rejected():
     out = run(wl, small_engine())  # 20 slots; 15 + 10 - 1 = 24 needed
     assert out.records.rejected_reason.tolist() == ["exceeds_kv_cache"]
     assert out.metrics.completed == 0
+
+
+@pytest.mark.parametrize("jump", [True, False])
+def test_preempted_request_recomputes_its_prompt_and_output_and_keeps_its_first_token(jump):
+    # 4 blocks of 4 tokens. A, B: prompt 4, 10 outputs each.
+    # step 1 [0, .014): A prefills (1 block)                              -> A first token .014
+    # step 2 [.014, .028): A decodes (2nd block); B prefills 4 (1 block)  -> B first token .028
+    # steps 3-5 [.028, .058): both decode; B takes the last block at step 3
+    # step 6 [.058, .068): A needs a 3rd block: B (newest) is preempted with 4 outputs, frees 2
+    # steps 7-10 [.068, .108): A alone; B must recompute 4 + 4 = 8 tokens (2 blocks), only 1 free;
+    #        A takes it at step 10 and finishes                          -> A finishes .108
+    # step 11 [.108, .126): B recomputes its 8 tokens in one chunk and samples its 5th token
+    # steps 12-16 [.126, .176): B decodes its 6th..10th tokens          -> B finishes .176
+    wl = workload([0.0, 0.001], [4, 4], [10, 10], horizon_s=0.1)
+    eng = setup(MODEL, num_gpu_blocks=4, max_num_batched_tokens=8, max_model_len=32, block_size=4)
+    out = run(wl, eng, jump=jump)
+    r = out.records
+    assert r.admitted_at.tolist() == pytest.approx([0.0, 0.014])
+    assert r.first_token_at.tolist() == pytest.approx([0.014, 0.028])
+    assert r.finished_at.tolist() == pytest.approx([0.108, 0.176])
+    assert r.preemptions.tolist() == [0, 1]
+    assert out.workers[0].busy_s == pytest.approx(0.176)
+
+
+def test_an_empty_workload_runs_to_its_horizon():
+    out = run(workload([], [], [], horizon_s=10.0), setup(MODEL))
+    assert (out.metrics.requests, out.metrics.simulated_seconds) == (0, 10.0)
+    assert out.metrics.ttft_seconds.count == 0 and out.workers[0].busy_s == 0.0

@@ -28,7 +28,8 @@ def _summary(result) -> str:  # noqa: ANN001
                  f"{result.horizon_s:g} s horizon; MILP estimate ${result.milp_cost_usd:,.2f})"),
         ("per token", "n/a" if result.usd_per_million_output_tokens is None
          else f"${result.usd_per_million_output_tokens:,.2f} per million output tokens"),
-        ("SLO", f"{result.slo_attainment:.1%} of {v.num_requests:,} requests in simulation "
+        ("SLO", "not simulated (see the notes)" if result.slo_attainment is None else
+                f"{result.slo_attainment:.1%} of {v.num_requests:,} requests in simulation "
                 f"(target {result.slo_target:.0%}: {'met' if result.verified else 'NOT met'})"),
         ("rounds", str(len(result.rounds))),
     ]
@@ -40,7 +41,8 @@ def _summary(result) -> str:  # noqa: ANN001
         else:
             rows.append((a.kind.replace("_", " "),
                          f"{a.name.split(': ', 1)[-1]}: ${a.cost_per_month_usd:,.2f}/month, SLO "
-                         f"{a.slo_attainment:.1%}; the optimized mix saves {a.savings_of_optimized_pct:.1f}%"))
+                         f"{'unverified' if a.slo_attainment is None else f'{a.slo_attainment:.1%}'}; "
+                         f"the optimized mix saves {a.savings_of_optimized_pct:.1f}%"))
     rows.append(("time", f"{result.wall_seconds:.1f} s (capacities {result.capacity_seconds:.1f} s, "
                          f"simulation {result.simulate_seconds:.1f} s, MILP {result.solve_seconds:.2f} s)"))
     return "\n".join(f"{k:<17} {v}" for k, v in rows)
@@ -94,4 +96,4 @@ def optimize_cmd(
         if written:
             typer.echo(f"{'report':<17} {written[0].parent / 'report.html'}")
     if not result.verified:
-        typer.echo(f"warning: {result.notes[0] if result.notes else 'the plan missed the SLO in simulation'}", err=True)
+        typer.echo(f"warning: {result.notes[-1] if result.notes else 'the plan missed the SLO in simulation'}", err=True)

@@ -155,9 +155,12 @@ def _alternatives_table(result: Any) -> list[str]:
         note = f" ({a.note})" if a.note else ""
         rows.append(
             f"| {a.name}{note} | {_money(a.cost_per_month_usd)} | {_money(a.usd_per_million_output_tokens)} "
-            f"| {_pct(a.slo_attainment)}{'' if a.verified else ' (below target)'} | {sav} |"
+            f"| {_pct(a.slo_attainment)}{'' if a.verified or a.slo_attainment is None else ' (below target)'} | {sav} |"
         )
     return rows
+
+
+_ALT_LABELS = {"single_gpu_pods": "the cheapest single-GPU pods plan", "all_serverless": "the all-serverless plan"}
 
 
 def render_markdown(result: Any, images: dict[str, str] | None = None) -> str:
@@ -173,11 +176,23 @@ def render_markdown(result: Any, images: dict[str, str] | None = None) -> str:
         "## Answer",
         "",
         f"**{result.plan_text}** for **{_money(result.cost_per_month_usd)} per month** "
-        f"({_money(result.usd_per_million_output_tokens)} per million output tokens), "
-        f"SLO attainment **{_pct(result.slo_attainment)}** in simulation "
-        f"({'meets' if result.verified else 'MISSES'} the {_pct(result.slo_target, 0)} target).",
+        f"({_money(result.usd_per_million_output_tokens)} per million output tokens), " + (
+            "SLO attainment **not simulated** (unverified; see the note)."
+            if result.slo_attainment is None
+            else f"SLO attainment **{_pct(result.slo_attainment)}** in simulation "
+            f"({'meets' if result.verified else 'MISSES'} the {_pct(result.slo_target, 0)} target)."
+        ),
         "",
     ]
+    for a in result.alternatives:
+        if a.kind != "optimized" and a.feasible and a.cost_per_month_usd and a.savings_of_optimized_pct is not None:
+            md.append(
+                f"- vs {_ALT_LABELS.get(a.kind, a.kind)} ({a.name.split(': ', 1)[-1]}, "
+                f"{_money(a.cost_per_month_usd)}/month, SLO {_pct(a.slo_attainment)}): "
+                f"{'saves' if a.savings_of_optimized_pct >= 0 else 'costs'} "
+                f"{abs(a.savings_of_optimized_pct):.1f}%"
+            )
+    md.append("")
     md += [f"> {n}" for n in result.notes] + ([""] if result.notes else [])
     md += ["## Plan", ""] + _plan_table(result) + [""]
     md += ["## Alternatives", ""] + _alternatives_table(result) + [""]

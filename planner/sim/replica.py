@@ -169,7 +169,7 @@ class Replica:
         bin_s = fleet.series_bin_s
         batch_area, blocks_area = fleet._batch_area, fleet._blocks_area
         jump = self.jump
-        array = np.array
+        asarray = np.asarray
         timeout = env.timeout
         while True:
             if not scheduler.running and not scheduler.waiting:
@@ -187,7 +187,7 @@ class Replica:
             used_blocks = pool.num_gpu_blocks - pool.num_free_blocks
             num_steps = scheduler.uniform_decode_steps(out) if jump else 1
             if num_steps > 1:
-                ends = decode_run_seconds(array(out.decode_context_lens), num_steps).cumsum()
+                ends = decode_run_seconds(asarray(out.decode_context_lens), num_steps).cumsum()
                 self._run_t0, self._run_ends, self._run_steps = t0, ends, num_steps
                 self._cut_steps = 0
                 yield timeout(float(ends[-1]))  # an arrival may move this wake-up earlier
@@ -196,7 +196,7 @@ class Replica:
                 duration = float(ends[done - 1])
                 finished = scheduler.update_after_decode_run(done, env.now)
             else:
-                duration = step_seconds(array(out.decode_context_lens), out.prefill_chunks)
+                duration = step_seconds(asarray(out.decode_context_lens), out.prefill_chunks)
                 yield timeout(duration)
                 finished = scheduler.update_from_output(out, env.now)
             self.busy_s += duration

@@ -8,11 +8,13 @@ replica process (replica.py) asks the step-time model how long the step takes an
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from planner.sim.kv_cache_manager import KVCacheManager
 from planner.sim.request import Request, RequestStatus
 
@@ -45,40 +47,56 @@ class SchedulerConfig:
 
 
 class SchedulerOutput:
-    """What one step computes: parallel lists `scheduled[i]` gets `num_new_tokens[i]` tokens.
+    """What one step computes.
 
-    `decode_context_lens` / `prefill_chunks` are the step-time model's inputs (planner.perf's
-    convention): one entry per single-token (decode) request, the tokens already in its KV cache
-    (the step attends over them plus the new token); one (chunk_tokens, tokens_already_computed)
-    pair per multi-token (prefill) request.
+    `num_decoders` running decoders (the scheduler's lazy prefix, see Scheduler) each compute
+    one token; `scheduled[i]` (the other requests: prefills, or everyone in a step planned
+    request by request) computes `num_new_tokens[i]`. `decode_context_lens` / `prefill_chunks`
+    are the step-time model's inputs (planner.perf's convention): the tokens already in the KV
+    cache of every one-token (decode) entry (the step attends over them plus the new token), and
+    (chunk_tokens, tokens_already_computed) for every multi-token (prefill) entry.
     """
 
     __slots__ = (
+        "num_decoders",
         "scheduled",
         "num_new_tokens",
         "decode_context_lens",
         "prefill_chunks",
         "num_preempted",
         "num_admitted",
-        "min_output_left",
+        "by_request",
     )
 
     def __init__(self) -> None:
+        self.num_decoders = 0
         self.scheduled: list[Request] = []
         self.num_new_tokens: list[int] = []
-        self.decode_context_lens: list[int] = []
+        self.decode_context_lens: np.ndarray | list[int] = []
         self.prefill_chunks: list[tuple[int, int]] = []
         self.num_preempted = 0
         self.num_admitted = 0
-        self.min_output_left = 0  # fewest output tokens due among running decodes (0: a first token is due)
+        self.by_request = False  # planned request by request (a KV shortage or a tight budget)
 
     @property
     def num_scheduled_tokens(self) -> int:
-        return sum(self.num_new_tokens)
+        return self.num_decoders + sum(self.num_new_tokens)
 
 
 class Scheduler:
-    """Waiting queue (FCFS deque, preempted requests at its front) and running list (admission order)."""
+    """Waiting queue (FCFS deque, preempted requests at its front) and running list (admission order).
+
+    Running requests in steady decode advance in lockstep, one token per step, so their counters
+    are kept relative to a step clock instead of being updated one by one (what makes a step
+    O(1) in Python whatever the batch size). They form a prefix of `running` (a request still
+    prefilling is always newer than every decoding one: a newer request is only admitted once
+    the older prompts are complete), the "decoders": decoder i has
+        num_computed_tokens = _bases[i] + _clock,  num_output_tokens = num_computed_tokens - prompt + 1,
+        num_blocks = ceil(num_computed_tokens / block_size)
+    and its Request's counters are stale until `_materialize` writes them (when it finishes,
+    before a step planned request by request, and for inspection). Requests after the prefix
+    (prefilling) are plain objects.
+    """
 
     def __init__(self, config: SchedulerConfig, kv_cache_manager: KVCacheManager):
         self.config = config
@@ -86,6 +104,11 @@ class Scheduler:
         self.waiting: deque[Request] = deque()
         self.running: list[Request] = []  # admission order: the last one is preempted first
         self.num_preemptions = 0
+        self._clock = 0  # decode steps run so far
+        self._bases: list[int] = []  # decoder i (running[i]): num_computed_tokens - _clock
+        self._residues = [0] * self.kv.block_size  # decoders per _bases[i] % block_size
+        # (clock value at which it produces its last token, req_id, request), min first
+        self._finish_heap: list[tuple[int, int, Request]] = []
 
     def add_request(self, request: Request) -> None:
         request.status = RequestStatus.WAITING
@@ -94,6 +117,10 @@ class Scheduler:
     @property
     def has_work(self) -> bool:
         return bool(self.running or self.waiting)
+
+    @property
+    def num_decoders(self) -> int:
+        return len(self._bases)
 
     def schedule(self, now: float) -> SchedulerOutput:
         """Plan one engine step starting at `now`.
@@ -104,63 +131,116 @@ class Scheduler:
         allocated, preempt the newest running request and retry. Then, only if nobody was
         preempted, admit waiting requests in order while the budget, max_num_seqs and free blocks
         allow, chunking the last prefill to the budget (stop at the first that does not fit).
+
+        The common case is planned in bulk: all decoders fit the budget and, with the prefills
+        behind them, the free blocks; the decoders needing a new block this step are counted by
+        residue class. Otherwise (a shortage that preempts, or a budget smaller than the batch)
+        the step is planned request by request, exactly as written above.
         """
         cfg = self.config
-        out = SchedulerOutput()
-        token_budget = cfg.max_num_batched_tokens
-        running = self.running
         pool = self.kv.block_pool
         bs = self.kv.block_size
-        scheduled, num_new_tokens = out.scheduled, out.num_new_tokens
-        decode_context_lens = out.decode_context_lens
-        min_left = 1 << 62
-        prefill_chunks = out.prefill_chunks
-        i = 0  # running requests scheduled so far
-        # Fast pass while every allocation succeeds. NOTE: KVCacheManager.allocate_slots and
-        # BlockPool.take are inlined here: this loop runs for every running request at every step
-        # and is the simulator's hottest code. On the first shortage it hands over to the
-        # careful loop below, which preempts.
-        if token_budget > 0:
-            for request in running:
-                computed = request.num_computed_tokens
-                num_new = request.num_prompt_tokens + request.num_output_tokens - computed
-                if num_new > token_budget:
-                    num_new = token_budget
-                needed = -(-(computed + num_new) // bs) - request.num_blocks
-                if needed > 0:
-                    if needed > pool.num_free_blocks:
-                        break
-                    pool.num_free_blocks -= needed
-                    request.num_blocks += needed
-                scheduled.append(request)
-                num_new_tokens.append(num_new)
-                if num_new == 1:
-                    decode_context_lens.append(computed)
-                    # Output tokens still due (0 if its first token is: that step is not uniform).
-                    left = request.max_output_tokens - request.num_output_tokens if request.num_output_tokens else 0
-                    if left < min_left:
-                        min_left = left
-                else:
-                    prefill_chunks.append((num_new, computed))
-                token_budget -= num_new
-                i += 1
-                if token_budget <= 0:
-                    break
+        running = self.running
+        n_dec = len(self._bases)
+        token_budget = cfg.max_num_batched_tokens - n_dec
+        if token_budget < 0:
+            return self._schedule_by_request(now)
+        # Decoders whose next token starts a new block: num_computed_tokens % bs == 0.
+        blocks_needed = self._residues[-self._clock % bs] if n_dec else 0
+        prefills: list[tuple[Request, int, int]] = []  # (request, num_new, blocks)
+        for request in running[n_dec:]:  # at most one partial prefill in practice
+            if token_budget <= 0:
+                break
+            computed = request.num_computed_tokens
+            num_new = request.num_prompt_tokens + request.num_output_tokens - computed
+            if num_new > token_budget:
+                num_new = token_budget
+            blocks = -(-(computed + num_new) // bs) - request.num_blocks
+            if blocks > 0:
+                blocks_needed += blocks
+            prefills.append((request, num_new, blocks))
+            token_budget -= num_new
+        if blocks_needed > pool.num_free_blocks:
+            return self._schedule_by_request(now)
+        pool.take(blocks_needed)
+        out = SchedulerOutput()
+        out.num_decoders = n_dec
+        contexts = [b + self._clock for b in self._bases] if n_dec < 8 else None
+        extra_contexts: list[int] = []
+        for request, num_new, blocks in prefills:
+            if blocks > 0:
+                request.num_blocks += blocks
+            out.scheduled.append(request)
+            out.num_new_tokens.append(num_new)
+            if num_new == 1:
+                extra_contexts.append(request.num_computed_tokens)
+            else:
+                out.prefill_chunks.append((num_new, request.num_computed_tokens))
+        token_budget = self._admit_waiting(out, token_budget, now, extra_contexts)
+        if contexts is None:
+            ctx = np.array(self._bases, dtype=np.int64)
+            ctx += self._clock
+            out.decode_context_lens = np.concatenate((ctx, extra_contexts)) if extra_contexts else ctx
+        else:
+            out.decode_context_lens = contexts + extra_contexts
+        assert token_budget >= 0 and len(running) <= cfg.max_num_seqs
+        return out
+
+    def _admit_waiting(self, out: SchedulerOutput, token_budget: int, now: float, contexts: list[int]) -> int:
+        """Admit waiting requests (FCFS, no skipping); one-token entries' contexts go to `contexts`."""
+        cfg = self.config
+        waiting = self.waiting
+        running = self.running
+        while waiting and token_budget > 0 and len(running) < cfg.max_num_seqs:
+            request = waiting[0]
+            num_new = request.num_prompt_tokens + request.num_output_tokens - request.num_computed_tokens
+            if not cfg.enable_chunked_prefill and num_new > token_budget:
+                break
+            num_new = min(num_new, token_budget)
+            if self.kv.allocate_slots(request, num_new) is None:
+                break
+            waiting.popleft()
+            running.append(request)
+            request.status = RequestStatus.RUNNING
+            if math.isnan(request.admitted_at):
+                request.admitted_at = now
+            out.num_admitted += 1
+            out.scheduled.append(request)
+            out.num_new_tokens.append(num_new)
+            if num_new == 1:
+                contexts.append(request.num_computed_tokens)
+            else:
+                out.prefill_chunks.append((num_new, request.num_computed_tokens))
+            token_budget -= num_new
+        return token_budget
+
+    # --- the step planned request by request ----------------------------------------------
+    def _schedule_by_request(self, now: float) -> SchedulerOutput:
+        """vLLM's loop, one request at a time (used when a block is short or the budget is tight)."""
+        self._materialize_all()
+        out = SchedulerOutput()
+        out.by_request = True
+        token_budget = self.config.max_num_batched_tokens
+        running = self.running
+        contexts: list[int] = []
+        i = 0
         while i < len(running) and token_budget > 0:
             request = running[i]
             num_new = min(request.num_prompt_tokens + request.num_output_tokens - request.num_computed_tokens, token_budget)
             if self.kv.allocate_slots(request, num_new) is None and not self._preempt_until_allocated(request, num_new, out):
                 break  # it preempted itself: nobody after it is left
-            self._add_to_output(out, request, num_new)
+            out.scheduled.append(request)
+            out.num_new_tokens.append(num_new)
             if num_new == 1:
-                left = request.max_output_tokens - request.num_output_tokens if request.num_output_tokens else 0
-                min_left = min(min_left, left)
+                contexts.append(request.num_computed_tokens)
+            else:
+                out.prefill_chunks.append((num_new, request.num_computed_tokens))
             token_budget -= num_new
             i += 1
-        out.min_output_left = min_left
         if not out.num_preempted:
-            token_budget = self._admit_waiting(out, token_budget, now)
-        assert token_budget >= 0 and len(running) <= cfg.max_num_seqs
+            token_budget = self._admit_waiting(out, token_budget, now, contexts)
+        out.decode_context_lens = contexts
+        assert token_budget >= 0 and len(running) <= self.config.max_num_seqs
         assert len(out.scheduled) <= len(running)
         return out
 
@@ -188,38 +268,36 @@ class Scheduler:
         self.num_preemptions += 1
         self.waiting.appendleft(request)
 
-    def _admit_waiting(self, out: SchedulerOutput, token_budget: int, now: float) -> int:
-        cfg = self.config
-        waiting = self.waiting
-        running = self.running
-        while waiting and token_budget > 0 and len(running) < cfg.max_num_seqs:
-            request = waiting[0]
-            num_new = request.num_prompt_tokens + request.num_output_tokens - request.num_computed_tokens
-            if not cfg.enable_chunked_prefill and num_new > token_budget:
-                break
-            num_new = min(num_new, token_budget)
-            if self.kv.allocate_slots(request, num_new) is None:
-                break
-            waiting.popleft()
-            running.append(request)
-            request.status = RequestStatus.RUNNING
-            if math.isnan(request.admitted_at):
-                request.admitted_at = now
-            out.num_admitted += 1
-            self._add_to_output(out, request, num_new)
-            token_budget -= num_new
-        return token_budget
+    # --- lazy decoders ---------------------------------------------------------------------
+    def _materialize(self, request: Request, base: int) -> None:
+        """Write a decoder's counters into its Request."""
+        computed = base + self._clock
+        request.num_computed_tokens = computed
+        request.num_output_tokens = computed - request.num_prompt_tokens + 1
+        request.num_blocks = -(-computed // self.kv.block_size)
 
-    @staticmethod
-    def _add_to_output(out: SchedulerOutput, request: Request, num_new: int) -> None:
-        out.scheduled.append(request)
-        out.num_new_tokens.append(num_new)
-        if num_new == 1:
-            # One query token over its context: the same work as a decode, whatever its phase.
-            out.decode_context_lens.append(request.num_computed_tokens)
-        else:
-            out.prefill_chunks.append((num_new, request.num_computed_tokens))
+    def _materialize_all(self) -> None:
+        """Turn every decoder back into a plain object (before a step planned request by request)."""
+        for request, base in zip(self.running, self._bases):
+            self._materialize(request, base)
+        self._bases.clear()
+        self._residues = [0] * self.kv.block_size
+        self._finish_heap.clear()
 
+    def _make_decoder(self, request: Request) -> None:
+        """A request whose prefill just completed (and not finished) joins the decoders."""
+        base = request.num_computed_tokens - self._clock
+        self._bases.append(base)
+        self._residues[base % self.kv.block_size] += 1
+        finish_clock = request.num_prompt_tokens + request.max_output_tokens - 1 - base
+        heapq.heappush(self._finish_heap, (finish_clock, request.req_id, request))
+
+    def materialize(self) -> None:
+        """Bring every running request's counters up to date (for inspection; the state stays lazy)."""
+        for request, base in zip(self.running, self._bases):
+            self._materialize(request, base)
+
+    # --- after a step -----------------------------------------------------------------------
     def update_from_output(self, out: SchedulerOutput, now: float) -> list[Request]:
         """Apply a finished step ending at `now`: advance counters, sample tokens, retire finished.
 
@@ -227,6 +305,11 @@ class Scheduler:
             The requests that produced their last token in this step (their blocks are freed).
         """
         finished: list[Request] = []
+        if out.num_decoders:
+            self._clock += 1
+            self._pop_finished_decoders(finished)
+        new_decoders = []
+        num_finished_decoders = len(finished)
         for request, num_new in zip(out.scheduled, out.num_new_tokens):
             request.num_computed_tokens += num_new
             if request.num_computed_tokens == request.num_prompt_tokens + request.num_output_tokens:
@@ -236,79 +319,116 @@ class Scheduler:
                     request.first_token_at = now
                 if request.num_output_tokens >= request.max_output_tokens:
                     finished.append(request)
+                elif not out.by_request:
+                    new_decoders.append(request)
         if finished:
             self._retire(finished, now)
+            # Decoders left `running` as they finished; the others are still in it.
+            if out.by_request:
+                self.running = [r for r in self.running if r.status == RequestStatus.RUNNING]
+            else:
+                for request in finished[num_finished_decoders:]:
+                    self.running.remove(request)
+        if out.by_request:
+            self._rebuild_decoders()
+        else:
+            for request in new_decoders:
+                self._make_decoder(request)
         return finished
+
+    def _pop_finished_decoders(self, finished: list[Request]) -> None:
+        heap = self._finish_heap
+        clock = self._clock
+        while heap and heap[0][0] <= clock:
+            _, _, request = heapq.heappop(heap)
+            i = self.running.index(request)
+            base = self._bases.pop(i)
+            self._residues[base % self.kv.block_size] -= 1
+            self._materialize(request, base)
+            del self.running[i]
+            finished.append(request)
 
     def _retire(self, finished: list[Request], now: float) -> None:
         for request in finished:
             request.status = RequestStatus.FINISHED
             request.finished_at = now
             self.kv.free(request)
-        self.running = [r for r in self.running if r.status == RequestStatus.RUNNING]
+
+    def _rebuild_decoders(self) -> None:
+        """After a step planned request by request: the decoding prefix of `running` goes lazy again."""
+        assert not self._bases
+        for request in self.running:
+            if request.num_output_tokens == 0 or request.num_computed_tokens != request.num_prompt_tokens + request.num_output_tokens - 1:
+                break
+            self._make_decoder(request)
+        assert all(
+            r.num_output_tokens == 0 or r.num_computed_tokens != r.num_prompt_tokens + r.num_output_tokens - 1
+            for r in self.running[len(self._bases):]
+        ), "decoding requests must form a prefix of the running list"
 
     # --- jump mode -------------------------------------------------------------------------
     def uniform_decode_steps(self, out: SchedulerOutput) -> int:
         """How many consecutive steps, starting with the planned one `out`, repeat its schedule.
 
-        A step that only decodes (every running request gets one token, all past their first
-        token, nobody admitted or preempted) repeats identically until a request finishes or a
-        block allocation would fail: the waiting head that could not be admitted stays blocked
-        (same running count and budget, free blocks only shrink), and arrivals interrupt the
-        jump from outside. Returns 1 when `out` is not such a step.
+        A step in which every running request is a decoder (nobody prefilling, admitted or
+        preempted) repeats identically until a request finishes or a block allocation would
+        fail: the waiting head that could not be admitted stays blocked (same running count and
+        budget, free blocks only shrink), and arrivals interrupt the jump from outside. Returns
+        1 when `out` is not such a step.
         """
-        if out.num_admitted or out.num_preempted or out.prefill_chunks or len(out.scheduled) != len(self.running):
+        if out.by_request or out.scheduled or out.num_decoders != len(self.running) or not out.num_decoders:
             return 1
-        num_steps = out.min_output_left
+        num_steps = self._finish_heap[0][0] - self._clock  # the step that finishes the first one
         if num_steps <= 1:
             return 1
         return self._steps_within_free_blocks(num_steps)
 
-    def _steps_within_free_blocks(self, num_steps: int) -> int:
-        """Largest k <= num_steps such that k decode steps need no more blocks than are free.
+    def _blocks_for_steps(self, first_clock: int, num_steps: int) -> int:
+        """Blocks the decoders take over `num_steps` steps run at clock values first_clock, first_clock + 1, ...
 
-        Step 1's slots are already allocated; step j needs slots for num_computed + j tokens.
+        At clock x, a decoder with base b needs a block when (b + x) % block_size == 0; any
+        block_size consecutive steps cost exactly one block per decoder.
         """
         bs = self.kv.block_size
+        cycles, rest = divmod(num_steps, bs)
+        need = cycles * len(self._bases)
+        residues = self._residues
+        for x in range(first_clock, first_clock + rest):
+            need += residues[-x % bs]
+        return need
+
+    def _steps_within_free_blocks(self, num_steps: int) -> int:
+        """Largest k <= num_steps such that steps 2..k of the run fit in the free blocks (step 1 is planned)."""
+        bs = self.kv.block_size
         free = self.kv.block_pool.num_free_blocks
-        running = self.running
-        # Cheap bound: each sequence needs at most ceil((k - 1) / bs) more blocks over k steps.
-        if len(running) * -(-(num_steps - 1) // bs) <= free:
+        n_dec = len(self._bases)
+        if n_dec * -(-(num_steps - 1) // bs) <= free:
             return num_steps
-
-        def need(k: int) -> int:
-            return sum(-(-(r.num_computed_tokens + k) // bs) - r.num_blocks for r in running)
-
-        lo, hi = 1, num_steps  # need(lo) == 0 <= free; find the largest k with need(k) <= free
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if need(mid) <= free:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        # Whole cycles of block_size steps first (n_dec blocks each), then step by step.
+        cycles = min((num_steps - 1) // bs, free // n_dec)
+        used, extra = cycles * n_dec, cycles * bs
+        residues = self._residues
+        first = self._clock + 1
+        while extra < num_steps - 1:
+            cost = residues[-(first + extra) % bs]
+            if used + cost > free:
+                break
+            used += cost
+            extra += 1
+        return extra + 1
 
     def update_after_decode_run(self, num_steps: int, now: float) -> list[Request]:
         """Apply `num_steps` completed steps of a uniform decode run (see uniform_decode_steps).
 
-        Every running request computed and sampled one token per step; their blocks are topped
-        up to the slots the last step needed (known to fit), and finished ones retire.
+        Every decoder computed and sampled one token per step; the blocks steps 2..num_steps
+        needed (known to fit) are taken, and finished ones retire.
         """
-        bs = self.kv.block_size
-        pool = self.kv.block_pool
+        if num_steps > 1:
+            taken = self.kv.block_pool.take(self._blocks_for_steps(self._clock + 1, num_steps - 1))
+            assert taken, "jump planned past the free KV blocks"
+        self._clock += num_steps
         finished: list[Request] = []
-        new_blocks = 0
-        for request in self.running:
-            computed = request.num_computed_tokens = request.num_computed_tokens + num_steps
-            produced = request.num_output_tokens = request.num_output_tokens + num_steps
-            needed = -(-computed // bs) - request.num_blocks
-            if needed > 0:
-                new_blocks += needed
-                request.num_blocks += needed
-            if produced >= request.max_output_tokens:
-                finished.append(request)
-        taken = pool.take(new_blocks)
-        assert taken, "jump planned past the free KV blocks"
+        self._pop_finished_decoders(finished)
         if finished:
             self._retire(finished, now)
         return finished

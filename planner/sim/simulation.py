@@ -94,8 +94,10 @@ def simulate(
     sim.start_arrivals(arrival.tolist(), prompt.tolist(), output.tolist(), progress)
     try:
         env.run(until=sim.all_resolved)
-    except RuntimeError:
-        pass  # nothing left to happen (e.g. a schedule with 0 pods at the end): the rest is unserved
+    except RuntimeError as err:
+        # Nothing left to happen (e.g. a pod schedule ending at 0 pods): the rest is unserved.
+        if "No scheduled events left" not in str(err):
+            raise
     if env.now < horizon:
         env.run(until=horizon)
     end_s = env.now
