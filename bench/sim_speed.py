@@ -3,9 +3,11 @@
 (a) the shipped real trace (traffic_profiles/azure_conv.yaml: one hour of Azure's conversation
     service, 19,366 requests) on 2 replicas of llama-3.1-8b on h100-sxm;
 (b) one simulated day at 20 requests/s (Poisson, steady.yaml's Azure-like sizes) on 8 replicas
-    of llama-3.1-8b on h100-sxm (issue #5's target: >= 20,000 requests per wall second).
+    of llama-3.1-8b on h100-sxm (issue #5's target: >= 20,000 requests per wall second);
+(c) half an hour at 10, 15 and 20 requests/s on ONE such replica: large batches, as capacity
+    search sees them near (and past) a replica's capacity.
 
-Usage: python bench/sim_speed.py [--hours H] [--step-check] [--profile-out FILE]
+Usage: python bench/sim_speed.py [--hours H] [--step-check] [--profile-out FILE] [--skip-day]
   --hours H        shorten (b) to H hours (default 24)
   --step-check     also time (a) with jump=False (step by step) for comparison
   --profile-out F  run (b) under cProfile and write the 25 top functions by total time to F
@@ -49,6 +51,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=24.0)
     parser.add_argument("--step-check", action="store_true")
     parser.add_argument("--profile-out", default=None)
+    parser.add_argument("--skip-day", action="store_true", help="skip (b)")
     args = parser.parse_args()
     profiles = data_dir("traffic_profiles")
 
@@ -60,14 +63,23 @@ def main() -> None:
         _run("(a) azure_conv trace, step by step", wl, setup, 2, trace.slo, jump=False)
 
     steady = load_profile(profiles / "steady.yaml")
-    traffic = steady.traffic.model_copy(
-        update={
-            "arrivals": steady.traffic.arrivals.model_copy(update={"rate_per_s": 20.0}),
-            "horizon_seconds": args.hours * 3600.0,
-        }
-    )
-    day = steady.model_copy(update={"traffic": traffic})
-    setup = replica_setup(day, "h100-sxm", 1)
+
+    def at_rate(rate_per_s: float, hours: float):
+        traffic = steady.traffic.model_copy(
+            update={
+                "arrivals": steady.traffic.arrivals.model_copy(update={"rate_per_s": rate_per_s}),
+                "horizon_seconds": hours * 3600.0,
+            }
+        )
+        return steady.model_copy(update={"traffic": traffic})
+
+    setup = replica_setup(steady, "h100-sxm", 1)
+    for rate in (10.0, 15.0, 20.0):
+        wl = generate_workload(at_rate(rate, 0.5), max_model_len=setup.engine_args.max_model_len)
+        _run(f"(c) 0.5 h at {rate:g} req/s on one replica", wl, setup, 1, steady.slo)
+    if args.skip_day:
+        return
+    day = at_rate(20.0, args.hours)
     t0 = time.perf_counter()
     wl = generate_workload(day, max_model_len=setup.engine_args.max_model_len)
     print(f"(b) workload generation: {time.perf_counter() - t0:.2f} s")

@@ -645,7 +645,7 @@ def capacities(
 
 
 # ------------------------------------------------------- the rest of the optimizer's world ---
-# What `planner.optimize.plan` needs besides capacities, each one function over the real modules
+# What `planner.plan.plan` needs besides capacities, each one function over the real modules
 # (tests hand `plan` stand-ins through its Backend).
 
 

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,10 +35,6 @@ from planner.precision import KvCacheDtype, Quantization, WeightDtype
 
 TraceFormat = Literal["azure", "mooncake", "csv"]
 BillingMode = Literal["pod", "serverless"]
-
-# A month for budgets: 730 hours (8,760 h / 12), the cloud-pricing convention; the same value as
-# planner.billing.SECONDS_PER_MONTH so every monthly figure in the tool uses one month.
-SECONDS_PER_MONTH = 730.0 * 3600.0
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -63,6 +60,16 @@ def _resolve_path(value: str | None, info: ValidationInfo, *, must_exist: bool =
     return str(path.resolve())
 
 
+def _resolve_file(value: str, info: ValidationInfo) -> str:
+    resolved = _resolve_path(value, info)
+    assert resolved is not None  # only None in, None out
+    return resolved
+
+
+TraceFile = Annotated[str, AfterValidator(_resolve_file)]
+"""A trace file that must exist, resolved against the profile's folder (traffic arrivals and sizes)."""
+
+
 # --------------------------------------------------------------------------------------- model
 class ModelSection(_Section):
     """Which model is served, and at which precision."""
@@ -78,11 +85,7 @@ class ModelSection(_Section):
     @classmethod
     def _resolve_config_path(cls, value: str, info: ValidationInfo) -> str:
         # Only a config.json path is a path; preset ids are left alone.
-        if value.endswith(".json"):
-            resolved = _resolve_path(value, info)
-            assert resolved is not None
-            return resolved
-        return value
+        return _resolve_file(value, info) if value.endswith(".json") else value
 
 
 # ------------------------------------------------------------------------------------- serving
@@ -187,7 +190,7 @@ class TraceArrivals(_Section):
     """Replay a real trace's arrival times (and, by default, its request sizes)."""
 
     process: Literal["trace"]
-    path: str = Field(description="Trace file, relative to the profile file.")
+    path: TraceFile = Field(description="Trace file, relative to the profile file.")
     format: TraceFormat | None = Field(None, description="azure | mooncake | csv; None = from the file.")
     start_offset_seconds: float = Field(0.0, ge=0, description="Skip this much of the trace's start.")
     time_scale: PositiveFloat = Field(1.0, description="Stretch time: 2 = half the rate, same requests.")
@@ -200,13 +203,6 @@ class TraceArrivals(_Section):
         description="None; 'batch' spreads requests sharing a timestamp over the gap to the next "
         "one; a number adds uniform [0, x) seconds to every arrival.",
     )
-
-    @field_validator("path")
-    @classmethod
-    def _resolve(cls, value: str, info: ValidationInfo) -> str:
-        resolved = _resolve_path(value, info)
-        assert resolved is not None
-        return resolved
 
 
 Arrivals = Annotated[
@@ -302,16 +298,9 @@ class EmpiricalSizes(_Section):
     """Resample request sizes from a trace file (with replacement)."""
 
     distribution: Literal["empirical"]
-    path: str = Field(description="Trace file, relative to the profile file.")
+    path: TraceFile = Field(description="Trace file, relative to the profile file.")
     format: TraceFormat | None = None
     joint: bool = Field(True, description="Resample (prompt, output) pairs; false = each independently.")
-
-    @field_validator("path")
-    @classmethod
-    def _resolve(cls, value: str, info: ValidationInfo) -> str:
-        resolved = _resolve_path(value, info)
-        assert resolved is not None
-        return resolved
 
 
 class TraceSizes(_Section):

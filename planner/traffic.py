@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
+from planner.billing import SECONDS_PER_MONTH
 from planner.errors import PlannerError
 from planner.profile import (
-    SECONDS_PER_MONTH,
     DiurnalArrivals,
     EmpiricalSizes,
     FixedSizes,

@@ -15,7 +15,7 @@ import numpy as np
 
 from planner.billing import ResolvedPrices
 from planner.capacity import CandidateCheck, CapacityResult
-from planner.optimize import Backend
+from planner.plan import Backend
 from planner.profile import Profile
 
 CAPS = {"small": 2.0, "big": 6.0}

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from planner.errors import PlannerError
+from planner.billing import SECONDS_PER_MONTH
 from planner.optimize import (
-    SECONDS_PER_MONTH,
     Limits,
     MilpInputs,
     Pool,

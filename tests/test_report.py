@@ -9,7 +9,7 @@ import pytest
 
 import plan_doubles as D
 from planner.errors import PlannerError
-from planner.optimize import OptimizeResult, plan
+from planner.plan import OptimizeResult, plan
 from planner.report import deploy
 from planner.report.optimize_report import render_markdown, write_report
 from planner.traffic import Workload

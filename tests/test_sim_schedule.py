@@ -79,21 +79,33 @@ def test_arrival_exactly_at_a_step_boundary_joins_that_boundary():
 
 
 def test_chunked_prefill_off_waits_for_budget():
-    # A: prompt 6, 3 outputs; B: prompt 8 arrives during A's prefill. Each of A's decode steps
-    # leaves a budget of 8 - 1 = 7 tokens.
-    wl = workload([0.0, 0.001], [6, 8], [3, 2], horizon_s=0.1)
-    # Chunked (default): step 2 [.016, .033) A decodes + B's first 7 tokens; step 3 [.033, .043)
-    # A decodes + B's last token (a one-token chunk costs what a decode costs) -> B first token.
-    r = run(wl, setup(MODEL, num_gpu_blocks=50, max_num_batched_tokens=8)).records
-    assert r.admitted_at.tolist() == pytest.approx([0.0, 0.016])
-    assert r.first_token_at.tolist() == pytest.approx([0.016, 0.043])
-    # Not chunked: B never fits beside A's decode; A's decode steps [.016, .026), [.026, .036)
-    # finish it, then B's whole prompt runs alone [.036, .054).
-    eng = setup(MODEL, num_gpu_blocks=50, max_num_batched_tokens=8, enable_chunked_prefill=False)
+    # A, C: prompt 4, 3 outputs, at t 0; B: prompt 9, 1 output, at .001. Budget 10 tokens
+    # (vLLM needs max_num_batched_tokens >= max_model_len = 10 without chunked prefill).
+    wl = workload([0.0, 0.0, 0.001], [4, 4, 9], [3, 3, 1], horizon_s=0.1)
+    # step 1 [0, .018): A and C prefill 8 tokens                         -> first tokens .018
+    # Chunked (default): step 2 [.018, .036) A, C decode + B's first 8 tokens; step 3
+    # [.036, .046) A, C decode + B's last token (a one-token chunk costs what a decode costs).
+    r = run(wl, setup(MODEL, num_gpu_blocks=50, max_num_seqs=4, max_num_batched_tokens=10, max_model_len=10)).records
+    assert r.admitted_at.tolist() == pytest.approx([0.0, 0.0, 0.018])
+    assert r.first_token_at.tolist() == pytest.approx([0.018, 0.018, 0.046])
+    assert r.finished_at.tolist() == pytest.approx([0.046, 0.046, 0.046])
+    # Not chunked: B's 9 tokens never fit beside two decodes (10 - 2 = 8); A and C decode alone
+    # [.018, .028), [.028, .038) and finish; then B's whole prompt runs [.038, .057).
+    eng = setup(MODEL, num_gpu_blocks=50, max_num_seqs=4, max_num_batched_tokens=10, max_model_len=10,
+                enable_chunked_prefill=False)
     r = run(wl, eng).records
-    assert r.finished_at[0] == pytest.approx(0.036)
-    assert r.admitted_at.tolist() == pytest.approx([0.0, 0.036])
-    assert r.first_token_at.tolist() == pytest.approx([0.016, 0.054])
+    assert r.finished_at[:2].tolist() == pytest.approx([0.038, 0.038])
+    assert r.admitted_at[2] == pytest.approx(0.038)
+    assert r.first_token_at[2] == pytest.approx(0.057)
+
+
+def test_engine_settings_vllm_refuses_are_refused():
+    from planner.errors import PlannerError
+
+    with pytest.raises(PlannerError, match="max_num_batched_tokens"):
+        setup(MODEL, max_num_seqs=4, max_num_batched_tokens=8, max_model_len=32, enable_chunked_prefill=False)
+    with pytest.raises(PlannerError, match="max_num_seqs"):
+        setup(MODEL, max_num_batched_tokens=8, max_num_seqs=16)
 
 
 def test_request_bigger_than_the_kv_cache_is_rejected():
@@ -115,7 +127,7 @@ def test_preempted_request_recomputes_its_prompt_and_output_and_keeps_its_first_
     # step 11 [.108, .126): B recomputes its 8 tokens in one chunk and samples its 5th token
     # steps 12-16 [.126, .176): B decodes its 6th..10th tokens          -> B finishes .176
     wl = workload([0.0, 0.001], [4, 4], [10, 10], horizon_s=0.1)
-    eng = setup(MODEL, num_gpu_blocks=4, max_num_batched_tokens=8, max_model_len=32, block_size=4)
+    eng = setup(MODEL, num_gpu_blocks=4, max_num_seqs=4, max_num_batched_tokens=8, max_model_len=32, block_size=4)
     out = run(wl, eng, jump=jump)
     r = out.records
     assert r.admitted_at.tolist() == pytest.approx([0.0, 0.014])

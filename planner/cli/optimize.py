@@ -19,7 +19,7 @@ from planner.cli._app import app, emit_json, handle_errors
 
 
 def _summary(result) -> str:  # noqa: ANN001
-    from planner.optimize import describe  # noqa: PLC0415
+    from planner.plan import describe  # noqa: PLC0415
 
     v = result.verification
     rows = [
@@ -79,7 +79,7 @@ def optimize_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (the result) on stdout and nothing else there.")] = False,
 ) -> None:
     """Find the cheapest fleet (GPU types, counts, pods vs serverless) that meets the SLO."""
-    from planner.optimize import plan  # noqa: PLC0415
+    from planner.plan import plan  # noqa: PLC0415
     from planner.profile import load_profile  # noqa: PLC0415
     from planner.report.optimize_report import write_report  # noqa: PLC0415
 

@@ -74,7 +74,7 @@ def simulate(
     replicas: Annotated[int, typer.Option("--replicas", "-n", min=1, help="Replicas (pods) serving the traffic.")] = 1,
     tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", "-tp", min=1, help="GPUs per replica.")] = 1,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Traffic seed (default: the profile's traffic.seed).")] = None,
-    router: Annotated[str, typer.Option("--router", help="least_outstanding or round_robin.")] = "least_outstanding",
+    router: Annotated[str, typer.Option("--router", help="least_outstanding, round_robin or pods_first.")] = "least_outstanding",
     step_by_step: Annotated[bool, typer.Option("--step-by-step", help="Simulate every decode step (slow; jump mode is exact).")] = False,
     records: Annotated[Optional[Path], typer.Option("--records", help="Write one CSV row per request here.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (the metrics) on stdout.")] = False,

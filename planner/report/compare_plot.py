@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 
+from planner.billing import HOURS_PER_MONTH  # noqa: E402
 from planner.errors import PlannerError  # noqa: E402
 
 _STYLES = {
@@ -61,7 +62,7 @@ def write_compare_plot(result: Any, path: str | Path) -> Path:
                 xytext=(4, 6), fontsize=8)
     ax.set_xscale("log")  # the sweep spans decades of load
     ax.set_xlabel("mean load (requests/s, log scale)")
-    ax.set_ylabel("cost per month (USD, 730 h)")
+    ax.set_ylabel(f"cost per month (USD, {HOURS_PER_MONTH:g} h)")
     ax.set_title(f"{result.profile}: {result.gpu_id} × TP{result.tensor_parallel_size} "
                  "(hollow = misses the SLO)", fontsize=10)
     ax.grid(True, alpha=0.3)

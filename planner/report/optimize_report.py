@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from planner.billing import HOURS_PER_MONTH
 from planner.errors import PlannerError
 from planner.report import deploy as deploy_mod
 
@@ -198,7 +199,8 @@ def render_markdown(result: Any, images: dict[str, str] | None = None) -> str:
     md += ["## Alternatives", ""] + _alternatives_table(result) + [""]
     md += [
         "Costs are the simulated billing of each plan on the horizon's arrivals (pods for the whole "
-        "horizon, serverless workers from start to stop, cold starts included), scaled to a 730-hour month.",
+        "horizon, serverless workers from start to stop, cold starts included), scaled to a "
+        f"{HOURS_PER_MONTH:g}-hour month.",
         "",
     ]
     if "alternatives.png" in images:
@@ -262,7 +264,7 @@ class _View:
         self.headroom = headroom
         self.slo_ttft_s = ttft
         self.slo_tpot_s = tpot
-        from planner.optimize import describe  # noqa: PLC0415
+        from planner.plan import describe  # noqa: PLC0415
 
         self.plan_text = describe(result.plan)
         self.slo_attainment_target_text = (
@@ -358,8 +360,8 @@ def write_report(result: Any, arts: Any, directory: str | Path, *, profile: Any 
     """Write the whole report into `directory` (created; files there with the same names replaced).
 
     Args:
-        result: planner.optimize.OptimizeResult.
-        arts: planner.optimize.PlanArtifacts (latency arrays, provisioned capacity), or None.
+        result: planner.plan.OptimizeResult.
+        arts: planner.plan.PlanArtifacts (latency arrays, provisioned capacity), or None.
         directory: destination folder.
         profile: the Profile (SLO thresholds, headroom for the plots); optional.
     Returns:

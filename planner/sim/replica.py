@@ -183,6 +183,9 @@ class Replica:
                 continue
             t0 = env.now
             out = scheduler.schedule(t0)
+            if not out.num_decoders and not out.scheduled:
+                # Impossible with a valid SchedulerConfig and arrival checks; never spin forever.
+                raise RuntimeError(f"worker {self.worker_id}: the scheduler can make no progress at t={t0}")
             num_running = len(scheduler.running)
             used_blocks = pool.num_gpu_blocks - pool.num_free_blocks
             num_steps = scheduler.uniform_decode_steps(out) if jump else 1

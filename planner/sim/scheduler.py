@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from planner.errors import PlannerError
 from planner.sim.kv_cache_manager import KVCacheManager
 from planner.sim.request import Request, RequestStatus
 
@@ -32,7 +33,19 @@ class SchedulerConfig:
     def __post_init__(self) -> None:
         for name in ("max_num_seqs", "max_num_batched_tokens", "max_model_len", "block_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise PlannerError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_num_batched_tokens < self.max_num_seqs:
+            # vLLM refuses this too: a full batch of decodes would not fit one step.
+            raise PlannerError(
+                f"max_num_batched_tokens ({self.max_num_batched_tokens}) is smaller than max_num_seqs "
+                f"({self.max_num_seqs}); raise max_num_batched_tokens or lower max_num_seqs"
+            )
+        if not self.enable_chunked_prefill and self.max_num_batched_tokens < self.max_model_len:
+            # vLLM refuses this too: a long prompt could never be scheduled.
+            raise PlannerError(
+                f"max_num_batched_tokens ({self.max_num_batched_tokens}) is smaller than max_model_len "
+                f"({self.max_model_len}) with chunked prefill off; raise it or enable chunked prefill"
+            )
 
     @classmethod
     def from_engine_args(cls, engine_args: Any) -> "SchedulerConfig":
@@ -148,7 +161,7 @@ class Scheduler:
         # Decoders whose next token starts a new block: num_computed_tokens % bs == 0.
         blocks_needed = self._residues[-self._clock % bs] if n_dec else 0
         prefills: list[tuple[Request, int, int]] = []  # (request, num_new, blocks)
-        for request in running[n_dec:]:  # at most one partial prefill in practice
+        for request in running[n_dec:] if n_dec < len(running) else ():  # at most one partial prefill
             if token_budget <= 0:
                 break
             computed = request.num_computed_tokens
@@ -176,7 +189,8 @@ class Scheduler:
                 extra_contexts.append(request.num_computed_tokens)
             else:
                 out.prefill_chunks.append((num_new, request.num_computed_tokens))
-        token_budget = self._admit_waiting(out, token_budget, now, extra_contexts)
+        if self.waiting:
+            token_budget = self._admit_waiting(out, token_budget, now, extra_contexts)
         if contexts is None:
             ctx = np.array(self._bases, dtype=np.int64)
             ctx += self._clock
@@ -307,7 +321,8 @@ class Scheduler:
         finished: list[Request] = []
         if out.num_decoders:
             self._clock += 1
-            self._pop_finished_decoders(finished)
+            if self._finish_heap[0][0] <= self._clock:
+                self._pop_finished_decoders(finished)
         new_decoders = []
         num_finished_decoders = len(finished)
         for request, num_new in zip(out.scheduled, out.num_new_tokens):
@@ -392,9 +407,13 @@ class Scheduler:
         bs = self.kv.block_size
         cycles, rest = divmod(num_steps, bs)
         need = cycles * len(self._bases)
-        residues = self._residues
-        for x in range(first_clock, first_clock + rest):
-            need += residues[-x % bs]
+        if rest:
+            # Clocks first_clock .. first_clock + rest - 1 hit residues -first_clock, -first_clock - 1,
+            # ... (mod bs): one contiguous, wrapping range of the residue counts.
+            residues = self._residues
+            start = (-first_clock - rest + 1) % bs
+            end = start + rest
+            need += sum(residues[start:end]) if end <= bs else sum(residues[start:]) + sum(residues[: end - bs])
         return need
 
     def _steps_within_free_blocks(self, num_steps: int) -> int:
@@ -428,7 +447,7 @@ class Scheduler:
             assert taken, "jump planned past the free KV blocks"
         self._clock += num_steps
         finished: list[Request] = []
-        self._pop_finished_decoders(finished)
-        if finished:
+        if self._finish_heap[0][0] <= self._clock:
+            self._pop_finished_decoders(finished)
             self._retire(finished, now)
         return finished

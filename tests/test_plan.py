@@ -1,0 +1,117 @@
+"""The planning loop (planner.plan) on the test doubles: pods, serverless, mixes, refinement, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import plan_doubles as D
+from planner.errors import PlannerError
+from planner.plan import plan
+from planner.traffic import Workload
+
+
+def _steps(rate_per_step: list[float], step_s: float = 600.0) -> Workload:
+    """Deterministic arrivals: a constant rate in each step (evenly spaced)."""
+    t = []
+    for i, r in enumerate(rate_per_step):
+        if r > 0:
+            n = int(r * step_s)
+            t.extend(i * step_s + (np.arange(n) + 0.5) / r)
+    t = np.array(t)
+    return Workload(t, np.full(len(t), 500), np.full(len(t), 100), step_s * len(rate_per_step))
+
+
+def test_steady_high_load_buys_pods():
+    profile = D.profile({"process": "poisson", "rate_per_s": 5.0})
+    result, _ = plan(profile, backend=D.backend(), use_cache=False, workload=_steps([9.0] * 6))
+    assert result.verified
+    assert {e.billing for e in result.plan} == {"pod"}
+    assert result.cost_per_month_usd <= min(a.cost_per_month_usd for a in result.alternatives if a.cost_per_month_usd)
+
+
+def test_sparse_bursts_use_serverless():
+    # One minute at 8 req/s per hour, nothing else: pods would idle 59 minutes.
+    t = 1800.0 + np.arange(480) / 8.0
+    wl = Workload(t, np.full(480, 500), np.full(480, 100), 3600.0)
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0}, optimizer__min_replicas=0,
+                        slo={"ttft_seconds": 2.0, "tpot_seconds": 0.1, "attainment": 0.5})
+    result, _ = plan(profile, backend=D.backend(), use_cache=False, workload=wl)
+    assert any(e.billing == "serverless" for e in result.plan)
+    pods = next(a for a in result.alternatives if a.kind == "single_gpu_pods")
+    assert result.cost_per_month_usd < pods.cost_per_month_usd
+
+
+def test_base_load_with_bursts_mixes_pods_and_serverless():
+    # 1 req/s all hour, 10 req/s for one minute: a pod base plus flex workers for the burst.
+    wl = _steps([1.0] * 5 + [1.0] * 4 + [10.0] + [1.0] * 50, step_s=60.0)
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0},
+                        slo={"ttft_seconds": 2.0, "tpot_seconds": 0.1, "attainment": 0.9})
+    result, _ = plan(profile, backend=D.backend(), use_cache=False, workload=wl)
+    billings = {e.billing for e in result.plan}
+    assert billings == {"pod", "serverless"}, result.plan
+
+
+def test_tighter_ttft_never_costs_less():
+    wl = _steps([3.0, 7.0, 5.0])
+    costs = []
+    for ttft in (4.0, 2.0, 1.0, 0.5):
+        profile = D.profile({"process": "poisson", "rate_per_s": 1.0},
+                            slo={"ttft_seconds": ttft, "tpot_seconds": 0.1, "attainment": 0.95})
+        result, _ = plan(profile, backend=D.backend(), use_cache=False, workload=wl)
+        costs.append(result.milp_cost_usd)
+    assert costs == sorted(costs)
+    assert costs[-1] > costs[0]  # the doubles' capacity does shrink with the SLO: this can fail
+
+
+def test_refinement_tightens_what_failed():
+    calls: list = []
+    backend = D.backend(calls)
+    real = backend.simulate_fleet
+    state = {"n": 0}
+
+    def flaky(profile, gpu, tp, workload, **kw):
+        out = real(profile, gpu, tp, workload, **kw)
+        state["n"] += 1
+        if state["n"] == 1:  # the first verification misses the SLO everywhere
+            out.records.first_token_at = out.records.arrival_at + 10.0
+        return out
+
+    backend.simulate_fleet = flaky
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0})
+    result, _ = plan(profile, backend=backend, use_cache=False, workload=_steps([4.0] * 3))
+    assert len(result.rounds) == 2
+    assert result.rounds[0].tightened and not result.rounds[0].verified
+    assert result.verified and result.rounds[1].verified
+
+
+def test_measured_capacities_skip_simulation():
+    capacity = {
+        "source": "test bench",
+        "entries": [
+            {"gpu": "small", "usd_per_hour": 0.5,
+             "buckets": [{"prompt_tokens": [1, 1000], "output_tokens": [1, 500], "share": 1.0, "max_requests_per_second": 2.0}]},
+            {"gpu": "big", "usd_per_hour": 1.2,
+             "buckets": [{"prompt_tokens": [1, 1000], "output_tokens": [1, 500], "share": 1.0, "max_requests_per_second": 6.0}]},
+        ],
+    }
+    backend = D.backend()
+    backend.capacities = lambda *a, **k: pytest.fail("measured capacities must not be simulated")
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0}, capacity=capacity,
+                        candidates={"gpus": ["small", "big"], "billing": ["pod"]})
+    result, _ = plan(profile, backend=backend, use_cache=False, workload=_steps([5.0] * 3))
+    assert [c["source"] for c in result.capacities] == ["measured", "measured"]
+    assert {(e.gpu, e.count) for e in result.plan} == {("big", 1)}
+    assert any("test bench" in a for a in result.assumptions)
+
+
+def test_no_candidate_fits_is_explained():
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0}, candidates={"gpus": ["huge"]})
+    with pytest.raises(PlannerError, match="quantize"):
+        plan(profile, backend=D.backend(), use_cache=False, workload=_steps([1.0]))
+
+
+def test_budget_too_small_is_explained():
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0}, optimizer__budget_usd_per_month=10.0)
+    with pytest.raises(PlannerError, match="budget"):
+        plan(profile, backend=D.backend(), use_cache=False, workload=_steps([4.0]))
