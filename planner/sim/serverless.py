@@ -95,7 +95,8 @@ def attach(fleet: Fleet, spec: ServerlessSpec) -> ServerlessAutoscaler:
     scaler = ServerlessAutoscaler(fleet, spec)
     fleet.observers.append(scaler)
     if spec.overflow_only:
-        _route_pods_first(fleet)
+        # A mix: pods take what they can, serverless workers only the overflow.
+        fleet.router = "pods_first"
     for _ in range(spec.active_workers):
         fleet.add_worker("active", ready_delay_s=0.0, gpus=spec.gpus, max_outstanding=spec.max_concurrency_per_worker)
     return scaler
@@ -234,31 +235,3 @@ class ServerlessAutoscaler(FleetObserver):
             and (w.max_outstanding is None or w.num_outstanding < w.max_outstanding)
             for w in fleet.workers
         )
-
-
-def _route_pods_first(fleet: Fleet) -> None:
-    """Make the fleet's router prefer pods: serverless workers get only what no pod takes.
-
-    NOTE: replaces this fleet instance's `_pick` (least outstanding among the pods that accept,
-    else among the serverless workers that accept). A `pods_first` router in planner/sim/fleet.py
-    would be the cleaner home for this; until then it lives here, used only by mixes.
-    """
-
-    if not (callable(getattr(fleet, "_pick", None)) and hasattr(fleet, "_ready")):
-        raise RuntimeError("planner.sim.fleet.Fleet no longer has _pick/_ready: update _route_pods_first")
-
-    def pick() -> Replica | None:
-        best_pod = best_other = None
-        best_pod_n = best_other_n = 1 << 62
-        for w in fleet._ready:
-            n = w.num_outstanding
-            if w.max_outstanding is not None and n >= w.max_outstanding:
-                continue
-            if w.kind == "pod":
-                if n < best_pod_n:
-                    best_pod, best_pod_n = w, n
-            elif n < best_other_n:
-                best_other, best_other_n = w, n
-        return best_pod if best_pod is not None else best_other
-
-    fleet._pick = pick  # type: ignore[method-assign]

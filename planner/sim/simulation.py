@@ -62,7 +62,7 @@ def simulate(
         fleet: pods (fixed or scheduled) and an optional serverless spec.
         slo: anything with ttft_seconds, tpot_seconds, attainment (profile's SloSection), or None.
         jump: advance uniform decode runs in one event (exact); False steps one by one.
-        router: "least_outstanding" or "round_robin".
+        router: "least_outstanding", "round_robin" or "pods_first" (serverless workers take only what no pod accepts).
         seed: seeds `Fleet.rng` (the engine itself is deterministic).
         progress: called with the fraction of arrivals replayed, about every 1%.
         series_bin_s: bin of the KV/batch time series (default: horizon / 288, at least 1 s).
