@@ -5,7 +5,7 @@ rejects unknown keys so a typo in the YAML fails loudly, and `load_profile` turn
 into one `PlannerError` line that names the field ("traffic.arrivals.rate_per_s: must be > 0").
 Paths inside a profile (trace files, a model's config.json) are resolved relative to the profile
 file. Sections owned by later issues (billing #6, optimizer and capacity #7) are defined here with
-documented defaults so their owners only extend them. Every field is documented in docs/profile.md.
+documented defaults so their owners only extend them. Every field is documented in the README (annotated example) and docs/profile.md.
 """
 
 from __future__ import annotations
@@ -548,7 +548,7 @@ _UNION_TAGS = {
     "fixed", "uniform", "lognormal", "empirical",
 }
 _MESSAGES = {
-    "extra_forbidden": "unknown key (check the spelling against docs/profile.md)",
+    "extra_forbidden": "unknown key (check the spelling against the README's annotated profile)",
     "missing": "required field is missing",
 }
 
