@@ -32,6 +32,7 @@ from pydantic import (
 
 from planner.errors import PlannerError
 from planner.precision import KvCacheDtype, Quantization, WeightDtype
+from planner.resources import data_dir
 
 TraceFormat = Literal["azure", "mooncake", "csv"]
 BillingMode = Literal["pod", "serverless"]
@@ -329,7 +330,7 @@ class TrafficSection(_Section):
         description="Requests longer than max_model_len: cap (synthetic default) or keep for the "
         "simulator to reject (trace-size default).",
     )
-    seed: int = Field(0, description="Default random seed (the CLI's --seed overrides it).")
+    seed: int = Field(0, ge=0, description="Default random seed, >= 0 (the CLI's --seed overrides it).")
 
     @model_validator(mode="after")
     def _sizes_match_arrivals(self) -> TrafficSection:
@@ -621,15 +622,38 @@ def validation_message(err: ValidationError, prefix: str = "") -> str:
     return f"{prefix}{where}: {msg}"
 
 
+def shipped_profiles() -> list[str]:
+    """Names of the profiles shipped with the package (traffic_profiles/*.yaml)."""
+    return sorted(p.name for p in data_dir("traffic_profiles").glob("*.yaml"))
+
+
+def _find_profile(path: Path) -> Path:
+    """The profile file; a shipped one by name when the path does not exist here.
+
+    `--profile traffic_profiles/bursty.yaml` (or `bursty.yaml`) then works from any working
+    directory, since the shipped profiles are package data; an existing local file always wins.
+    """
+    if path.exists() or path.is_absolute():
+        return path
+    parts = path.parts
+    if len(parts) == 1 or (len(parts) == 2 and parts[0] == "traffic_profiles"):
+        shipped = data_dir("traffic_profiles") / parts[-1]
+        if shipped.is_file():
+            return shipped
+    return path
+
+
 def load_profile(path: str | Path) -> Profile:
     """Read and validate a profile YAML; paths inside are relative to the file.
 
     Raises:
         PlannerError: the file is missing, is not YAML, or a field is invalid (the message names it).
     """
-    path = Path(path)
+    path = _find_profile(Path(path))
     if not path.is_file():
-        raise PlannerError(f"profile not found: {path} (give a YAML file, e.g. traffic_profiles/bursty.yaml)")
+        raise PlannerError(
+            f"profile not found: {path} (give a YAML file; shipped ones: {', '.join(shipped_profiles())})"
+        )
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:

@@ -668,6 +668,8 @@ def generate_workload(
     else:
         traffic = source
     seed = traffic.seed if seed is None else int(seed)
+    if seed < 0:
+        raise PlannerError(f"seed must be a non-negative integer (got {seed})")
     arrivals_ss, sizes_ss = np.random.SeedSequence(seed).spawn(2)
     rng_arrivals, rng_sizes = np.random.default_rng(arrivals_ss), np.random.default_rng(sizes_ss)
 

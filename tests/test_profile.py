@@ -270,3 +270,20 @@ def test_docs_example_is_valid_and_every_field_is_documented() -> None:
     Profile.from_dict(example)
     missing = sorted(n for n in _field_names(Profile, set()) if not re.search(rf"\b{n}\b", text))
     assert missing == []
+
+
+def test_shipped_profiles_resolve_from_any_directory(tmp_path, monkeypatch) -> None:
+    from planner.profile import load_profile
+
+    monkeypatch.chdir(tmp_path)
+    assert load_profile("traffic_profiles/bursty.yaml").name == "bursty"
+    assert load_profile("steady.yaml").name == "steady"
+    with pytest.raises(PlannerError, match="shipped ones: .*bursty.yaml"):
+        load_profile("traffic_profiles/no-such.yaml")
+
+
+def test_negative_seed_is_rejected_by_name() -> None:
+    data = yaml.safe_load((data_dir("traffic_profiles") / "steady.yaml").read_text())
+    data["traffic"]["seed"] = -4
+    with pytest.raises(ValidationError, match="seed"):
+        Profile.from_dict(data)

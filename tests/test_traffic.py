@@ -411,3 +411,12 @@ def test_cli_same_seed_same_json() -> None:
     runs = [CliRunner().invoke(app, ["traffic", "--profile", profile, "--seed", s, "--json"]) for s in ("5", "5", "6")]
     assert all(r.exit_code == 0 for r in runs)
     assert runs[0].stdout == runs[1].stdout != runs[2].stdout
+
+
+def test_negative_cli_seed_is_bad_input() -> None:
+    from planner.profile import load_profile
+    from planner.traffic import generate_workload
+
+    profile = load_profile("traffic_profiles/steady.yaml")
+    with pytest.raises(PlannerError, match="non-negative"):
+        generate_workload(profile, seed=-1)

@@ -48,24 +48,6 @@ def _summary(result) -> str:  # noqa: ANN001
     return "\n".join(f"{k:<17} {v}" for k, v in rows)
 
 
-def _find_profile(path: Path) -> Path:
-    """The profile file; a shipped one by name when the path does not exist here.
-
-    `--profile traffic_profiles/bursty.yaml` then works from any working directory (the shipped
-    profiles are package data), while an existing local file always wins.
-    """
-    if path.exists() or path.is_absolute():
-        return path
-    from planner.resources import data_dir  # noqa: PLC0415
-
-    parts = path.parts
-    if len(parts) == 1 or (len(parts) == 2 and parts[0] == "traffic_profiles"):
-        shipped = data_dir("traffic_profiles") / parts[-1]
-        if shipped.is_file():
-            return shipped
-    return path
-
-
 @app.command("optimize")
 @handle_errors
 def optimize_cmd(
@@ -83,7 +65,7 @@ def optimize_cmd(
     from planner.profile import load_profile  # noqa: PLC0415
     from planner.report.optimize_report import write_report  # noqa: PLC0415
 
-    prof = load_profile(_find_profile(profile))
+    prof = load_profile(profile)
     result, arts = plan(prof, seed=seed, workers=workers, cache_dir=cache_dir, use_cache=not no_cache)
     written: list[Path] = []
     if not no_report:
