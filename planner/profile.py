@@ -4,8 +4,7 @@ One pydantic model (`Profile`) is the single source of truth for a planning ques
 rejects unknown keys so a typo in the YAML fails loudly, and `load_profile` turns validation errors
 into one `PlannerError` line that names the field ("traffic.arrivals.rate_per_s: must be > 0").
 Paths inside a profile (trace files, a model's config.json) are resolved relative to the profile
-file. Sections owned by later issues (billing #6, optimizer and capacity #7) are defined here with
-documented defaults so their owners only extend them. Every field is documented in the README (annotated example) and docs/profile.md.
+file. Every field is documented in the README's annotated profile and in docs/profile.md.
 """
 
 from __future__ import annotations
