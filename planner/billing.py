@@ -48,6 +48,10 @@ class SourcedDefault:
     value: Any
     source: str
     estimated: bool
+    # (model preset id, GPU id) a measured default comes from, and why it may differ elsewhere:
+    # assumptions() calls it an estimate for any other model or GPU.
+    measured_on: tuple[str, str] | None = None
+    elsewhere: str = ""
 
 
 _RUNPOD_ENDPOINT_DOC = (
@@ -91,12 +95,16 @@ BILLING_DEFAULTS: dict[str, SourcedDefault] = {
     # (~130 GB) loading in 84 s with existing loaders (~1.5e9 B/s) and 3.6-8.2x faster with its
     # own loader; a remote download (their example: 5 GB/s network) comes on top when not cached.
     "model_load_bytes_per_second": SourcedDefault(
-        0.89e9, _TENSORFUSE + ": weights loaded in 18 s from a warm local cache (16.06 GB / 18 s)", False
+        0.89e9, _TENSORFUSE + ": weights loaded in 18 s from a warm local cache (16.06 GB / 18 s)", False,
+        measured_on=("llama-3.1-8b", "l40s"),
+        elsewhere="the load rate is a property of the host's storage, not of the model",
     ),
     # Same measurement, cached column: Dynamo bytecode 10 s + graph compilation 13 s + CUDA graph
     # capture 7 s + engine init and imports 34 s = 64 s. Uncached it was 200 s.
     "engine_warmup_seconds": SourcedDefault(
-        64.0, _TENSORFUSE + ": compile cache warm, 10 + 13 + 7 + 34 s (one model, one GPU)", False
+        64.0, _TENSORFUSE + ": compile cache warm, 10 + 13 + 7 + 34 s (one model, one GPU)", False,
+        measured_on=("llama-3.1-8b", "l40s"),
+        elsewhere="the warm-up grows with model size and CUDA graph capture",
     ),
     "cached_model": SourcedDefault(
         False,
@@ -609,14 +617,30 @@ def headline(cost: CostBreakdown) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------
 
 
-def assumptions(settings: Any = None, prices: ResolvedPrices | None = None, *, serverless: bool = True) -> list[str]:
+def _measured_origin(entry: SourcedDefault, model: str | None, gpu_id: str | None) -> str:
+    """Where a default measured on one (model, GPU) comes from, and whether it is an estimate here."""
+    m, g = entry.measured_on  # type: ignore[misc]
+    here = (model or "").lower(), (gpu_id or "").lower()
+    if here == (m, g):
+        return f"measured for {m} on {g}, this run's model and GPU: {entry.source}"
+    target = f"{model or 'this model'} on {gpu_id or 'this GPU'}"
+    return f"estimated for {target}: measured for {m} on {g} only ({entry.source}); {entry.elsewhere}"
+
+
+def assumptions(
+    settings: Any = None, prices: ResolvedPrices | None = None, *, serverless: bool = True, model: str | None = None
+) -> list[str]:
     """The estimated or dated inputs a billed run relied on, one line each, for "Assumptions".
 
     Args:
         settings: the profile's billing section (a field the user set explicitly is theirs, not
             an assumption); None → all defaults.
-        prices: the prices used (their dates and any tier ambiguity are listed).
+        prices: the prices used (their dates and any tier ambiguity are listed; its gpu_id says
+            which GPU a measured default is applied to).
         serverless: include the serverless-only settings (cold start, scaler).
+        model: the model's preset id (ModelSpec.name): a default measured on one model and GPU
+            (`SourcedDefault.measured_on`) is an estimate for any other; None → unknown, so
+            an estimate too.
     """
     names = ["pod_provisioning_delay_seconds"]
     if serverless:
@@ -633,6 +657,8 @@ def assumptions(settings: Any = None, prices: ResolvedPrices | None = None, *, s
             continue  # the user's own figure, not an assumption
         entry = BILLING_DEFAULTS[name]
         origin = entry.source if entry.estimated else f"default from {entry.source}"
+        if entry.measured_on is not None:
+            origin = _measured_origin(entry, model, prices.gpu_id if prices is not None else None)
         lines.append(f"{setting_path(name)} = {entry.value:g} ({origin})" if isinstance(entry.value, float)
                      else f"{setting_path(name)} = {entry.value} ({origin})")
     lines.append(f"monthly cost = horizon cost scaled to a {HOURS_PER_MONTH:g}-hour month (the horizon repeats)")

@@ -310,6 +310,23 @@ def default_cache_dir() -> Path:
     return base / "planner"
 
 
+def check_cache_dir(directory: str | Path) -> None:
+    """Refuse a cache folder that cannot be a folder: it, or a folder above it, is a file.
+
+    A missing or read-only folder is fine (the cache is created on first write; a read-only one
+    costs speed, not correctness), but a file in the path is a mistake the user should see.
+    """
+    path = Path(directory).expanduser()
+    for part in (path / "capacity", *(path / "capacity").parents):
+        if part.exists():
+            if not part.is_dir():
+                raise PlannerError(
+                    f"capacity cache folder {directory}: {part} is a file, not a folder; "
+                    "give another --cache-dir or use --no-cache"
+                )
+            return
+
+
 class CapacityCache:
     """JSON files under <dir>/capacity/<key>.json; `directory=None` disables caching.
 
@@ -721,8 +738,9 @@ def engine_settings(profile: Any, gpu_id: str, tensor_parallel_size: int) -> dic
 
 def assumptions(profile: Any, gpu_ids: Sequence[str], serverless: bool) -> list[str]:
     """Every estimated input a plan over these GPUs used, one line each."""
-    from planner import billing, catalog  # noqa: PLC0415
+    from planner import billing, catalog, models  # noqa: PLC0415
 
+    model = models.get_model(profile.model.name).name
     lines: list[str] = []
     seen: set[str] = set()
 
@@ -734,7 +752,7 @@ def assumptions(profile: Any, gpu_ids: Sequence[str], serverless: bool) -> list[
     for gpu_id in gpu_ids:
         gpu = catalog.get_gpu(gpu_id)
         prices = billing.resolve_prices(gpu, profile.billing, profile.prices)
-        for line in billing.assumptions(profile.billing, prices, serverless=serverless):
+        for line in billing.assumptions(profile.billing, prices, serverless=serverless, model=model):
             add(line)
         for name in gpu.estimated:
             note = gpu.notes.get(name, "estimated")

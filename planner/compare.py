@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from planner import billing
-from planner.billing import CostBreakdown, ResolvedPrices
+from planner.billing import ColdStart, CostBreakdown, ResolvedPrices
 from planner.errors import PlannerError
 
 Option = Literal["pods", "serverless", "mix"]
@@ -78,6 +78,13 @@ def model_weights_bytes(profile: Any) -> int:
 
     m = profile.model
     return int(weights_bytes(get_model(m.name), m.precision, m.quantization))
+
+
+def model_id(profile: Any) -> str:
+    """The profile model's preset id (what billing compares with a default's measured model)."""
+    from planner.models import get_model
+
+    return get_model(profile.model.name).name
 
 
 def fleet_for(
@@ -201,6 +208,28 @@ def simulate_billed(
                           pod_schedule=pod_schedule if mode == "mix" else None)
     outcome = simulate(workload, setup, fleet, profile.slo, **simulate_kwargs)
     return outcome, price_outcome(outcome, workload, prices, settings)
+
+
+class BillingNotes(BaseModel):
+    """What `planner simulate --billing` shows beside the cost: a worker's cold start and the assumptions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cold_start: ColdStart | None = Field(description="one serverless worker's start, by part (None: pods only)")
+    assumptions: list[str]
+
+
+def billing_notes(
+    profile: Any, gpu: Any, mode: Literal["pod", "serverless", "mix"] = "pod", overrides: ServerlessOverrides | None = None
+) -> BillingNotes:
+    """The cold start and the estimated or dated inputs behind `simulate_billed`'s cost for `mode`."""
+    settings = (overrides or ServerlessOverrides()).merged(profile.billing)
+    prices = billing.resolve_prices(gpu, settings, getattr(profile, "prices", ()))
+    serverless = mode != "pod"
+    return BillingNotes(
+        cold_start=billing.cold_start(model_weights_bytes(profile), settings) if serverless else None,
+        assumptions=billing.assumptions(profile.billing, prices, serverless=serverless, model=model_id(profile)),
+    )
 
 
 class BilledRun(BaseModel):
@@ -478,7 +507,7 @@ def compare(
         break_even_rate_per_s=rate,
         break_even_note=note,
         sweep=sweep,
-        assumptions=billing.assumptions(profile.billing, prices) + [
+        assumptions=billing.assumptions(profile.billing, prices, model=model_id(profile)) + [
             "serverless max workers raised to at least 2 × the pods needed at each load unless --max-workers "
             "is given; in the mix, a pod holds at most min(max_num_seqs, requests of mean size its KV cache "
             "holds) and the overflow goes to serverless workers",

@@ -174,11 +174,13 @@ class Backend:
     engine_settings: Callable[[Any, str, int], dict[str, Any]] = field(default=None)  # type: ignore[assignment]
     assumptions: Callable[[Any, Sequence[str], bool], list[str]] = field(default=None)  # type: ignore[assignment]
     gpu_fingerprint: Callable[[str], str] = field(default=None)  # type: ignore[assignment]
+    check_names: Callable[[Any], None] = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         from planner import capacity  # noqa: PLC0415
 
         defaults = {
+            "check_names": check_names,
             "check_candidate": capacity.check_candidate,
             "capacities": capacity.capacities,
             "simulate_fleet": capacity.simulate_fleet,
@@ -255,6 +257,10 @@ def plan(
 
     started = time.perf_counter()
     backend = backend or Backend()
+    if use_cache and cache_dir is not None:
+        capacity.check_cache_dir(cache_dir)
+    if profile.capacity is None:  # measured capacities name their own GPUs and need no catalog
+        backend.check_names(profile)
     seed = int(profile.traffic.seed if seed is None else seed)
     if workload is None:
         from planner.traffic import generate_workload  # noqa: PLC0415
@@ -361,6 +367,28 @@ def describe(entries: Sequence[PlanEntry]) -> str:
         else:
             parts.append(f"{e.gpu}{tp} serverless ({e.active_workers} active, up to {e.max_flex_workers} flex)")
     return " + ".join(parts) or "nothing"
+
+
+def check_names(profile: Any) -> None:
+    """Refuse an unknown model or candidate GPU once, up front, with the catalog's close names.
+
+    Without this each (GPU, TP) check would fail on its own and the error would repeat per
+    candidate, or an unknown GPU would silently drop out of the plan.
+    """
+    from planner import catalog, models  # noqa: PLC0415
+
+    try:
+        models.get_model(profile.model.name)
+    except PlannerError as err:
+        raise PlannerError(f"model.name: {err}") from None
+    unknown = []
+    for gpu in dict.fromkeys(profile.candidates.gpus):
+        try:
+            catalog.get_gpu(gpu)
+        except PlannerError as err:
+            unknown.append(str(err))
+    if unknown:
+        raise PlannerError("candidates.gpus: " + "; ".join(unknown))
 
 
 def _prepare(profile: Any, workload: Any, seed: int, workers: int, cache: Any, backend: Backend) -> _World:

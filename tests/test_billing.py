@@ -209,6 +209,32 @@ def test_assumptions_list_estimates_unless_user_set_them():
     assert "engine_warmup" not in pods_only
 
 
+def _line(lines, name):
+    return next(line for line in lines if name in line)
+
+
+def test_cold_start_defaults_are_estimates_off_their_measured_model_and_gpu():
+    """The load rate and warm-up were measured once (Llama-3.1-8B bf16 on L40S): elsewhere they are estimates."""
+    l40s = {**H100, "id": "l40s"}
+    here = billing.assumptions(None, resolve_prices(l40s), model="llama-3.1-8b")
+    for name in ("model_load_bytes_per_second", "engine_warmup_seconds"):
+        assert "measured for llama-3.1-8b on l40s, this run's model and GPU" in _line(here, name)
+        assert "estimated" not in _line(here, name)
+    for model, gpu in (("qwen3-32b", l40s), ("llama-3.1-8b", H100)):
+        lines = billing.assumptions(None, resolve_prices(gpu), model=model)
+        load, warmup = _line(lines, "model_load_bytes_per_second"), _line(lines, "engine_warmup_seconds")
+        assert load.startswith("billing.serverless.cold_start.model_load_bytes_per_second = 8.9e+08 (estimated for "
+                               f"{model} on {gpu['id']}: measured for llama-3.1-8b on l40s only")
+        assert "host's storage" in load
+        assert f"estimated for {model} on {gpu['id']}" in warmup and "model size and CUDA graph capture" in warmup
+    # Unknown model or GPU: an estimate too, never called measured for this run.
+    unknown = billing.assumptions(None)
+    assert "estimated for this model on this GPU" in _line(unknown, "engine_warmup_seconds")
+    # The defaults themselves are unchanged.
+    assert billing.default("engine_warmup_seconds") == 64.0
+    assert billing.default("model_load_bytes_per_second") == 0.89e9
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     durations=st.lists(st.floats(min_value=0.0, max_value=5000.0), min_size=1, max_size=8),

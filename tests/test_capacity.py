@@ -9,6 +9,7 @@ import pytest
 
 import plan_doubles as D
 from planner import capacity as C
+from planner.errors import PlannerError
 from planner.traffic import Workload
 
 # ------------------------------------------------------------------------------ bisection ---
@@ -150,3 +151,24 @@ def test_capacity_under_slo_single_question(tmp_path):
     again = C.capacity_under_slo(profile, "h100-sxm", workload=wl, cache_dir=tmp_path, num_requests=200)
     assert first.source == "simulated" and again.source == "cached"
     assert again.max_rate_per_s == first.max_rate_per_s > 0
+
+
+def test_cache_dir_check_refuses_a_file_in_the_path_only(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for bad in (blocker, blocker / "sub" / "cache"):
+        with pytest.raises(PlannerError, match="is a file, not a folder"):
+            C.check_cache_dir(bad)
+    fresh = tmp_path / "new" / "cache"
+    C.check_cache_dir(fresh)  # missing folders are fine: the cache creates them on first write
+    C.check_cache_dir(tmp_path)
+    assert not fresh.exists()  # the check writes nothing
+
+
+def test_plan_assumptions_say_the_cold_start_is_measured_on_one_model_and_gpu():
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0})  # llama-3.1-8b
+    lines = C.assumptions(profile, ["l40s", "h100-sxm"], True)
+    warmups = [a for a in lines if "engine_warmup_seconds" in a]
+    assert len(warmups) == 2
+    assert "this run's model and GPU" in warmups[0]
+    assert "estimated for llama-3.1-8b on h100-sxm" in warmups[1]

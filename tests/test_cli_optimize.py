@@ -84,6 +84,34 @@ def test_bad_profile_is_one_line_exit_2(tmp_path):
     assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.output
 
 
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        ("h100-sxm", "h100-sxx", "candidates.gpus: unknown GPU 'h100-sxx': did you mean h100-sxm"),
+        ("name: llama-3.1-8b", "name: llama-9", "model.name: unknown model 'llama-9'"),
+    ],
+)
+def test_unknown_gpu_or_model_is_one_line_exit_2(tmp_path, old, new, expected):
+    prof = _profile_file(tmp_path)
+    assert old in prof.read_text()
+    prof.write_text(prof.read_text().replace(old, new))
+    res = runner.invoke(app, ["optimize", "--profile", str(prof), "--no-report", "--no-cache"])
+    assert res.exit_code == 2 and res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0] and lines[0].count(new.split()[-1]) == 1
+
+
+def test_cache_dir_under_a_file_is_one_line_exit_2(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    res = runner.invoke(app, ["optimize", "--profile", str(_profile_file(tmp_path)), "--report", str(tmp_path / "r"),
+                              "--cache-dir", str(blocker / "cache")])
+    assert res.exit_code == 2 and res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is a file, not a folder" in lines[0] and "Traceback" not in res.output
+    assert not (tmp_path / "r").exists()  # nothing half-written
+
+
 def test_infeasible_slo_is_explained(tmp_path):
     prof = tmp_path / "tight.yaml"
     prof.write_text(textwrap.dedent("""

@@ -172,9 +172,42 @@ def test_simulate_billing_serverless_json(tmp_path):
     assert data["cold_starts"] >= 1
     assert data["busy_gpu_seconds"] <= data["billed_gpu_seconds"]
     assert data["cost_usd"] == pytest.approx(data["billed_gpu_seconds"] * 0.00116)
+    # One worker's cold start, by part, and the assumptions behind the cost (as compare lists them).
+    from planner.billing import cold_start
+    from planner.compare import model_weights_bytes
+
+    expected = cold_start(model_weights_bytes(_profile()))
+    parts = data["cold_start"]
+    assert parts["total_s"] == pytest.approx(expected.total_s)
+    assert parts["total_s"] == pytest.approx(parts["container_start_s"] + parts["weights_load_s"] + parts["engine_warmup_s"])
+    warmup = next(a for a in data["assumptions"] if "engine_warmup_seconds" in a)
+    assert "estimated for llama-3.1-8b on h100-sxm" in warmup and "measured for llama-3.1-8b on l40s" in warmup
     pods = json.loads(CliRunner().invoke(app, ["simulate", "--profile", str(path), "--gpu", "h100-sxm",
                                                "--json"]).stdout)
     assert pods["cold_starts"] == 0 and pods["billed_gpu_seconds"] == pytest.approx(120.0)
+    assert pods["cold_start"] is None  # pods have no serverless cold start, nor its assumptions
+    assert pods["assumptions"] and not any("engine_warmup" in a for a in pods["assumptions"])
+
+
+def test_simulate_billing_serverless_text_lists_cold_start_and_assumptions(tmp_path):
+    path = _write_profile(tmp_path)
+    res = CliRunner().invoke(app, ["simulate", "--profile", str(path), "--gpu", "h100-sxm", "--billing", "serverless",
+                                   "--max-workers", "2"])
+    assert res.exit_code == 0, res.output
+    cold = next(line for line in res.stdout.splitlines() if line.startswith("cold start "))
+    assert "container 5.0 s" in cold and "engine warm-up 64.0 s" in cold
+    after = res.stdout.split("Assumptions:\n", 1)[1]
+    assert "- billing.serverless.cold_start.model_load_bytes_per_second" in after
+    assert "property of the host's storage" in after
+
+
+def test_billing_notes_cached_start_replaces_the_parts():
+    from planner.compare import billing_notes
+
+    notes = billing_notes(_profile(billing={"serverless": {"cold_start": {"cached_model": True}}}), GPU, "serverless")
+    assert notes.cold_start.cached and notes.cold_start.total_s == pytest.approx(4.2)
+    assert any("cached_start_seconds" in a for a in notes.assumptions)
+    assert not any("engine_warmup_seconds" in a for a in notes.assumptions)
 
 
 def test_simulate_without_billing_still_runs_when_no_price(tmp_path):

@@ -15,9 +15,16 @@ from planner.calibration import PerfCalibration
 from planner.catalog import get_gpu
 from planner.cli import app
 from planner.errors import PlannerError
-from planner.memory import kv_bytes_per_token, weight_bytes_breakdown
+from planner.memory import (
+    default_engine_args,
+    engine_view,
+    kv_bytes_per_token,
+    min_tensor_parallel_size,
+    weight_bytes_breakdown,
+    weights_bytes_per_gpu,
+)
 from planner.models import get_model
-from planner.perf import StepTimeModel, perf_report
+from planner.perf import StepTimeModel, perf_memory, perf_report
 
 H200 = get_gpu("h200")
 H100 = get_gpu("h100-sxm")
@@ -284,6 +291,133 @@ def test_cli_table_and_errors() -> None:
     bad_tp = runner.invoke(app, ["perf", "--model", "llama-3.1-8b", "--gpu", "h200", "--batch", "8",
                                  "--context", "5", "--tp", "3"])
     assert bad_tp.exit_code == 2
+
+
+# ---------------------------------------------------------------------------------------- memory fit
+
+L4 = get_gpu("l4")
+L405B = get_model("llama-3.1-405b")
+
+
+def test_weights_that_cannot_fit_are_flagged_but_still_timed() -> None:
+    r = perf_report(L405B, L4, batch=1, context=1024)
+    assert r.decode_step_seconds > 0  # a what-if timing, not a refusal
+    assert not r.fits and not r.memory.fits and not r.memory.weights_fit
+    view = r.memory.engine_view
+    assert view.weights_bytes_per_gpu == weights_bytes_per_gpu(L405B, 1) > view.requested_bytes
+    assert view.requested_bytes == int(L4.memory_bytes_usable * 0.9)
+    assert r.memory.max_decode_batch == 0 and not r.memory.decode_batch_fits
+    assert r.memory.min_tensor_parallel_size is None  # 811 GB over 8 L4s still does not fit
+    assert any("weights" in w and "l4" in w for w in r.warnings)
+
+
+def test_decode_batch_fit_matches_the_engine_views_blocks() -> None:
+    ctx = 2048
+    fit = perf_report(L8B, H200, batch=8, context=ctx)
+    view = engine_view(L8B, H200, default_engine_args(H200, ctx + 1, L8B), 1)
+    assert fit.memory.engine_view == view
+    # full attention: each sequence of ctx + 1 tokens holds ceil((ctx + 1) / block_size) blocks
+    most = view.num_gpu_blocks // -(-(ctx + 1) // view.block_size)
+    assert fit.memory.max_decode_batch == most > 8
+    assert fit.fits and fit.warnings == []
+    assert perf_report(L8B, H200, batch=most, context=ctx).fits
+    over = perf_report(L8B, H200, batch=most + 1, context=ctx)
+    assert over.memory.weights_fit and not over.memory.decode_batch_fits and not over.fits
+    assert any(f"--batch {most + 1:,}" in w for w in over.warnings)
+    assert over.memory.min_tensor_parallel_size == 2  # twice the KV per token per GPU at TP 2
+
+
+def test_prompt_and_mixed_step_fit() -> None:
+    r = perf_report(L8B, L4, batch=1, context=100, prompt_tokens=120_000)
+    assert r.memory.decode_batch_fits and not r.memory.prompt_fits and not r.fits
+    assert r.memory.engine_view.kv_cache_tokens < 120_000
+    assert any("120,000-token prompt" in w for w in r.warnings)
+    # a full decode batch leaves the blocks the last sequence could not take: a chunk fits in them
+    # exactly (chunks here stay under the 8,192-token step budget, so the engine view is unchanged)
+    one = perf_report(L8B, H200, batch=1, context=8000).memory
+    most = one.max_decode_batch
+    spare = one.engine_view.num_gpu_blocks - most * -(-8001 // 16)
+    assert 0 < spare * 16 < 8192 - most
+    fits = perf_report(L8B, H200, batch=most, context=8000, prefill_chunk=spare * 16)
+    assert fits.fits and fits.memory.mixed_step_fits is True
+    over = perf_report(L8B, H200, batch=most, context=8000, prefill_chunk=spare * 16 + 1)
+    assert over.memory.decode_batch_fits and over.memory.mixed_step_fits is False and not over.fits
+    assert any("chunk" in w for w in over.warnings)
+
+
+def test_suggested_tp_is_memory_min_tensor_parallel_size() -> None:
+    r = perf_report(L70B, H100, batch=1, context=4095)
+    expected = min_tensor_parallel_size(L70B, H100, default_engine_args(H100, 4096, L70B))
+    assert expected is not None and expected > 1
+    assert not r.fits and r.memory.min_tensor_parallel_size == expected
+    assert any(f"--tp {expected} would fit" in w for w in r.warnings)
+    assert perf_report(L70B, H100, batch=1, context=4095, tensor_parallel_size=expected).fits
+    assert not perf_report(L70B, H100, batch=1, context=4095, tensor_parallel_size=expected // 2).fits
+
+
+def test_gpu_memory_utilization_is_used() -> None:
+    assert perf_report(L8B, L4, batch=1, context=1024).fits
+    low = perf_report(L8B, L4, batch=1, context=1024, gpu_memory_utilization=0.5)
+    assert not low.memory.weights_fit and low.memory.gpu_memory_utilization == 0.5
+    with pytest.raises(PlannerError, match="gpu_memory_utilization"):
+        perf_report(L8B, L4, batch=1, context=1024, gpu_memory_utilization=1.5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(batch=st.integers(1, 2048), c1=st.integers(0, 131071), c2=st.integers(0, 131071))
+def test_batch_fits_exactly_up_to_max_decode_batch(batch: int, c1: int, c2: int) -> None:
+    lo, hi = sorted((c1, c2))
+    a = perf_memory(L8B, H100, batch=batch, context=lo, prompt_tokens=1)
+    b = perf_memory(L8B, H100, batch=batch, context=hi, prompt_tokens=1)
+    assert a.decode_batch_fits == (batch <= a.max_decode_batch)
+    assert b.max_decode_batch <= a.max_decode_batch  # longer sequences never fit more of them
+
+
+def test_context_and_prompt_above_the_models_maximum_are_refused() -> None:
+    limit = L8B.max_position_embeddings
+    assert perf_report(L8B, H200, batch=1, context=limit - 1).decode_step_seconds > 0
+    assert perf_report(L8B, H200, batch=1, context=10, prompt_tokens=limit).prefill_seconds > 0
+    with pytest.raises(PlannerError, match="--context 131,072 .*131,072"):
+        perf_report(L8B, H200, batch=1, context=limit)
+    with pytest.raises(PlannerError, match="--prompt"):
+        perf_report(L8B, H200, batch=1, context=10, prompt_tokens=limit + 1)
+    with pytest.raises(PlannerError, match="--prefill-chunk"):
+        perf_report(L8B, H200, batch=1, context=10, prefill_chunk=limit + 1)
+    mistral = get_model("mistral-7b")
+    with pytest.raises(PlannerError, match="32,768"):
+        perf_report(mistral, H200, batch=1, context=40_000)
+
+
+def test_cli_reports_memory_fit_and_refuses_too_long_context() -> None:
+    base = ["perf", "--model", "llama-3.1-405b", "--gpu", "l4", "--batch", "1", "--context", "1024"]
+    res = runner.invoke(app, base)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("WARNING: does not fit")
+    assert "fits in memory" in res.stdout and "NO:" in res.stdout
+    out = json.loads(runner.invoke(app, base + ["--json"]).stdout)
+    assert out["fits"] is False and out["warnings"] and out["memory"]["weights_fit"] is False
+    ok = runner.invoke(app, ["perf", "--model", "llama-3.1-8b", "--gpu", "h200", "--batch", "8", "--context", "512"])
+    assert ok.exit_code == 0 and "WARNING" not in ok.stdout and "yes:" in ok.stdout
+    for args in (["--context", "99999999"], ["--context", "10", "--prompt", "200000"]):
+        bad = runner.invoke(app, ["perf", "--model", "llama-3.1-8b", "--gpu", "h200", "--batch", "1", *args])
+        assert bad.exit_code == 2
+        assert "131,072" in bad.output and "Traceback" not in bad.output
+        assert len(bad.output.strip().splitlines()) == 1
+    util = runner.invoke(app, ["perf", "--model", "llama-3.1-8b", "--gpu", "h200", "--batch", "1", "--context", "10",
+                               "--gpu-memory-utilization", "1.5"])
+    assert util.exit_code == 2 and "--gpu-memory-utilization" in util.output
+
+
+def test_small_token_rates_keep_significant_digits() -> None:
+    from planner.cli.perf import _rate
+
+    assert _rate(0.36551) == "0.366" and _rate(0.0012345) == "0.00123" and _rate(12.345) == "12.3"
+    assert _rate(6058.4) == "6,058" and _rate(0.0) == "0"
+    res = runner.invoke(app, ["perf", "--model", "llama-3.1-405b", "--gpu", "l4", "--batch", "1", "--context", "1024"])
+    line = next(li for li in res.stdout.splitlines() if li.startswith("decode tokens/s"))
+    shown = float(line.split()[-1])
+    step = float(next(li for li in res.stdout.splitlines() if li.startswith("decode step")).split()[-2].replace(",", ""))
+    assert shown == pytest.approx(1e3 / step, rel=2e-3) and shown > 0
 
 
 # ---------------------------------------------------------------------------------------- every preset

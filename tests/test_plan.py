@@ -115,3 +115,56 @@ def test_budget_too_small_is_explained():
     profile = D.profile({"process": "poisson", "rate_per_s": 1.0}, optimizer__budget_usd_per_month=10.0)
     with pytest.raises(PlannerError, match="budget"):
         plan(profile, backend=D.backend(), use_cache=False, workload=_steps([4.0]))
+
+
+def _recording_backend():
+    """The doubles, with the real up-front name check, recording every candidate check."""
+    from planner.plan import check_names
+
+    checked = []
+    be = D.backend()
+    inner = be.check_candidate
+    be.check_candidate = lambda *a: checked.append(a[1:3]) or inner(*a)
+    be.check_names = check_names
+    return be, checked
+
+
+def test_unknown_candidate_gpu_is_refused_once_up_front():
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0},
+                        candidates={"gpus": ["l40s", "h100-sxx", "L40S"], "tensor_parallel_sizes": [1, 2]})
+    be, checked = _recording_backend()
+    with pytest.raises(PlannerError) as err:
+        plan(profile, backend=be, use_cache=False, workload=_steps([1.0]))
+    msg = str(err.value)
+    assert msg.startswith("candidates.gpus: unknown GPU 'h100-sxx'") and "did you mean h100-sxm" in msg
+    assert "\n" not in msg and msg.count("unknown GPU") == 1 and "see `planner catalog`" in msg
+    assert checked == []  # refused before any capacity check
+
+
+def test_unknown_model_is_one_message_not_one_per_candidate():
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0}, model={"name": "llama-9"},
+                        candidates={"gpus": ["l40s", "h100-sxm", "l4"], "tensor_parallel_sizes": [1, 2]})
+    be, checked = _recording_backend()
+    with pytest.raises(PlannerError) as err:
+        plan(profile, backend=be, use_cache=False, workload=_steps([1.0]))
+    msg = str(err.value)
+    assert msg.startswith("model.name: unknown model 'llama-9'") and msg.count("llama-9") == 1
+    assert checked == []
+
+
+def test_known_names_pass_the_up_front_check():
+    from planner.plan import check_names
+
+    check_names(D.profile({"process": "poisson", "rate_per_s": 1.0},
+                          candidates={"gpus": ["l40s", "H100-SXM"], "tensor_parallel_sizes": [1]}))
+
+
+def test_cache_dir_under_a_file_is_refused(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0})
+    with pytest.raises(PlannerError, match="is a file, not a folder"):
+        plan(profile, backend=D.backend(), cache_dir=blocker / "cache", workload=_steps([1.0]))
+    # Without the cache the folder does not matter.
+    result, _ = plan(profile, backend=D.backend(), cache_dir=blocker / "cache", use_cache=False, workload=_steps([1.0]))
+    assert result.plan

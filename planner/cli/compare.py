@@ -39,6 +39,14 @@ def format_cost(cost) -> str:  # noqa: ANN001 (planner.billing.CostBreakdown)
     return "\n".join(f"{k:<15} {v}" for k, v in rows)
 
 
+def format_cold_start(cold) -> str:  # noqa: ANN001 (planner.billing.ColdStart)
+    """One serverless worker's start in words, by part (shared by `simulate --billing` and `compare`)."""
+    if cold.cached:
+        return f"{cold.total_s:.1f} s per worker (cached model start)"
+    return (f"{cold.total_s:.1f} s per worker (container {cold.container_start_s:.1f} s + weights load "
+            f"{cold.weights_load_s:.1f} s + engine warm-up {cold.engine_warmup_s:.1f} s)")
+
+
 def _table(result) -> str:  # noqa: ANN001 (planner.compare.CompareResult)
     hdr = f"{'option':<11}{'pods':>5}{'max wkr':>8}{'USD/horizon':>13}{'USD/month':>12}{'USD/M tok':>11}" \
           f"{'USD/1k req':>11}{'util':>7}{'cold st.':>9}{'SLO att.':>10}  verdict"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 
 from planner.catalog import get_gpu
@@ -27,12 +28,15 @@ def perf(
     prompt: Annotated[Optional[int], typer.Option(help="Prompt tokens for prefill_seconds. Default: --context.")] = None,
     prefill_chunk: Annotated[Optional[int], typer.Option(help="Also time a mixed step: the batch's decodes plus one prefill chunk of this many tokens.")] = None,
     host_overhead_ms: Annotated[Optional[float], typer.Option(help="Engine host time per step, ms. Default: the GPU calibration's setting (0: overlapped scheduling).")] = None,
+    gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="Fraction of each GPU's memory the engine may use, in (0, 1], for the memory check. Default 0.9 (vLLM's).")] = None,
     split_kv_attention: Annotated[bool, typer.Option("--split-kv-attention", help="Decode attention splits long contexts across SMs (FlashInfer, FlashAttention split-KV); default: the calibration's kernel, which does not.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Time of one decode step, one prefill and (with --prefill-chunk) one mixed step."""
     if host_overhead_ms is not None and host_overhead_ms < 0:
         raise PlannerError(f"--host-overhead-ms must be >= 0, got {host_overhead_ms}")
+    if gpu_memory_utilization is not None and not 0 < gpu_memory_utilization <= 1:
+        raise PlannerError(f"--gpu-memory-utilization must be in (0, 1], got {gpu_memory_utilization}")
     report = perf_report(
         get_model(model), get_gpu(gpu),
         batch=batch, context=context, prompt_tokens=prompt, prefill_chunk=prefill_chunk,
@@ -40,6 +44,7 @@ def perf(
         kv_cache_dtype=kv_cache_dtype,
         host_overhead_s=None if host_overhead_ms is None else host_overhead_ms / 1e3,
         attention_split_kv=True if split_kv_attention else None,
+        gpu_memory_utilization=gpu_memory_utilization,
     )
     if json_out:
         emit_json(report)
@@ -49,6 +54,25 @@ def perf(
 
 def _ms(s: float) -> str:
     return f"{s * 1e3:,.3f} ms"
+
+
+def _rate(x: float) -> str:
+    """Whole numbers with separators from 100 up; three significant digits below (0.366, 0.00123)."""
+    if x >= 100:
+        return f"{x:,.0f}"
+    return np.format_float_positional(x, precision=3, unique=False, fractional=False, trim="-")
+
+
+def _memory_row(r: PerfReport) -> str:
+    m, v = r.memory, r.memory.engine_view
+    util = f"at gpu_memory_utilization {m.gpu_memory_utilization:g}"
+    if not m.weights_fit:
+        need = v.weights_bytes_per_gpu + v.activation_peak_bytes + v.non_torch_bytes
+        return (f"NO: weights + activations {need / 1e9:,.1f} GB/GPU > "
+                f"{v.requested_bytes / 1e9:,.1f} GB/GPU {util}")
+    kv = (f"KV cache {v.kv_cache_tokens:,} tokens, room for {m.max_decode_batch:,} seqs of {r.context + 1:,} tokens "
+          f"{util}")
+    return ("yes: " if m.fits else "NO: ") + kv
 
 
 def _breakdown_rows(b: StepBreakdown) -> list[tuple[str, str]]:
@@ -74,9 +98,10 @@ def render_perf(r: PerfReport) -> str:
         ("weights / kv cache", f"{r.weight_format} / {r.kv_cache_dtype}"),
         ("calibration", "measured (H200 fit, docs/perf.md)" if not r.calibration.flop_fraction.estimated
          else "derived from the H200 fit (estimated, docs/perf.md)"),
+        ("fits in memory", _memory_row(r)),
         ("", ""),
         (f"decode step ({r.batch} seqs at {r.context:,} tokens)", _ms(r.decode_step_seconds)),
-        ("decode tokens/s (one replica)", f"{r.decode_tokens_per_second:,.0f}"),
+        ("decode tokens/s (one replica)", _rate(r.decode_tokens_per_second)),
         ("decode bound", r.decode_bound),
     ]
     rows += _breakdown_rows(r.breakdown)
@@ -87,7 +112,8 @@ def render_perf(r: PerfReport) -> str:
         rows += [("", ""), (f"mixed step (+ {r.prefill_chunk:,}-token chunk)", _ms(r.mixed_step_seconds)),
                  ("  over the decode-only step", _ms(r.mixed_step_seconds - r.decode_step_seconds))]
     width = max(len(k) for k, _ in rows)
-    lines = [f"{k:<{width}}  {v}" if k else "" for k, v in rows]
+    lines = [f"WARNING: {w}" for w in r.warnings] + ([""] if r.warnings else [])
+    lines += [f"{k:<{width}}  {v}" if k else "" for k, v in rows]
     if r.assumptions:
         lines += ["", "Assumptions:"] + [f"- {a}" for a in r.assumptions]
     return "\n".join(lines)

@@ -128,9 +128,11 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
             cost = None
         else:  # issue #6: simulate the billing mode's fleet and price it
             from planner.catalog import get_gpu
-            from planner.compare import simulate_billed
+            from planner.compare import billing_notes, simulate_billed
 
-            outcome, cost = simulate_billed(profile, get_gpu(gpu), setup, workload, billing_options[0],
+            gpu_spec = get_gpu(gpu)
+            notes = billing_notes(profile, gpu_spec, billing_options[0], billing_options[1])
+            outcome, cost = simulate_billed(profile, gpu_spec, setup, workload, billing_options[0],
                                             replicas=replicas, overrides=billing_options[1],
                                             pod_schedule=billing_options[2], require_price=billing_options[3],
                                             jump=jump,
@@ -149,10 +151,11 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
 
             if isinstance(cost, str):  # no price for an unpriced default run: metrics, and why no cost
                 emit_json({**outcome.metrics.model_dump(mode="json"), "billing": billing_options[0], "cost": None,
-                           "cost_note": cost})
+                           "cost_note": cost, **notes.model_dump(mode="json")})
             else:
                 emit_json({**outcome.metrics.model_dump(mode="json"), **headline(cost),
-                           "billing": billing_options[0], "cost": cost.model_dump(mode="json")})
+                           "billing": billing_options[0], "cost": cost.model_dump(mode="json"),
+                           **notes.model_dump(mode="json")})
     else:
         fleet_desc = f"{replicas} x {setup.gpu_id}" if billing_options is None or billing_options[0] == "pod" else \
             f"{billing_options[0]} on {setup.gpu_id}" + (f" ({replicas} pods first)" if billing_options[0] == "mix" else "")
@@ -163,3 +166,9 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
             from planner.cli.compare import format_cost
 
             typer.echo(format_cost(cost))
+        if cost is not None:
+            from planner.cli.compare import format_cold_start
+
+            if notes.cold_start is not None:
+                typer.echo(f"{'cold start':<15} {format_cold_start(notes.cold_start)}")
+            typer.echo("\n".join(["Assumptions:", *[f"- {a}" for a in notes.assumptions]]))
