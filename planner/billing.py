@@ -138,7 +138,7 @@ class WorkerSpanLike(Protocol):
     started_at: float  # billing starts (a flex worker's cold start begins here)
     ready_at: float | None  # first moment it can serve; None = stopped while starting
     stopped_at: float | None  # billing stops; None = still running at the end of the run
-    busy_s: float  # seconds with at least one request on the worker
+    busy_s: float  # seconds the engine ran steps, i.e. with at least one request in flight
     gpus: int
 
 
@@ -470,8 +470,9 @@ class WorkerCost(BaseModel):
     usd_per_gpu_s: float
     cost_usd: float
     billed_gpu_seconds: float
-    busy_gpu_seconds: float
-    idle_usd: float
+    busy_gpu_seconds: float = Field(description="GPU-seconds with at least one request in flight (the engine "
+                                    "running steps); says nothing of how full the running batch is")
+    idle_usd: float = Field(description="spend on billed GPU-seconds with no request in flight (cold starts included)")
     cold_starts: int
     cold_start_seconds: float
 
@@ -491,9 +492,13 @@ class CostBreakdown(BaseModel):
     cost_per_1000_requests_usd: float | None
     horizon_s: float
     billed_gpu_seconds: float
-    busy_gpu_seconds: float
-    utilization: float | None = Field(description="busy / billed GPU-seconds")
-    idle_usd: float = Field(description="spend on billed GPU-seconds without a request (cold starts included)")
+    busy_gpu_seconds: float = Field(description="GPU-seconds with at least one request in flight (the engine "
+                                    "running steps); says nothing of how full the running batch is")
+    utilization: float | None = Field(
+        description="busy_gpu_seconds / billed_gpu_seconds: the share of billed time with any request in "
+        "flight. Not how full the GPUs are: one request keeps a GPU 'in flight', so this reads near 100% at "
+        "almost any load; compare the mean running batch with max_num_seqs (SimMetrics.batch_size_mean)")
+    idle_usd: float = Field(description="spend on billed GPU-seconds with no request in flight (cold starts included)")
     cold_starts: int
     cold_start_seconds: float
     cold_start_usd: float

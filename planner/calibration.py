@@ -32,12 +32,14 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-CALIBRATION_FILE = "../shared/calibration/h200-llama-3.1-8b.json (H200, 2026-11-26)"
-STREAMING_FILE = "../shared/calibration/h200-weight-streaming.json (H200, 2026-11-26)"
+# Cited by the path that ships with the repository (bench/data holds verbatim copies of the
+# measurement files; bench/data/README.md says where the originals are) and the measurement.
+CALIBRATION_FILE = "bench/data/h200-llama-3.1-8b.json (measured on an NVIDIA H200, 2026-11-26)"
+STREAMING_FILE = "bench/data/h200-weight-streaming.json (measured on an NVIDIA H200, 2026-11-26)"
 
 DERIVED_RULE = (
-    "derived from the H200 fit (" + CALIBRATION_FILE + "): same fraction of this GPU's peak "
-    "bandwidth/FLOP rate, same fixed times per kernel and per layer (estimated)"
+    "derived from the H200 fit (" + CALIBRATION_FILE + ") by the rule in docs/perf.md: same "
+    "fraction of this GPU's peak bandwidth/FLOP rate, same fixed times per kernel and per layer (estimated)"
 )
 
 

@@ -245,7 +245,18 @@ class BilledRun(BaseModel):
     meets_slo: bool | None
     ttft_p50_s: float | None
     ttft_p99_s: float | None
+    mean_batch_per_replica: float | None = Field(
+        None, description="running sequences per live replica, time-averaged (SimMetrics.batch_size_mean): how "
+        "full the GPUs are, unlike cost.utilization (time with any request in flight)")
+    max_num_seqs: int | None = Field(None, description="the replica's running-batch cap, for comparison")
     cost: CostBreakdown
+
+
+def _batch_fields(outcome: Any, setup: Any) -> dict[str, Any]:
+    """Mean running batch per replica and its cap, for BilledRun."""
+    cap = getattr(getattr(setup, "engine_args", None), "max_num_seqs", None)
+    return {"mean_batch_per_replica": getattr(outcome.metrics, "batch_size_mean", None),
+            "max_num_seqs": None if cap is None else int(cap)}
 
 
 # The simulator entry point, injectable for tests: (workload, setup, fleet_spec, slo) -> SimOutcome.
@@ -293,6 +304,7 @@ def run_billed(
         meets_slo=m.slo_met,
         ttft_p50_s=m.ttft_seconds.p50,
         ttft_p99_s=m.ttft_seconds.p99,
+        **_batch_fields(outcome, setup),
         cost=price_outcome(outcome, workload, prices, settings),
     )
 
@@ -360,6 +372,7 @@ def _evaluate_load(
     m = outcome.metrics
     runs["pods"] = BilledRun(option="pods", pods=n, slo_attainment=m.slo_attainment, meets_slo=m.slo_met,
                              ttft_p50_s=m.ttft_seconds.p50, ttft_p99_s=m.ttft_seconds.p99,
+                             **_batch_fields(outcome, setup),
                              cost=price_outcome(outcome, workload, prices, settings))
     base_max = int(billing.setting(settings, "max_workers"))
     sl_max = max_workers if max_workers is not None else max(base_max, 2 * n)

@@ -9,6 +9,7 @@ demand per slot (`planner.demand`) -> MILP (`planner.optimize`) -> verify by sim
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -63,7 +64,8 @@ class EndpointRun(BaseModel):
     slo_attainment: float
     cost_usd: float
     cold_starts: int = 0
-    utilization: float | None = None
+    utilization: float | None = Field(None, description="billed GPU-seconds with any request in flight "
+                                      "(billing.CostBreakdown.utilization); not how full the batch is")
 
 
 class FleetRun(BaseModel):
@@ -1050,12 +1052,82 @@ def _alternatives(world: _World, searches: dict[str, _Search]) -> list[Alternati
     return alts
 
 
+# How the report names each step-time efficiency (docs/perf.md defines them), and the unit shown.
+_EFFICIENCY_LABELS: dict[str, tuple[str, float, str]] = {
+    "stream_bandwidth_fraction": ("bandwidth fraction", 1.0, ""),
+    "flop_fraction": ("FLOP fraction", 1.0, ""),
+    "roofline_exponent": ("roofline exponent", 1.0, ""),
+    "kernel_fixed_s": ("per-kernel", 1e6, " us"),
+    "layer_fixed_s": ("per-layer", 1e6, " us"),
+    "activation_passes": ("activation passes", 1.0, ""),
+    "attention_flop_fraction": ("attention FLOP fraction", 1.0, ""),
+    "attention_unit_bytes_per_s": ("attention unit", 1e-9, " GB/s"),
+    "eager_launch_s_per_layer": ("eager launch per layer", 1e6, " us"),
+    "host_overhead_s": ("host overhead per step", 1e3, " ms"),
+}
+_EFFICIENCY_LINE = re.compile(r"^(?P<gpu>[^:]+): efficiency (?P<name>\w+) = (?P<value>\S+) is estimated \((?P<source>.*)\)$")
+
+
+def collapse_efficiency_lines(lines: Sequence[str]) -> list[str]:
+    """One line per GPU (or per group of GPUs with the same figures) for the step-time efficiencies.
+
+    The catalog's assumptions list each estimated efficiency of each GPU on its own line with its
+    source; a budget reader needs the figures once: "h100-sxm: step-time efficiencies: bandwidth
+    fraction 0.989, FLOP fraction 0.759, per-layer 75 us, ...; derived from ...". Parameters with
+    a different source (the host-overhead setting) get their own line, shared by the GPUs. Other
+    lines pass through in order; the collapsed lines take the place of each group's first line.
+    """
+    groups: dict[tuple[str, str], list[tuple[str, float]]] = {}
+    order: list[tuple[str, str] | str] = []
+    for line in lines:
+        m = _EFFICIENCY_LINE.match(line)
+        try:
+            value = float(m["value"]) if m else None
+        except ValueError:
+            value = None
+        if m is None or value is None:
+            order.append(line)
+            continue
+        key = (m["gpu"].strip(), m["source"])
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append((m["name"], value))
+
+    def figures(items: list[tuple[str, float]]) -> str:
+        out = []
+        for name, value in items:
+            label, scale, unit = _EFFICIENCY_LABELS.get(name, (name.replace("_", " "), 1.0, ""))
+            out.append(f"{label} {value * scale:.3g}{unit}")
+        return ", ".join(out)
+
+    # GPUs whose figures and source are the same share one line.
+    merged: dict[tuple[str, str], list[str]] = {}
+    first: dict[tuple[str, str], tuple[str, str]] = {}
+    for key, items in groups.items():
+        content = (figures(items), key[1])
+        merged.setdefault(content, []).append(key[0])
+        first.setdefault(content, key)
+    out: list[str] = []
+    for entry in order:
+        if isinstance(entry, str):
+            out.append(entry)
+            continue
+        content = (figures(groups[entry]), entry[1])
+        if first[content] != entry:
+            continue
+        names = {name for name, _ in groups[entry]}
+        what = "step-time" if names <= {"host_overhead_s"} else "step-time efficiencies:"
+        out.append(f"{', '.join(merged[content])}: {what} {content[0]}; {content[1]}")
+    return out
+
+
 def _assumptions(world: _World, backend: Backend, gpu_ids: Sequence[str], serverless: bool) -> list[str]:
     """Every estimated input behind the answer, for the report's Assumptions section."""
     opt = world.profile.optimizer
     lines: list[str] = []
     try:
-        lines += backend.assumptions(world.profile, gpu_ids, serverless)
+        lines += collapse_efficiency_lines(backend.assumptions(world.profile, gpu_ids, serverless))
     except PlannerError as err:
         lines.append(f"catalog assumptions unavailable: {err}")
     if world.measured:

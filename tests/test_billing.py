@@ -250,3 +250,13 @@ def test_cost_properties(durations, busy_frac):
     assert result.idle_usd + result.busy_gpu_seconds * 0.00116 == pytest.approx(result.cost_usd)
     assert all(billed_seconds(d) - d < 1.0 and billed_seconds(d) >= d - 1e-9 for d in durations)
     assert result.cost_per_month_usd == pytest.approx(result.cost_usd * SECONDS_PER_MONTH / 3600.0)
+
+
+def test_in_flight_share_is_documented_as_what_it_measures():
+    """utilization/idle_usd keep their JSON names; their docs say what they count (any request in flight)."""
+    from planner.billing import CostBreakdown
+
+    fields = CostBreakdown.model_fields
+    assert "in flight" in fields["utilization"].description and "max_num_seqs" in fields["utilization"].description
+    assert "no request in flight" in fields["idle_usd"].description
+    assert "in flight" in fields["busy_gpu_seconds"].description

@@ -110,3 +110,26 @@ def test_calibration_rejects_unknown_fields_and_lists_estimates() -> None:
     assert len(lines) == 2  # the derived rule, and the host-overhead setting
     measured = get_gpu("h200").calibration
     assert measured.estimated_names() == ["host_overhead_s"]
+
+
+def test_calibration_sources_cite_files_that_ship_with_the_repo() -> None:
+    """Every catalog calibration source names bench/data/... (in the repo), never ../shared/..."""
+    import re
+    from pathlib import Path
+
+    from planner.calibration import CALIBRATION_FILE, DERIVED_RULE, STREAMING_FILE
+    from planner.catalog import load_catalog
+
+    root = Path(__file__).resolve().parent.parent
+    sources = {DERIVED_RULE, CALIBRATION_FILE, STREAMING_FILE}
+    for gpu in load_catalog().values():
+        if gpu.calibration is not None:
+            sources |= {v.source for _, v in gpu.calibration if hasattr(v, "source")}
+    cited = set()
+    for src in sources:
+        assert "shared/calibration" not in src, src
+        cited |= set(re.findall(r"bench/data/[\w.-]+\.json", src))
+    assert "bench/data/h200-llama-3.1-8b.json" in cited
+    for path in cited:
+        assert (root / path).is_file(), path
+    assert "H200, 2026-11-26" in CALIBRATION_FILE  # the original measurement: GPU and date

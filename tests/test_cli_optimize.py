@@ -235,3 +235,35 @@ def test_real_steady_high_load_goes_to_pods(tmp_path):
     data = _real(tmp_path, "steady", "{process: poisson, rate_per_s: 6}", 600)
     assert data["verified"]
     assert {e["billing"] for e in data["plan"]} == {"pod"}
+
+
+@pytest.mark.parametrize(("target", "message"), [("{tmp}/file", "exists and is not a folder"),
+                                                 ("{tmp}/file/rep", "is not a folder"),
+                                                 ("", "the path is empty")])
+def test_bad_report_folder_is_refused_before_planning(fake_plan, tmp_path, target, message):
+    prof = _profile_file(tmp_path)
+    (tmp_path / "file").write_text("x")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    res = runner.invoke(app, ["optimize", "--profile", str(prof), "--report", target.format(tmp=tmp_path)])
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --report") and message in lines[0]
+    assert fake_plan == []  # refused before the (long) planning run
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_summary_says_when_an_alternative_misses_the_slo(fake_plan, tmp_path, monkeypatch):
+    from planner.cli import optimize as cli_opt
+
+    real = cli_opt._summary
+
+    def with_missed(result):
+        alts = [a.model_copy(update={"slo_attainment": 0.947, "verified": False}) if a.kind == "all_serverless"
+                and a.feasible and a.cost_per_month_usd else a for a in result.alternatives]
+        return real(result.model_copy(update={"alternatives": alts, "slo_target": 0.95}))
+
+    monkeypatch.setattr(cli_opt, "_summary", with_missed)
+    res = runner.invoke(app, ["optimize", "--profile", str(_profile_file(tmp_path)), "--no-report"])
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.stdout.splitlines() if x.startswith("all serverless"))
+    assert "SLO 94.7%, below the 95% target;" in line

@@ -229,3 +229,38 @@ def test_pod_schedule_bills_each_pod_from_its_start():
     assert cost.cost_usd == pytest.approx(3 * 3.49)
     late = [w for w in outcome.workers if w.started_at > 0]
     assert len(late) == 1 and late[0].ready_at == pytest.approx(3660.0)
+
+
+@pytest.mark.parametrize(("target", "message"), [("{tmp}", "is a folder"), ("", "the path is empty"),
+                                                 ("{tmp}/missing/c.png", "does not exist")])
+def test_compare_bad_plot_path_fails_before_simulating(tmp_path, monkeypatch, target, message):
+    def refuse(*args, **kwargs):
+        raise AssertionError("simulated before checking --plot")
+
+    monkeypatch.setattr("planner.compare.compare", refuse)
+    work = tmp_path / "work"
+    work.mkdir()
+    res = CliRunner().invoke(app, ["compare", "--profile", str(_write_profile(tmp_path)), "--gpu", "h100-sxm",
+                                   "--plot", target.format(tmp=work)])
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --plot") and message in lines[0]
+    assert list(work.iterdir()) == []
+
+
+def test_options_report_batch_fullness_next_to_in_flight_time():
+    rng = np.random.default_rng(1)
+    arrivals = np.sort(rng.uniform(0, 600, 1200))
+    result = compare(_profile(), GPU, workload=_workload(arrivals, 600.0), setup=SETUP, load_factors=(1.0,),
+                     extend_steps=0)
+    for run in result.options:
+        assert run.max_num_seqs == 64  # SETUP's cap
+        assert 0 < run.mean_batch_per_replica <= 64
+    from planner.cli.compare import _table, format_cost
+
+    table = _table(result)
+    pods = _option(result, "pods")
+    assert f"{pods.mean_batch_per_replica:.1f}/64" in table and "in flight" in table and "util" not in table
+    text = format_cost(pods.cost)
+    assert "with requests in flight" in text and "spend with no request in flight" in text
+    assert "utilization" not in text and "idle spend" not in text

@@ -168,3 +168,60 @@ def test_cache_dir_under_a_file_is_refused(tmp_path):
     # Without the cache the folder does not matter.
     result, _ = plan(profile, backend=D.backend(), cache_dir=blocker / "cache", use_cache=False, workload=_steps([1.0]))
     assert result.plan
+
+
+def test_efficiency_assumptions_collapse_to_one_line_per_gpu():
+    from planner.plan import collapse_efficiency_lines
+
+    rule = "derived from the H200 fit (bench/data/h200-llama-3.1-8b.json) by the rule in docs/perf.md (estimated)"
+    host = "setting, default 0 (estimated)"
+    lines = ["pod price 3.99 USD/GPU-hour: runpod"]
+    for gpu, bw in (("h100-sxm", 0.98947), ("l4", 0.98947), ("mi300x", 0.9)):
+        lines += [f"{gpu}: ecc is estimated (unsourced)",
+                  f"{gpu}: efficiency stream_bandwidth_fraction = {bw} is estimated ({rule})",
+                  f"{gpu}: efficiency flop_fraction = 0.75905 is estimated ({rule})",
+                  f"{gpu}: efficiency layer_fixed_s = 7.5015e-05 is estimated ({rule})",
+                  f"{gpu}: efficiency attention_unit_bytes_per_s = 50156000000.0 is estimated ({rule})",
+                  f"{gpu}: efficiency host_overhead_s = 0.0 is estimated ({host})"]
+    lines.append("a month is 730 h")
+    out = collapse_efficiency_lines(lines)
+    assert out[0] == lines[0] and out[-1] == "a month is 730 h"
+    assert sum("ecc is estimated" in x for x in out) == 3  # other lines pass through
+    eff = [x for x in out if "step-time efficiencies" in x]
+    # h100-sxm and l4 have the same figures and source: one line; mi300x differs: its own line.
+    assert eff == [
+        "h100-sxm, l4: step-time efficiencies: bandwidth fraction 0.989, FLOP fraction 0.759, per-layer 75 us, "
+        f"attention unit 50.2 GB/s; {rule}",
+        "mi300x: step-time efficiencies: bandwidth fraction 0.9, FLOP fraction 0.759, per-layer 75 us, "
+        f"attention unit 50.2 GB/s; {rule}",
+    ]
+    assert [x for x in out if "host overhead" in x] == [f"h100-sxm, l4, mi300x: step-time host overhead per step 0 ms; {host}"]
+    assert len(out) == 1 + 3 + 2 + 1 + 1
+
+
+def test_report_assumptions_list_efficiencies_once_per_gpu_shown():
+    """The real catalog's lines, through the planner: no per-constant lines, no ../shared path."""
+    from planner.capacity import assumptions as catalog_assumptions
+    from planner.plan import collapse_efficiency_lines
+
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0})
+    raw = catalog_assumptions(profile, ["h100-sxm", "l40s"], False)
+    out = collapse_efficiency_lines(raw)
+    assert len([x for x in raw if ": efficiency " in x]) >= 10
+    assert not [x for x in out if ": efficiency " in x]
+    eff = [x for x in out if "step-time efficiencies:" in x]
+    assert len(eff) == 1 and eff[0].startswith("h100-sxm, l40s: ") and "bench/data/h200-llama-3.1-8b.json" in eff[0]
+    assert all("shared/calibration" not in x for x in out)
+
+
+def test_plan_assumptions_are_collapsed():
+    import dataclasses
+
+    def lines(profile, gpu_ids, serverless):
+        return [f"{g}: efficiency {n} = 0.5 is estimated (rule)" for g in gpu_ids for n in ("flop_fraction", "roofline_exponent")]
+
+    backend = dataclasses.replace(D.backend(), assumptions=lines)
+    profile = D.profile({"process": "poisson", "rate_per_s": 5.0})
+    result, _ = plan(profile, backend=backend, use_cache=False, workload=_steps([9.0] * 6))
+    eff = [a for a in result.assumptions if "efficienc" in a]
+    assert len(eff) == 1 and eff[0].endswith(": step-time efficiencies: FLOP fraction 0.5, roofline exponent 0.5; rule")

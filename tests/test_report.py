@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -59,8 +63,53 @@ def test_unwritable_destination_is_one_clear_error(planned, tmp_path):
     profile, result, arts = planned
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(PlannerError, match="cannot write the report"):
+    with pytest.raises(PlannerError, match="is not a folder"):
         write_report(result, arts, blocker / "rep", profile=profile)
+    with pytest.raises(PlannerError, match="exists and is not a folder"):
+        write_report(result, arts, blocker, profile=profile)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # no temporary folder left
+
+
+def test_report_files_have_normal_permissions_and_scripts_are_executable(planned, tmp_path):
+    profile, result, arts = planned
+    old = os.umask(0o022)
+    try:
+        written = write_report(result, arts, tmp_path / "rep", profile=profile)
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(tmp_path / "rep").as_posix(): stat.S_IMODE(p.stat().st_mode) for p in written}
+    scripts = [n for n in modes if n.endswith(".sh")]
+    assert scripts, "the plan has a pod line, so deploy/ holds a script"
+    assert all(modes[n] == 0o755 for n in scripts)
+    assert all(m == 0o644 for n, m in modes.items() if not n.endswith(".sh"))
+    assert stat.S_IMODE((tmp_path / "rep").stat().st_mode) == 0o755
+
+
+def test_report_into_a_folder_with_an_entry_in_the_way_writes_nothing(planned, tmp_path):
+    profile, result, arts = planned
+    out = tmp_path / "rep"
+    (out / "report.md").mkdir(parents=True)  # a folder where a file goes
+    with pytest.raises(PlannerError, match="in the way"):
+        write_report(result, arts, out, profile=profile)
+    assert [p.name for p in out.iterdir()] == ["report.md"]  # nothing else moved in
+    assert [p.name for p in tmp_path.iterdir()] == ["rep"]  # no temporary folder left
+
+
+def test_answer_and_chart_say_when_an_alternative_misses_the_target(planned):
+    profile, result, arts = planned
+    from planner.report.optimize_report import _View, _bar_label
+
+    alts = [a for a in result.alternatives if a.kind != "optimized" and a.feasible and a.cost_per_month_usd]
+    assert alts
+    missed = alts[0].model_copy(update={"slo_attainment": 0.947, "verified": False, "savings_of_optimized_pct": 23.2})
+    met = alts[0].model_copy(update={"slo_attainment": 0.99, "verified": True, "savings_of_optimized_pct": 23.2})
+    for alt, below in ((missed, True), (met, False)):
+        r = result.model_copy(update={"alternatives": [alt], "slo_target": 0.95})
+        md = render_markdown(_View(r, 0.9, 2.0, 0.1, 0.99))
+        bullet = next(line for line in md.splitlines() if line.startswith("- vs "))
+        assert ("SLO 94.7%, below the 95% target): saves 23.2%" in bullet) is below
+        assert ("below the 95% target" in _bar_label(alt, 0.95)) is below
+        assert ("below" in bullet) is below
 
 
 def test_deploy_settings_render_vllm_names():
@@ -73,7 +122,11 @@ def test_deploy_settings_render_vllm_names():
         "serverless": {"active_workers": 1, "max_workers": 3, "idle_timeout_seconds": 5, "scaler": "queue-delay", "scaler_value": 4},
     }
     cmd = deploy.vllm_serve_command(entry)
-    assert cmd.startswith("vllm serve meta-llama/Llama-3.1-8B-Instruct")
+    comment, serve = cmd.split("\n", 1)
+    assert comment.startswith("# --async-scheduling") and "host-overhead" in comment
+    assert serve.startswith("vllm serve meta-llama/Llama-3.1-8B-Instruct")
+    assert serve.rstrip().endswith("--async-scheduling")  # the timing model's zero host overhead needs it
+    assert subprocess.run(["bash", "-n"], input=cmd, text=True).returncode == 0  # a valid shell command
     for flag in ("--tensor-parallel-size 2", "--max-model-len 8192", "--gpu-memory-utilization 0.9",
                  "--quantization awq", "--kv-cache-dtype fp8", "--enable-chunked-prefill"):
         assert flag in cmd
@@ -91,3 +144,91 @@ def test_markdown_marks_a_plan_that_misses_the_slo(planned):
 
     md = render_markdown(_View(missed, 0.9, 2.0, 0.1, 0.99))
     assert "MISSES" in md and "> missed" in md
+
+
+# ---------------------------------------------------------------- planner/report/files.py ---
+
+from planner.report import files  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["", "   "])
+def test_empty_output_path_is_refused(name):
+    with pytest.raises(PlannerError, match="the path is empty"):
+        files.check_output_path(name, "--records")
+    with pytest.raises(PlannerError, match="the path is empty"):
+        files.check_output_dir(name, "--report")
+
+
+def test_output_path_checks(tmp_path):
+    with pytest.raises(PlannerError, match=r"is a folder; give a file name inside it, e\.g\. .*out\.csv"):
+        files.check_output_path(tmp_path, "--records")
+    with pytest.raises(PlannerError, match="folder .* does not exist"):
+        files.check_output_path(tmp_path / "missing" / "x.csv", "--records")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(PlannerError, match="is not a folder"):
+        files.check_output_path(tmp_path / "f" / "x.csv", "--records")
+    with pytest.raises(PlannerError, match="ending in .png"):
+        files.check_output_path(tmp_path / "x.jpg", "--plot", suffix=".png")
+    assert files.check_output_path(tmp_path / "x.PNG", "--plot", suffix=".png") == tmp_path / "x.PNG"
+    with pytest.raises(PlannerError, match="no file name"):
+        files.check_output_path(str(tmp_path / "new") + "/", "--records")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_folder_is_refused_up_front(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(PlannerError, match="not writable"):
+            files.check_output_path(ro / "x.csv", "--records")
+        with pytest.raises(PlannerError, match="not writable"):
+            files.check_output_dir(ro / "rep", "--report")
+    finally:
+        ro.chmod(0o755)
+
+
+@pytest.mark.parametrize(("umask", "executable", "mode"), [(0o022, False, 0o644), (0o027, False, 0o640),
+                                                           (0o022, True, 0o755)])
+def test_atomic_write_gives_normal_permissions(tmp_path, umask, executable, mode):
+    old = os.umask(umask)
+    try:
+        out = files.write_text(tmp_path / "a.txt", "hello\n", executable=executable)
+    finally:
+        os.umask(old)
+    assert out.read_text() == "hello\n"
+    assert stat.S_IMODE(out.stat().st_mode) == mode  # not mkstemp's 0600
+
+
+def test_atomic_write_leaves_nothing_when_the_writer_or_the_os_fails(tmp_path, monkeypatch):
+    target = tmp_path / "a.csv"
+    target.write_text("old")
+
+    def boom(fh):
+        fh.write("half")
+        raise ValueError("writer failed")
+
+    with pytest.raises(ValueError):
+        files.write_atomic(target, boom)
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+    def refuse(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(files.os, "replace", refuse)
+    with pytest.raises(PlannerError, match=r"--records .*a\.csv: cannot write it \(No space left on device\)"):
+        files.write_text(target, "new", what="--records")
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]
+
+
+def test_atomic_write_temp_file_is_in_the_destination_folder(tmp_path, monkeypatch):
+    seen = []
+    real = files.os.replace
+
+    def spy(src, dst):
+        seen.append((Path(src).parent, Path(dst).parent))
+        return real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", spy)
+    files.write_bytes(tmp_path / "x.bin", b"\x00\x01")
+    assert seen == [(tmp_path, tmp_path)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import stat
 
 import pytest
 from typer.testing import CliRunner
@@ -88,3 +90,63 @@ def test_records_into_a_missing_folder_writes_nothing(profile, tmp_path):
     res = CliRunner().invoke(app, ["simulate", "--profile", str(profile), "--gpu", "h100-sxm", "--records", str(target)])
     assert res.exit_code == 2
     assert not target.parent.exists()
+
+
+@pytest.fixture()
+def no_simulation(monkeypatch):
+    """Fail the test if a simulation starts: bad output paths must be refused before it."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("simulated before checking the output path")
+
+    monkeypatch.setattr("planner.sim.simulate", refuse)
+    monkeypatch.setattr("planner.compare.simulate_billed", refuse)
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("{tmp}", "is a folder"),          # the folder itself (the temp file once landed in its parent)
+        ("{tmp}/d.csv", "is a folder"),    # a folder named like a file
+        ("", "the path is empty"),
+        ("{tmp}/missing/out.csv", "does not exist"),
+        ("{tmp}/f/out.csv", "is not a folder"),  # a file where the folder should be
+    ],
+)
+def test_bad_records_path_is_one_line_exit_2_before_simulating(profile, tmp_path, no_simulation, target, message):
+    work = tmp_path / "work"
+    (work / "d.csv").mkdir(parents=True)
+    (work / "f").write_text("x")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    res = CliRunner().invoke(app, ["simulate", "--profile", str(profile), "--gpu", "h100-sxm",
+                                   "--records", target.format(tmp=work)])
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --records") and message in lines[0], res.stderr
+    assert "Traceback" not in res.output and res.stdout == ""
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written anywhere
+
+
+def test_records_file_has_normal_permissions(profile, tmp_path):
+    old = os.umask(0o022)
+    try:
+        res = CliRunner().invoke(app, ["simulate", "--profile", str(profile), "--gpu", "h100-sxm",
+                                       "--records", str(tmp_path / "r.csv")])
+    finally:
+        os.umask(old)
+    assert res.exit_code == 0, res.output
+    assert stat.S_IMODE((tmp_path / "r.csv").stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.csv", "tiny.yaml"]  # no temporary left
+
+
+def test_text_names_in_flight_time_and_batch_fullness(profile):
+    res = CliRunner().invoke(app, ["simulate", "--profile", str(profile), "--gpu", "h100-sxm", "--replicas", "2"])
+    assert res.exit_code == 0, res.output
+    out = res.stdout
+    assert "utilization" not in out and "busy fraction" not in out and "idle spend" not in out
+    assert "with requests in flight" in out and "spend with no request in flight" in out
+    batch = next(line for line in out.splitlines() if line.startswith("batch size"))
+    assert "of max_num_seqs" in batch and "% full" in batch
+    data = json.loads(CliRunner().invoke(app, ["simulate", "--profile", str(profile), "--gpu", "h100-sxm",
+                                               "--replicas", "2", "--json"]).stdout)
+    assert data["max_num_seqs"] >= 1 and f"{data['batch_size_mean']:,.1f}" in batch
+    assert f"of max_num_seqs {data['max_num_seqs']:,}" in batch

@@ -420,3 +420,23 @@ def test_negative_cli_seed_is_bad_input() -> None:
     profile = load_profile("traffic_profiles/steady.yaml")
     with pytest.raises(PlannerError, match="non-negative"):
         generate_workload(profile, seed=-1)
+
+
+@pytest.mark.parametrize(("target", "message"), [("{tmp}", "is a folder"), ("", "the path is empty"),
+                                                 ("{tmp}/x.jpg", "ending in .png")])
+def test_cli_bad_plot_path_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, monkeypatch, target: str,
+                                                                 message: str) -> None:
+    import planner.cli.traffic as cli_traffic
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("read the traffic before checking --plot")
+
+    monkeypatch.setattr(cli_traffic, "describe_traffic", refuse)
+    work = tmp_path / "work"
+    work.mkdir()
+    profile = str(data_dir("traffic_profiles") / "steady.yaml")
+    result = CliRunner().invoke(app, ["traffic", "--profile", profile, "--plot", target.format(tmp=work)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --plot") and message in lines[0]
+    assert [p.name for p in tmp_path.rglob("*")] == ["work"]

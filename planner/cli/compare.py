@@ -16,8 +16,23 @@ def _money(x: float | None) -> str:
     return "n/a" if x is None else f"${x:,.2f}"
 
 
+def format_batch(mean_batch: float | None, max_num_seqs: int | None) -> str:
+    """How full the replicas are: mean running batch per replica against its max_num_seqs cap."""
+    if mean_batch is None:
+        return "n/a"
+    if not max_num_seqs:
+        return f"mean {mean_batch:,.1f} running sequences per replica"
+    return (f"mean {mean_batch:,.1f} running sequences per replica of max_num_seqs {max_num_seqs:,} "
+            f"({mean_batch / max_num_seqs:.1%} full)")
+
+
 def format_cost(cost) -> str:  # noqa: ANN001 (planner.billing.CostBreakdown)
-    """Readable lines for a CostBreakdown (shared by `simulate --billing` and `compare`)."""
+    """Readable lines for a CostBreakdown (shared by `simulate --billing` and `compare`).
+
+    `utilization` and `idle_usd` are shown by what they measure (time with any request in flight),
+    not as "utilization": a GPU with one request in flight counts as fully in use, so the share
+    reads near 100% at almost any load; the batch line (`format_batch`) says how full GPUs are.
+    """
     util = "n/a" if cost.utilization is None else f"{cost.utilization:.1%}"
     p = cost.prices
     price_bits = []
@@ -29,8 +44,8 @@ def format_cost(cost) -> str:  # noqa: ANN001 (planner.billing.CostBreakdown)
                  f"{_money(cost.cost_per_month_usd)} per month (horizon × {SECONDS_PER_MONTH / cost.horizon_s:.4g})"),
         ("unit cost", f"{_money(cost.cost_per_million_output_tokens_usd)} per million output tokens, "
                       f"{_money(cost.cost_per_1000_requests_usd)} per 1,000 requests"),
-        ("GPU-seconds", f"{cost.billed_gpu_seconds:,.0f} billed, {cost.busy_gpu_seconds:,.0f} busy "
-                        f"(utilization {util}); idle spend {_money(cost.idle_usd)}"),
+        ("GPU-seconds", f"{cost.billed_gpu_seconds:,.0f} billed, {cost.busy_gpu_seconds:,.0f} with requests in "
+                        f"flight ({util}); spend with no request in flight {_money(cost.idle_usd)}"),
         ("cold starts", f"{cost.cold_starts} ({cost.cold_start_seconds:,.0f} s, {_money(cost.cold_start_usd)})"),
         ("billed as", "; ".join(price_bits) or "nothing"),
         ("prices", f"pod: {p.pod_price_label}" + (f" as of {p.pod_price_as_of}" if p.pod_price_as_of else "")
@@ -49,17 +64,22 @@ def format_cold_start(cold) -> str:  # noqa: ANN001 (planner.billing.ColdStart)
 
 def _table(result) -> str:  # noqa: ANN001 (planner.compare.CompareResult)
     hdr = f"{'option':<11}{'pods':>5}{'max wkr':>8}{'USD/horizon':>13}{'USD/month':>12}{'USD/M tok':>11}" \
-          f"{'USD/1k req':>11}{'util':>7}{'cold st.':>9}{'SLO att.':>10}  verdict"
+          f"{'USD/1k req':>11}{'batch':>13}{'in flight':>10}{'cold st.':>9}{'SLO att.':>10}  verdict"
     lines = [hdr]
     for r in result.options:
         c = r.cost
         att = "n/a" if r.slo_attainment is None else f"{r.slo_attainment:.1%}"
         verdict = "meets SLO" if r.meets_slo is not False else "misses SLO"
+        batch = "n/a" if r.mean_batch_per_replica is None else (
+            f"{r.mean_batch_per_replica:.1f}" + (f"/{r.max_num_seqs}" if r.max_num_seqs else ""))
+        flight = "n/a" if c.utilization is None else f"{c.utilization:.0%}"
         lines.append(
             f"{r.option:<11}{r.pods:>5}{(r.serverless_max_workers or 0):>8}{c.cost_usd:>13,.2f}"
             f"{c.cost_per_month_usd:>12,.0f}{(c.cost_per_million_output_tokens_usd or 0):>11,.2f}"
-            f"{(c.cost_per_1000_requests_usd or 0):>11,.3f}{(c.utilization or 0):>7.0%}{c.cold_starts:>9}{att:>10}  {verdict}"
+            f"{(c.cost_per_1000_requests_usd or 0):>11,.3f}{batch:>13}{flight:>10}{c.cold_starts:>9}{att:>10}  {verdict}"
         )
+    lines.append("(batch = mean running sequences per replica / max_num_seqs: how full the GPUs are; in flight = "
+                 "share of billed GPU-seconds with any request running, near 100% at almost any load)")
     return "\n".join(lines)
 
 
@@ -101,7 +121,7 @@ def compare_cmd(
     scaler_value: Annotated[Optional[float], typer.Option("--scaler-value", help="Queue delay (s) or requests per worker.")] = None,
     load_factors: Annotated[Optional[str], typer.Option("--load-factors", help="Rate multipliers to sweep, e.g. 0.25,0.5,1,2.")] = None,
     max_pods: Annotated[int, typer.Option("--max-pods", min=1, help="Upper bound of the pods search.")] = 32,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG of cost per month vs mean load here.")] = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Write a PNG of cost per month vs mean load to this .png file.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (the comparison) on stdout.")] = False,
 ) -> None:
     """Pods vs serverless vs a mix (pods for the base, serverless for bursts): cost, SLO, break-even."""
@@ -111,13 +131,15 @@ def compare_cmd(
 
 def _compare(profile_path: Path, gpu: str, tp: int, seed: int | None, active_workers: int | None,
              max_workers: int | None, idle_timeout: float | None, scaler: str | None, scaler_value: float | None,
-             load_factors: tuple[float, ...] | None, max_pods: int, plot: Path | None, json_out: bool) -> None:
+             load_factors: tuple[float, ...] | None, max_pods: int, plot: str | Path | None, json_out: bool) -> None:
     from planner.catalog import get_gpu
     from planner.compare import DEFAULT_LOAD_FACTORS, ServerlessOverrides, compare
     from planner.profile import load_profile
 
-    if plot is not None and not plot.parent.is_dir():
-        raise PlannerError(f"--plot {plot}: folder {plot.parent} does not exist; create it first")
+    if plot is not None:  # refuse a bad path before the simulations
+        from planner.report.compare_plot import check_plot_path
+
+        plot = check_plot_path(plot)
     overrides = ServerlessOverrides(active_workers=active_workers, max_workers=max_workers,
                                     idle_timeout_seconds=idle_timeout, scaler=scaler, scaler_value=scaler_value)
     result = compare(load_profile(profile_path), get_gpu(gpu), tensor_parallel_size=tp, seed=seed,

@@ -41,7 +41,8 @@ def _summary(result) -> str:  # noqa: ANN001
         else:
             rows.append((a.kind.replace("_", " "),
                          f"{a.name.split(': ', 1)[-1]}: ${a.cost_per_month_usd:,.2f}/month, SLO "
-                         f"{'unverified' if a.slo_attainment is None else f'{a.slo_attainment:.1%}'}; "
+                         f"{'unverified' if a.slo_attainment is None else f'{a.slo_attainment:.1%}'}"
+                         f"{f', below the {result.slo_target:.0%} target' if a.slo_attainment is not None and not a.verified else ''}; "
                          f"the optimized mix saves {a.savings_of_optimized_pct:.1f}%"))
     rows.append(("time", f"{result.wall_seconds:.1f} s (capacities {result.capacity_seconds:.1f} s, "
                          f"simulation {result.simulate_seconds:.1f} s, MILP {result.solve_seconds:.2f} s)"))
@@ -54,7 +55,7 @@ def optimize_cmd(
     profile: Annotated[Path, typer.Option("--profile", "-p", help="Profile YAML: model, traffic, SLO, candidates, billing.")],
     seed: Annotated[Optional[int], typer.Option("--seed", help="Traffic and simulation seed (default: the profile's traffic.seed).")] = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Processes for the capacity simulations (default: CPU count).")] = max(1, os.cpu_count() or 1),
-    report: Annotated[Optional[Path], typer.Option("--report", help="Report folder (default: reports/<profile>-<date>/ under the current directory).")] = None,
+    report: Annotated[Optional[str], typer.Option("--report", help="Report folder (default: reports/<profile>-<date>/ under the current directory).")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Write no report files.")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Capacity cache folder (default: ~/.cache/planner or $PLANNER_CACHE_DIR).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute capacities; do not read or write the cache.")] = False,
@@ -63,13 +64,16 @@ def optimize_cmd(
     """Find the cheapest fleet (GPU types, counts, pods vs serverless) that meets the SLO."""
     from planner.plan import plan  # noqa: PLC0415
     from planner.profile import load_profile  # noqa: PLC0415
-    from planner.report.optimize_report import write_report  # noqa: PLC0415
+    from planner.report.optimize_report import check_report_dir, write_report  # noqa: PLC0415
 
     prof = load_profile(profile)
+    folder: Path | None = None
+    if not no_report:  # refuse an unusable folder before the capacity simulations
+        folder = check_report_dir(
+            report if report is not None else Path.cwd() / "reports" / f"{prof.name}-{_dt.date.today().isoformat()}")
     result, arts = plan(prof, seed=seed, workers=workers, cache_dir=cache_dir, use_cache=not no_cache)
     written: list[Path] = []
-    if not no_report:
-        folder = report or Path.cwd() / "reports" / f"{prof.name}-{_dt.date.today().isoformat()}"
+    if folder is not None:
         written = write_report(result, arts, folder, profile=prof)
     if json_out:
         emit_json(result)

@@ -20,7 +20,7 @@ def _ms(stats: LatencyStats) -> str:
             f"p95 {stats.p95 * 1e3:,.1f}  p99 {stats.p99 * 1e3:,.1f} ms")
 
 
-def _summary(m: SimMetrics, title: str) -> str:
+def _summary(m: SimMetrics, title: str, max_num_seqs: int | None = None) -> str:
     rows = [
         ("run", title),
         ("requests", f"{m.requests:,} ({m.completed:,} completed, {m.rejected:,} rejected"
@@ -38,11 +38,16 @@ def _summary(m: SimMetrics, title: str) -> str:
         rows.append(("SLO", f"{m.slo_attainment:.1%} of requests within TTFT {m.slo.ttft_seconds:g} s and "
                             f"TPOT {m.slo.tpot_seconds:g} s (target {m.slo.attainment:.0%}: {verdict}); "
                             f"goodput {m.goodput_requests_per_second:,.2f} req/s"))
+    from planner.cli.compare import format_batch
+
+    # busy_fraction counts any time with a request in flight: near 100% at almost any load, so it
+    # is named for what it is and shown after the batch size, which says how full the GPUs are.
     busy = [w.busy_fraction for w in m.workers]
     rows += [
         ("KV cache usage", f"mean {m.kv_cache_usage_mean:.1%} (max bin {max(m.series.kv_cache_usage, default=0):.1%})"),
-        ("batch size", f"mean {m.batch_size_mean:.1f} running sequences per replica"),
-        ("busy fraction", f"mean {sum(busy) / max(len(busy), 1):.1%} over {len(busy)} replicas"),
+        ("batch size", format_batch(m.batch_size_mean, max_num_seqs)),
+        ("in flight", f"{sum(busy) / max(len(busy), 1):.1%} of the time a replica has any request running "
+                      f"(mean over {len(busy)} replica{'' if len(busy) == 1 else 's'}; says nothing of batch size)"),
         ("simulated", f"{m.simulated_seconds:,.1f} s in {m.wall_seconds:,.2f} s wall "
                       f"({m.requests_per_wall_second:,.0f} requests/s)"),
     ]
@@ -76,7 +81,7 @@ def simulate(
     seed: Annotated[Optional[int], typer.Option("--seed", help="Traffic seed (default: the profile's traffic.seed).")] = None,
     router: Annotated[str, typer.Option("--router", help="least_outstanding, round_robin or pods_first.")] = "least_outstanding",
     step_by_step: Annotated[bool, typer.Option("--step-by-step", help="Simulate every decode step (slow; jump mode is exact).")] = False,
-    records: Annotated[Optional[Path], typer.Option("--records", help="Write one CSV row per request here.")] = None,
+    records: Annotated[Optional[str], typer.Option("--records", help="Write one CSV row per request to this file (its folder must exist).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (the metrics) on stdout.")] = False,
     # Billing options (issue #6): the fleet a billing mode describes, and its cost.
     billing: Annotated[Optional[str], typer.Option("--billing", help="pod (--replicas pods), serverless (the profile's endpoint) or mix (pods first, serverless overflow). Default: pods, priced when the catalog has a price.")] = None,
@@ -108,15 +113,17 @@ def simulate(
 
 
 def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | None, router: str, jump: bool,
-              records_path: Path | None, json_out: bool, billing_options=None) -> None:
+              records_path: str | Path | None, json_out: bool, billing_options=None) -> None:
     from planner.profile import load_profile
     from planner.sim import FleetSpec
     from planner.sim import simulate as run_simulation
     from planner.sim.setup import replica_setup
     from planner.traffic import generate_workload
 
-    if records_path is not None and not records_path.parent.is_dir():
-        raise PlannerError(f"--records {records_path}: folder {records_path.parent} does not exist; create it first")
+    if records_path is not None:  # refuse a bad path before the (possibly long) simulation
+        from planner.report.files import check_output_path
+
+        records_path = check_output_path(records_path, "--records", example="records.csv")
     profile = load_profile(profile_path)
     setup = replica_setup(profile, gpu, tp)
     workload = generate_workload(profile, seed=seed, max_model_len=setup.engine_args.max_model_len)
@@ -150,16 +157,19 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
             from planner.billing import headline
 
             if isinstance(cost, str):  # no price for an unpriced default run: metrics, and why no cost
-                emit_json({**outcome.metrics.model_dump(mode="json"), "billing": billing_options[0], "cost": None,
+                emit_json({**outcome.metrics.model_dump(mode="json"), "max_num_seqs": int(setup.engine_args.max_num_seqs),
+                           "billing": billing_options[0], "cost": None,
                            "cost_note": cost, **notes.model_dump(mode="json")})
             else:
-                emit_json({**outcome.metrics.model_dump(mode="json"), **headline(cost),
+                emit_json({**outcome.metrics.model_dump(mode="json"), "max_num_seqs": int(setup.engine_args.max_num_seqs),
+                           **headline(cost),
                            "billing": billing_options[0], "cost": cost.model_dump(mode="json"),
                            **notes.model_dump(mode="json")})
     else:
         fleet_desc = f"{replicas} x {setup.gpu_id}" if billing_options is None or billing_options[0] == "pod" else \
             f"{billing_options[0]} on {setup.gpu_id}" + (f" ({replicas} pods first)" if billing_options[0] == "mix" else "")
-        typer.echo(_summary(outcome.metrics, f"{profile.name}: {fleet_desc} (TP {tp}), {len(workload):,} requests"))
+        typer.echo(_summary(outcome.metrics, f"{profile.name}: {fleet_desc} (TP {tp}), {len(workload):,} requests",
+                            max_num_seqs=int(setup.engine_args.max_num_seqs)))
         if isinstance(cost, str):
             typer.echo(f"{'cost':<15} n/a: {cost}")
         elif cost is not None:

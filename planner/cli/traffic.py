@@ -45,9 +45,13 @@ def traffic(
     jitter: Annotated[Optional[str], typer.Option("--jitter", help="Bare trace only: 'batch' or seconds of uniform jitter (default none).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: the profile's traffic.seed).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also write a PNG: arrivals per minute and size histograms.")] = None,
+    plot: Annotated[Optional[str], typer.Option("--plot", help="Also write a PNG (a .png file name): arrivals per minute and size histograms.")] = None,
 ) -> None:
     """Requests, rates, burstiness and token percentiles of a profile's traffic or of a trace."""
+    if plot is not None:  # refuse a bad path before reading a (possibly large) trace
+        from planner.report.traffic_plot import check_plot_path
+
+        plot = check_plot_path(plot)
     loaded = load_profile(profile) if profile is not None else None
     workload, stats = describe_traffic(loaded, trace, format, seed, jitter)
     if plot is not None:

@@ -16,12 +16,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from planner.billing import HOURS_PER_MONTH  # noqa: E402
 from planner.errors import PlannerError  # noqa: E402
+from planner.report.files import check_output_path, write_atomic  # noqa: E402
 
 _STYLES = {
     "pods": {"color": "#1f77b4", "marker": "s", "label": "dedicated pods"},
     "serverless": {"color": "#d62728", "marker": "o", "label": "serverless"},
     "mix": {"color": "#2ca02c", "marker": "^", "label": "pods + serverless bursts"},
 }
+
+
+def check_plot_path(path: str | Path, what: str = "--plot") -> Path:
+    """Refuse an unusable plot path up front (a folder, a missing or read-only folder, not .png)."""
+    return check_output_path(path, what, suffix=".png", example="compare.png")
 
 
 def write_compare_plot(result: Any, path: str | Path) -> Path:
@@ -33,11 +39,9 @@ def write_compare_plot(result: Any, path: str | Path) -> Path:
     Args:
         result: a CompareResult (gpu_id, tensor_parallel_size, profile, sweep, break_even_rate_per_s,
             mean_rate_per_s).
-        path: where the PNG goes; its folder must exist.
+        path: where the PNG goes (a .png name); its folder must exist and be writable.
     """
-    out = Path(path)
-    if not out.parent.is_dir():
-        raise PlannerError(f"cannot write the plot: folder {out.parent} does not exist (create it first)")
+    out = check_plot_path(path)
     sweep = sorted(result.sweep, key=lambda p: p.mean_rate_per_s)
     if not sweep:
         raise PlannerError("nothing to plot: the comparison has no load points")
@@ -68,6 +72,7 @@ def write_compare_plot(result: Any, path: str | Path) -> Path:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    try:
+        return write_atomic(out, lambda fh: fig.savefig(fh, format="png"), binary=True, what="--plot", suffix=".png")
+    finally:
+        plt.close(fig)

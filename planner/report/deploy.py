@@ -5,6 +5,7 @@ in `optimize_report` puts them in files.
 
 Sources:
 - vLLM engine arguments (flag names): https://docs.vllm.ai/en/latest/configuration/engine_args/
+  (`--async-scheduling`: the scheduler prepares step n+1 while the GPU runs step n)
 - Runpod's vLLM worker reads the same settings as upper-case environment variables
   (MODEL_NAME, MAX_MODEL_LEN, GPU_MEMORY_UTILIZATION, TENSOR_PARALLEL_SIZE, ...):
   https://docs.runpod.io/serverless/vllm/environment-variables and
@@ -63,13 +64,22 @@ def _engine_flags(engine: dict[str, Any]) -> list[tuple[str, Any]]:
     return flags
 
 
+# The step-time model counts no host time between steps (host_overhead_s = 0, docs/perf.md): the
+# engine must overlap scheduling with the GPU, which vLLM does with --async-scheduling.
+ASYNC_SCHEDULING_COMMENT = (
+    "# --async-scheduling: the plan's latencies assume the engine overlaps scheduling with the GPU "
+    "(no host time between steps); without it steps are slower: see `planner perf --host-overhead-ms`."
+)
+
+
 def vllm_serve_command(entry: dict[str, Any]) -> str:
-    """`vllm serve ...` for one plan line (multi-line, shell-ready)."""
+    """`vllm serve ...` for one plan line (a comment line, then the multi-line, shell-ready command)."""
     engine = entry.get("engine") or {}
     lines = [f"vllm serve {model_repo(str(engine.get('model', 'MODEL')))}"]
     for flag, value in _engine_flags(engine):
         lines.append(f"--{flag}" if value is None else f"--{flag} {value}")
-    return " \\\n  ".join(lines)
+    lines.append("--async-scheduling")
+    return ASYNC_SCHEDULING_COMMENT + "\n" + " \\\n  ".join(lines)
 
 
 def serverless_env(entry: dict[str, Any]) -> dict[str, str]:

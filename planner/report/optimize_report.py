@@ -1,7 +1,7 @@
 """The `planner optimize` report: report.md, a self-contained report.html, plots, plan.json, deploy/.
 
 Everything is drawn into a temporary folder beside the destination and moved in only when all of
-it is written, so an error never leaves half a report.
+it is written (planner.report.files.write_folder), so an error never leaves half a report.
 """
 
 from __future__ import annotations
@@ -10,17 +10,14 @@ import base64
 import html
 import io
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from planner.billing import HOURS_PER_MONTH
-from planner.errors import PlannerError
 from planner.report import deploy as deploy_mod
+from planner.report.files import check_output_dir, write_folder
 
 
 def _money(x: float | None) -> str:
@@ -112,14 +109,29 @@ def _figures(result: Any, arts: Any) -> dict[str, bytes]:
         labels = [a.kind.replace("_", " ") for a in alts]
         costs = [a.cost_per_month_usd for a in alts]
         colors = ["#ddcc77" if a.kind != "optimized" else "#117733" for a in alts]
-        ax.barh(labels, costs, color=colors)
+        bars = ax.barh(labels, costs, color=colors)
         for i, a in enumerate(alts):
-            ax.text(costs[i], i, f"  {_money(a.cost_per_month_usd)}/mo, SLO {_pct(a.slo_attainment)}", va="center", fontsize=8)
-        ax.set_xlim(0, max(costs) * 1.6)
+            if _misses_target(a):  # cheap but too slow: hatched, red edge, said in the label
+                bars[i].set_hatch("//")
+                bars[i].set_edgecolor("#cc3311")
+            ax.text(costs[i], i, _bar_label(a, result.slo_target), va="center", fontsize=8,
+                    color="#cc3311" if _misses_target(a) else "black")
+        ax.set_xlim(0, max(costs) * 2.0)
         ax.set_xlabel("USD per month (simulated)")
-        ax.set_title("Alternatives")
+        ax.set_title("Alternatives" + (" (hatched: misses the SLO target)" if any(map(_misses_target, alts)) else ""))
         save("alternatives.png", fig)
     return out
+
+
+def _misses_target(alt: Any) -> bool:
+    """An alternative simulated below the SLO attainment target (unsimulated ones are not judged)."""
+    return alt.slo_attainment is not None and not alt.verified
+
+
+def _bar_label(alt: Any, slo_target: float) -> str:
+    """The text beside an alternative's bar: cost, SLO attainment, and whether it misses the target."""
+    return (f"  {_money(alt.cost_per_month_usd)}/mo, SLO {_pct(alt.slo_attainment)}"
+            + (f" (below the {_pct(slo_target, 0)} target)" if _misses_target(alt) else ""))
 
 
 def result_headroom(result: Any) -> float:
@@ -156,7 +168,7 @@ def _alternatives_table(result: Any) -> list[str]:
         note = f" ({a.note})" if a.note else ""
         rows.append(
             f"| {a.name}{note} | {_money(a.cost_per_month_usd)} | {_money(a.usd_per_million_output_tokens)} "
-            f"| {_pct(a.slo_attainment)}{'' if a.verified or a.slo_attainment is None else ' (below target)'} | {sav} |"
+            f"| {_pct(a.slo_attainment)}{' (below target)' if _misses_target(a) else ''} | {sav} |"
         )
     return rows
 
@@ -189,7 +201,9 @@ def render_markdown(result: Any, images: dict[str, str] | None = None) -> str:
         if a.kind != "optimized" and a.feasible and a.cost_per_month_usd and a.savings_of_optimized_pct is not None:
             md.append(
                 f"- vs {_ALT_LABELS.get(a.kind, a.kind)} ({a.name.split(': ', 1)[-1]}, "
-                f"{_money(a.cost_per_month_usd)}/month, SLO {_pct(a.slo_attainment)}): "
+                f"{_money(a.cost_per_month_usd)}/month, SLO {_pct(a.slo_attainment)}"
+                + (f", below the {_pct(result.slo_target, 0)} target" if _misses_target(a) else "")
+                + "): "
                 f"{'saves' if a.savings_of_optimized_pct >= 0 else 'costs'} "
                 f"{abs(a.savings_of_optimized_pct):.1f}%"
             )
@@ -373,12 +387,9 @@ def write_report(result: Any, arts: Any, directory: str | Path, *, profile: Any 
     tpot = float(profile.slo.tpot_seconds) if profile is not None else None
     pct = float(profile.optimizer.demand_percentile) if profile is not None else 0.99
     view = _View(result, headroom, ttft, tpot, pct)
-    try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    except OSError as err:
-        raise PlannerError(f"cannot write the report to {directory}: {err.strerror or err}; choose another --report DIR") from None
-    try:
+    check_report_dir(directory)
+
+    def fill(tmp: Path) -> None:
         figures = _figures(view, arts)
         for name, data in figures.items():
             (tmp / name).write_bytes(data)
@@ -399,28 +410,11 @@ def write_report(result: Any, arts: Any, directory: str | Path, *, profile: Any 
                 env = deploy_mod.serverless_env(e)
                 (dep / f"{stem}.env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
                 (dep / f"{stem}.endpoint.json").write_text(json.dumps(deploy_mod.endpoint_settings(e), indent=2) + "\n")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report is for sharing
-        written = _move_into(tmp, directory)
-    except OSError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise PlannerError(f"cannot write the report to {directory}: {err.strerror or err}; choose another --report DIR") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return written
+
+    # The whole folder is drawn in a temporary folder and moved in at the end (files.write_folder).
+    return write_folder(directory, fill, what="--report", executable=lambda rel: rel.suffix == ".sh")
 
 
-def _move_into(tmp: Path, directory: Path) -> list[Path]:
-    """Rename the finished folder into place (or its files, when the folder already exists)."""
-    if not directory.exists():
-        os.replace(tmp, directory)
-        return sorted(p for p in directory.rglob("*") if p.is_file())
-    written = []
-    for src in sorted(tmp.rglob("*")):
-        if src.is_file():
-            dst = directory / src.relative_to(tmp)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dst)
-            written.append(dst)
-    shutil.rmtree(tmp, ignore_errors=True)
-    return written
+def check_report_dir(directory: str | Path) -> Path:
+    """Refuse an unusable report folder up front (a file, an unwritable place, an empty name)."""
+    return check_output_dir(directory, "--report")

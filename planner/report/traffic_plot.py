@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from planner.errors import PlannerError
+from planner.report.files import check_output_path, write_atomic
 from planner.traffic import Workload, trace_stats
 
 
@@ -19,6 +17,11 @@ def _log_bins(values: np.ndarray, count: int = 50) -> np.ndarray:
     return np.geomspace(lo, hi * 1.0001, count + 1)
 
 
+def check_plot_path(path: str | Path, what: str = "--plot") -> Path:
+    """Refuse an unusable plot path up front (a folder, a missing or read-only folder, not .png)."""
+    return check_output_path(path, what, suffix=".png", example="traffic.png")
+
+
 def plot_traffic(workload: Workload, path: str | Path, title: str | None = None) -> Path:
     """Write a PNG: requests per minute (with the mean), prompt and output token histograms.
 
@@ -26,7 +29,7 @@ def plot_traffic(workload: Workload, path: str | Path, title: str | None = None)
 
     Args:
         workload: the requests to draw.
-        path: where the PNG goes; its folder must exist.
+        path: where the PNG goes (a .png name); its folder must exist and be writable.
         title: the figure's title (default: the workload's source).
     Returns:
         The path written.
@@ -36,11 +39,7 @@ def plot_traffic(workload: Workload, path: str | Path, title: str | None = None)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise PlannerError(f"--plot writes a PNG: give a file name ending in .png (got {path.name})")
-    if not path.parent.is_dir():
-        raise PlannerError(f"--plot: folder {path.parent} does not exist; create it or choose another path")
+    path = check_plot_path(path)
     stats = trace_stats(workload)
     minutes = max(1, int(np.ceil(workload.horizon_s / 60.0)))
     per_minute = np.bincount(
@@ -77,13 +76,8 @@ def plot_traffic(workload: Workload, path: str | Path, title: str | None = None)
                      f"max {tok.max}", fontsize=9)
     fig.suptitle(title or workload.source, fontsize=10)
 
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent, prefix=".traffic-")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
+        return write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=110), binary=True, what="--plot",
+                            suffix=".png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
