@@ -312,6 +312,15 @@ def plan(
     serverless_used = any(e.billing == "serverless" for e in shown)
     assumptions = _assumptions(world, backend, gpu_ids, serverless_used)
     deploy = [_deploy(world, backend, e) for e in entries]
+    if world.measured:
+        measured_gpus = sorted({e.gpu for e in world.profile.capacity.entries})
+        ignored = sorted(set(world.profile.candidates.gpus) - set(measured_gpus))
+        if ignored:
+            notes.append(
+                f"capacities come from the profile's capacity section, which measures {', '.join(measured_gpus)} "
+                f"only; candidates {', '.join(ignored)} were not considered (remove the capacity section "
+                "to simulate every candidate)"
+            )
     if not run.simulated:
         notes.append(
             f"the plan was not simulated ({run.not_simulated_reason}): its cost is the MILP's and its "

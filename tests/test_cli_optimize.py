@@ -192,6 +192,28 @@ def test_measured_melange_example_through_the_cli(tmp_path):
     assert [(e["gpu"], e["count"]) for e in data["plan"]] == [("A10G", 5)]
     assert data["milp_cost_usd"] * 3600 / data["horizon_s"] == pytest.approx(5.05)
     assert data["slo_attainment"] is None and not data["verified"]  # measured GPUs: not simulated
+    assert not any("were not considered" in n for n in data["notes"])  # every candidate was measured
+
+
+def test_measured_capacities_say_which_candidates_they_leave_out(tmp_path):
+    import yaml
+
+    prof = tmp_path / "narrow.yaml"
+    prof.write_text(yaml.safe_dump({
+        "name": "narrow",
+        "model": {"name": "llama-3.1-8b"},
+        "traffic": {"arrivals": {"process": "poisson", "rate_per_s": 2},
+                    "sizes": {"distribution": "fixed", "prompt_tokens": 500, "output_tokens": 100},
+                    "horizon_seconds": 300},
+        "slo": {"ttft_seconds": 2, "tpot_seconds": 0.1},
+        "candidates": {"gpus": ["MyGPU", "h100-sxm", "l40s"], "billing": ["pod"]},
+        "capacity": {"entries": [{"gpu": "MyGPU", "usd_per_hour": 1.0, "buckets": [
+            {"prompt_tokens": [1, 4096], "output_tokens": [1, 1024], "share": 1.0, "max_requests_per_second": 1.5}]}]},
+    }))
+    res = runner.invoke(app, ["optimize", "--profile", str(prof), "--json", "--no-report"])
+    assert res.exit_code == 0, res.output
+    notes = json.loads(res.stdout)["notes"]
+    assert any("measures MyGPU only; candidates h100-sxm, l40s were not considered" in n for n in notes)
 
 
 REAL_PROFILE = """
