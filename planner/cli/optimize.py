@@ -44,6 +44,7 @@ def _summary(result) -> str:  # noqa: ANN001
                          f"{'unverified' if a.slo_attainment is None else f'{a.slo_attainment:.1%}'}"
                          f"{f', below the {result.slo_target:.0%} target' if a.slo_attainment is not None and not a.verified else ''}; "
                          f"the optimized mix saves {a.savings_of_optimized_pct:.1f}%"))
+    rows += [("note", n) for n in result.notes]
     rows.append(("time", f"{result.wall_seconds:.1f} s (capacities {result.capacity_seconds:.1f} s, "
                          f"simulation {result.simulate_seconds:.1f} s, MILP {result.solve_seconds:.2f} s)"))
     return "\n".join(f"{k:<17} {v}" for k, v in rows)
