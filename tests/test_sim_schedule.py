@@ -30,7 +30,7 @@ def test_admission_chunked_prefill_preemption_completion(jump):
     r = out.records
     # step 1 [0, .016): A prefills 6 (2 blocks)                         -> A first token .016
     # step 2 [.016, .033): A decodes; B prefills 4 (1 block); C admitted with a 3-token chunk
-    #        (budget 8 - 1 - 4), 1 block; 0 blocks free                -> B first token .033
+    #        (budget 8 - 1 - 4), 1 block; 1 block free (5 - 2 - 1 - 1)  -> B first token .033
     # step 3 [.033, .043): B's 5th token takes the last block; C needs a 2nd block: none free,
     #        so the newest running request (C itself) is preempted; A and B decode
     # step 4 [.043, .053): A takes the freed block; C (5 tokens, 2 blocks) cannot fit -> waits

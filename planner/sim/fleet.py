@@ -146,6 +146,10 @@ class Fleet:
         self.num_requests = num_requests
         self.num_resolved = 0  # finished + rejected
         self.num_preemptions = 0
+        # progress(fraction resolved) is called when num_resolved reaches _progress_next (never without one)
+        self._progress: Callable[[float], None] | None = None
+        self._progress_tick = 1
+        self._progress_next = num_requests + 1
         self.all_resolved = env.event()
         if num_requests == 0:
             self.all_resolved.succeed()
@@ -279,6 +283,8 @@ class Fleet:
         for request in finished:
             records.finish(request)
         self.num_resolved += len(finished)
+        if self.num_resolved >= self._progress_next:
+            self._report_progress()
         if self.observers:
             for request in finished:
                 for obs in self.observers:
@@ -295,8 +301,17 @@ class Fleet:
         request.status = RequestStatus.REJECTED
         self.records.reject(request, REJECT_REASONS.index(reason))
         self.num_resolved += 1
+        if self.num_resolved >= self._progress_next:
+            self._report_progress()
         if self.num_resolved >= self.num_requests and not self.all_resolved.triggered:
             self.all_resolved.succeed()
+
+    def _report_progress(self) -> None:
+        # Driven by resolved requests, not arrivals: an overloaded run's drain after the last
+        # arrival can be most of its wall time. simulate() reports the end (1.0) itself.
+        if self.num_resolved < self.num_requests:
+            self._progress(self.num_resolved / self.num_requests)
+        self._progress_next = (self.num_resolved // self._progress_tick + 1) * self._progress_tick
 
     def _grow_series(self, num_bins: int) -> None:
         grow = num_bins - len(self._batch_area)
@@ -321,8 +336,10 @@ class Fleet:
         """
         self._arrivals = (arrival_s, prompt_tokens, output_tokens)
         self._next_arrival = 0
-        self._progress = progress
-        self._progress_tick = max(1, len(arrival_s) // 100)
+        if progress is not None:
+            self._progress = progress
+            self._progress_tick = max(1, len(arrival_s) // 100)
+            self._progress_next = self._progress_tick
         self._schedule_next_arrival()
 
     def _schedule_next_arrival(self) -> None:
@@ -354,8 +371,6 @@ class Fleet:
                 for obs in observers:
                     obs.on_arrival(self, request)
                 self.dispatch(request)
-            if self._progress is not None and i % self._progress_tick == 0:
-                self._progress(i / n)
             i += 1
         self._next_arrival = i
         self._schedule_next_arrival()

@@ -64,7 +64,9 @@ def simulate(
         jump: advance uniform decode runs in one event (exact); False steps one by one.
         router: "least_outstanding", "round_robin" or "pods_first" (serverless workers take only what no pod accepts).
         seed: seeds `Fleet.rng` (the engine itself is deterministic).
-        progress: called with the fraction of arrivals replayed, about every 1%.
+        progress: called with the fraction of requests resolved (finished or rejected), about
+            every 1% of them, and with 1.0 at the end (an overloaded run's drain after the last
+            arrival moves it too).
         series_bin_s: bin of the KV/batch time series (default: horizon / 288, at least 1 s).
     Returns:
         SimOutcome. The run lasts until every request is finished or rejected, and at least
