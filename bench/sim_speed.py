@@ -41,7 +41,7 @@ def _run(name: str, workload, setup, pods: int, slo, jump: bool = True) -> None:
         f"{wall:,.2f} s wall, {cpu:,.2f} s CPU = {len(workload) / wall:,.0f} requests per wall s, "
         f"{len(workload) / cpu:,.0f} per CPU s "
         f"(TTFT p50 {m.ttft_seconds.p50 * 1e3:.0f} ms, batch {m.batch_size_mean:.1f}, "
-        f"busy {sum(w.busy_fraction for w in m.workers) / len(m.workers):.0%})"
+        f"requests in flight {sum(w.busy_fraction for w in m.workers) / len(m.workers):.0%})"
     )
     sys.stdout.flush()
 

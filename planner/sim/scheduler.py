@@ -91,6 +91,15 @@ class SchedulerOutput:
         self.num_admitted = 0
         self.by_request = False  # planned request by request (a KV shortage or a tight budget)
 
+    def add(self, request: Request, num_new: int, decode_contexts: list[int]) -> None:
+        """Schedule `num_new` tokens of `request`: a decode (one token) or a prefill chunk."""
+        self.scheduled.append(request)
+        self.num_new_tokens.append(num_new)
+        if num_new == 1:
+            decode_contexts.append(request.num_computed_tokens)
+        else:
+            self.prefill_chunks.append((num_new, request.num_computed_tokens))
+
     @property
     def num_scheduled_tokens(self) -> int:
         return self.num_decoders + sum(self.num_new_tokens)
@@ -183,12 +192,7 @@ class Scheduler:
         for request, num_new, blocks in prefills:
             if blocks > 0:
                 request.num_blocks += blocks
-            out.scheduled.append(request)
-            out.num_new_tokens.append(num_new)
-            if num_new == 1:
-                extra_contexts.append(request.num_computed_tokens)
-            else:
-                out.prefill_chunks.append((num_new, request.num_computed_tokens))
+            out.add(request, num_new, extra_contexts)
         if self.waiting:
             token_budget = self._admit_waiting(out, token_budget, now, extra_contexts)
         if contexts is None:
@@ -219,12 +223,7 @@ class Scheduler:
             if math.isnan(request.admitted_at):
                 request.admitted_at = now
             out.num_admitted += 1
-            out.scheduled.append(request)
-            out.num_new_tokens.append(num_new)
-            if num_new == 1:
-                contexts.append(request.num_computed_tokens)
-            else:
-                out.prefill_chunks.append((num_new, request.num_computed_tokens))
+            out.add(request, num_new, contexts)
             token_budget -= num_new
         return token_budget
 
@@ -243,12 +242,7 @@ class Scheduler:
             num_new = min(request.num_prompt_tokens + request.num_output_tokens - request.num_computed_tokens, token_budget)
             if self.kv.allocate_slots(request, num_new) is None and not self._preempt_until_allocated(request, num_new, out):
                 break  # it preempted itself: nobody after it is left
-            out.scheduled.append(request)
-            out.num_new_tokens.append(num_new)
-            if num_new == 1:
-                contexts.append(request.num_computed_tokens)
-            else:
-                out.prefill_chunks.append((num_new, request.num_computed_tokens))
+            out.add(request, num_new, contexts)
             token_budget -= num_new
             i += 1
         if not out.num_preempted:
