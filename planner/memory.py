@@ -330,7 +330,7 @@ def kv_bytes_for_tokens(
         raise PlannerError(f"token count must be >= 0, got {tokens}")
     per_layer = kv_bytes_per_token_per_layer(spec, kv_cache_dtype, tensor_parallel_size, precision)
     sliding = spec.num_sliding_layers
-    window_tokens = min(tokens, spec.sliding_window) if sliding else 0
+    window_tokens = min(tokens, spec.sliding_window) if sliding and spec.sliding_window is not None else 0
     return round(per_layer * (spec.num_full_attention_layers * tokens + sliding * window_tokens))
 
 
@@ -804,8 +804,8 @@ def size_report(
                 view = engine_view(spec, gpu, args, tp, precision, quantization, kv_cache_dtype)
                 if view.fits:
                     break
-            if view is None:
-                raise PlannerError(f"{spec.name}: no tensor_parallel_size in 1, 2, 4, 8 splits its heads")
+        if view is None:  # only the search above can leave it unset
+            raise PlannerError(f"{spec.name}: no tensor_parallel_size in 1, 2, 4, 8 splits its heads")
         rule_tp = None
         rule_bytes = 0
         for tp in valid_tensor_parallel_sizes(spec):

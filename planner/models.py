@@ -486,7 +486,7 @@ def from_hf_config(cfg: dict[str, Any], name: str = "custom") -> ModelSpec:
     if quant in ("awq", "gptq") and int(quant_cfg.get("bits", 4)) != 4:
         # Only the 4-bit group-128 layout is modelled; an 8-bit checkpoint is sized by the plain
         # int8 rule (every parameter 1 byte), which slightly understates its 16-bit embeddings.
-        if int(quant_cfg.get("bits")) != 8:
+        if int(quant_cfg.get("bits", 4)) != 8:
             raise PlannerError(
                 f"config.json for {name!r}: {quant} with {quant_cfg.get('bits')} bits is not modelled "
                 "(4 or 8 bits): pass --precision to size it by the rule"

@@ -139,6 +139,57 @@ class StepTimeModel:
     them plus the new token.
     """
 
+    # The constants `create` computes, declared for the type checker. They are set through
+    # `__init__(**constants)` into the instance __dict__ (plain attribute reads on the hot path);
+    # these annotations have no runtime effect.
+    spec_name: str
+    gpu_id: str
+    tensor_parallel_size: int
+    weight_format: str
+    weight_bytes_total: int  # bytes, whole model
+    weight_only: bool
+    kv_cache_dtype: str
+    notes: list[str]
+    calibration: PerfCalibration
+    n_layers: int
+    n_dense: int  # layers without routed experts
+    n_moe: int  # layers with routed experts
+    n_full: int  # full-attention layers
+    n_sliding: int  # sliding-window layers
+    window: int  # sliding window, tokens (0: none)
+    hidden: int
+    act_bytes: float  # bytes per activation element
+    dense_gemms: tuple[_Gemm, ...]
+    moe_gemms: tuple[_Gemm, ...]
+    head: _Gemm
+    num_experts: int
+    experts_per_tok: int
+    expert_bytes_each: float  # bytes per GPU of one routed expert in one layer
+    expert_flops_per_row: float
+    expert_rate: float  # FLOP/s
+    dense_width: int  # activation elements per token per dense layer
+    quant_kernels: int
+    extra_small_kernels: int
+    moe_width: int  # activation elements per token per MoE layer
+    q_heads_per_gpu: int
+    attn_dims: int
+    decode_flops_per_token: float
+    decode_attn_s_per_token: float
+    kv_tok_layer: float  # K/V bytes per token per layer per GPU
+    kv_unit_tok_layer: float
+    bw: float  # streaming bandwidth, bytes/s
+    kernel_s: float
+    roof_n: float
+    layer_fixed_s: float
+    act_s_per_token_width: float
+    attn_rate: float  # FLOP/s
+    unit_bw: float  # bytes/s
+    split_kv: bool
+    eager_s: float
+    host_s: float
+    ar_lat: float  # seconds
+    ar_bw: float  # bytes/s
+
     def __init__(self, **constants: Any) -> None:
         self.__dict__.update(constants)
         self._gemm_cache: dict[int, float] = {}
@@ -322,10 +373,12 @@ class StepTimeModel:
                     f"add interconnect.bandwidth_bytes_per_s to its YAML or use tensor_parallel_size 1"
                 )
             ar_bw = link / 2  # NOTE: the catalog gives the bidirectional aggregate; a ring sends one way
-            ar_lat = getattr(ic, "latency_s", None)
-            if ar_lat is None:
+            latency = getattr(ic, "latency_s", None)
+            if latency is None:
                 ar_lat = ALLREDUCE_LATENCY_S.get(getattr(ic, "kind", "pcie"), ALLREDUCE_LATENCY_S["pcie"])
                 notes.append(f"all-reduce latency {ar_lat * 1e6:.0f} us ({ALLREDUCE_LATENCY_SOURCE})")
+            else:
+                ar_lat = latency
             notes.append(
                 f"all-reduces: one-shot at {ONE_SHOT_LINK_FRACTION:.0%} of one link direction (sglang PR #2904) "
                 f"or ring at {RING_LINK_FRACTION:.0%} after {RING_LATENCY_S * 1e6:.0f} us (estimated), the faster"

@@ -301,7 +301,7 @@ def plan(
             solve_s=main.solve_s, sim_s=main.sim_s,
         )
         main = searches["main"]
-    result, entries, run, arts, inputs = main.best
+    result, entries, run, arts, inputs = main.best  # type: ignore[misc]  # not None: chosen is in found
     rounds = main.rounds
     alts = _alternatives(world, searches)
     solve_s = sum(x.solve_s for x in searches.values())
@@ -457,8 +457,9 @@ def _prepare(profile: Any, workload: Any, seed: int, workers: int, cache: Any, b
         ep = endpoint_name(r.gpu_id, r.tensor_parallel_size)
         endpoints[ep] = (r.gpu_id, r.tensor_parallel_size)
         caps.setdefault(ep, {})[r.bucket] = float(r.max_rate_per_s)
-        if getattr(r, "in_flight_at_max", None):
-            in_flight.setdefault(ep, {})[r.bucket] = float(r.in_flight_at_max)
+        in_flight_at_max = getattr(r, "in_flight_at_max", None)
+        if in_flight_at_max:
+            in_flight.setdefault(ep, {})[r.bucket] = float(in_flight_at_max)
     prices: dict[str, Any] = {}
     for gpu, _ in endpoints.values():
         try:
@@ -709,8 +710,8 @@ def _verify(
     ep_names = list(fleet)
     fallback = np.zeros(len(ep_names))
     for level in weights:
-        for w in level.values():
-            for ep, v in w.items():
+        for level_weights in level.values():
+            for ep, v in level_weights.items():
                 if ep in fleet:
                     fallback[ep_names.index(ep)] += v
     if fallback.sum() <= 0:
@@ -1040,11 +1041,11 @@ def _alternatives(world: _World, searches: dict[str, _Search]) -> list[Alternati
                     "no single GPU type with a pod price carries the demand within the limits"
                     if kind == "single_gpu_pods" else "no plan within the limits"
                 )
-            alts.append(Alternative(kind=kind, name=label, feasible=False, note=why))  # type: ignore[arg-type]
+            alts.append(Alternative(kind=kind, name=label, feasible=False, note=why))
             continue
         res, ents, r, _, _ = search.best
         alts.append(Alternative(
-            kind=kind, name=f"{label}: {describe(ents)}", plan=ents,  # type: ignore[arg-type]
+            kind=kind, name=f"{label}: {describe(ents)}", plan=ents,
             milp_cost_per_month_usd=res.cost_per_month_usd, cost_usd=r.cost_usd,
             cost_per_month_usd=r.cost_per_month_usd, usd_per_million_output_tokens=r.usd_per_million_output_tokens,
             slo_attainment=r.slo_attainment, verified=r.verified, note=search.note,

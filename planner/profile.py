@@ -265,14 +265,14 @@ class LognormalTokens(_Section):
             return math.log(self.median), math.sqrt(2 * math.log(self.mean / self.median))  # type: ignore[arg-type,operator]
         if len(given) == 2 and "median" in given and len(tails) == 1:
             q = getattr(self, tails[0])
-            if q <= self.median:  # type: ignore[operator]
+            if q <= self.median:
                 raise ValueError(f"lognormal needs {tails[0]} > median")
-            return math.log(self.median), math.log(q / self.median) / z[tails[0]]  # type: ignore[arg-type,operator]
+            return math.log(self.median), math.log(q / self.median) / z[tails[0]]  # type: ignore[arg-type]  # median is given on this branch
         if len(given) == 2 and "mean" in given and len(tails) == 1:
             # ln q = mu + z s and ln m = mu + s^2/2  =>  s^2/2 - z s + ln(q/m) = 0.
             zq, q = z[tails[0]], getattr(self, tails[0])
-            disc = zq * zq - 2 * math.log(q / self.mean)  # type: ignore[operator]
-            if q <= self.mean or disc < 0:  # type: ignore[operator]
+            disc = zq * zq - 2 * math.log(q / self.mean)
+            if q <= self.mean or disc < 0:
                 raise ValueError(
                     f"no lognormal has mean {self.mean} and {tails[0]} {q} "
                     f"({tails[0]}/mean must lie in (1, {math.exp(zq * zq / 2):.2f}]); give median instead"

@@ -461,7 +461,7 @@ def diurnal_rate_per_s(spec: DiurnalArrivals, clock_hours: np.ndarray) -> np.nda
         shape = 1.0 + a * np.cos(2 * np.pi * (h - spec.peak_hour) / 24.0)
         norm = 1.0 if spec.mean_rate_per_s is not None else 1.0 + a
     level = spec.mean_rate_per_s if spec.mean_rate_per_s is not None else spec.peak_rate_per_s
-    return level * shape / norm  # type: ignore[operator]
+    return level * shape / norm
 
 
 def _diurnal_rates(spec: DiurnalArrivals, horizon: float) -> tuple[np.ndarray, np.ndarray]:
@@ -684,7 +684,8 @@ def generate_workload(
         prompt, output = trace.prompt_tokens[rows], trace.output_tokens[rows]
         oversize = traffic.oversize or "keep"
     else:
-        prompt, output = request_sizes(traffic.sizes, len(t), rng_sizes)
+        # sizes_from_trace is False: a synthetic size spec (a property mypy cannot see through)
+        prompt, output = request_sizes(traffic.sizes, len(t), rng_sizes)  # type: ignore[arg-type]
         oversize = traffic.oversize or "cap"
     num_capped = 0
     if oversize == "cap" and max_model_len is not None:
@@ -732,11 +733,12 @@ def describe_traffic(
         return workload, trace_stats(workload)
     if jitter != "batch":
         try:
-            jitter_value: float | str = float(jitter)
+            jitter_seconds = float(jitter)
         except ValueError:
             raise PlannerError(f"--jitter must be 'batch' or a number of seconds (got {jitter!r})") from None
-        if not jitter_value >= 0:
+        if not jitter_seconds >= 0:
             raise PlannerError(f"--jitter must be >= 0 seconds (got {jitter})")
+        jitter_value: float | str = jitter_seconds
     else:
         jitter_value = "batch"
     if not Path(trace).is_file():  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
 """The `planner` command line: one module per command group, all registered on one typer app."""
 
 import sys
+from typing import Any
 
 import typer
 
@@ -8,8 +9,9 @@ from planner.cli._app import app
 from planner.cli import catalog, compare, optimize, perf, simulate, size, traffic  # noqa: F401  (registers commands)
 
 # NOTE: recent typer vendors its own copy of click, so the click exception classes are found
-# through typer's public BadParameter rather than imported from `click`.
-_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+# through typer's public BadParameter rather than imported from `click` (hence `type[Any]`: the
+# type checker cannot name a class found at runtime).
+_UsageError: type[Any] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 _NoArgsIsHelpError = getattr(sys.modules[_UsageError.__module__], "NoArgsIsHelpError", None)
 
 

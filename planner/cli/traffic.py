@@ -48,19 +48,20 @@ def traffic(
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also write a PNG (a .png file name): arrivals per minute and size histograms.")] = None,
 ) -> None:
     """Requests, rates, burstiness and token percentiles of a profile's traffic or of a trace."""
+    plot_path: Path | None = None
     if plot is not None:  # refuse a bad path before reading a (possibly large) trace
         from planner.report.traffic_plot import check_plot_path
 
-        plot = check_plot_path(plot)
+        plot_path = check_plot_path(plot)
     loaded = load_profile(profile) if profile is not None else None
     workload, stats = describe_traffic(loaded, trace, format, seed, jitter)
-    if plot is not None:
+    if plot_path is not None:
         from planner.report.traffic_plot import plot_traffic
 
-        plot_traffic(workload, plot, title=loaded.name if loaded is not None else stats.source)
+        plot_traffic(workload, plot_path, title=loaded.name if loaded is not None else stats.source)
     if json_out:
         emit_json(stats)
     else:
         typer.echo(_table(stats))
-        if plot is not None:
-            typer.echo(f"{'plot':<18} {plot}")
+        if plot_path is not None:
+            typer.echo(f"{'plot':<18} {plot_path}")

@@ -109,7 +109,7 @@ def _os_error(what: str, path: Path, err: OSError) -> PlannerError:
     return PlannerError(f"{what} {path}: cannot write it ({err.strerror or err}); choose another path")
 
 
-def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[Any]], None], *, binary: bool = False,
+def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[Any]], object], *, binary: bool = False,
                  executable: bool = False, what: str = "output", suffix: str | None = None) -> Path:
     """Write a file whole or not at all: `write(fh)` fills a temporary file beside `path`, renamed into place.
 
@@ -135,7 +135,8 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[Any]], None],
     try:
         try:
             os.fchmod(fd, file_mode(executable))
-            with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": "", "encoding": "utf-8"})) as fh:
+            text_opts: dict[str, Any] = {} if binary else {"newline": "", "encoding": "utf-8"}
+            with os.fdopen(fd, "wb" if binary else "w", **text_opts) as fh:
                 write(fh)
             os.replace(tmp, p)
         except OSError as err:

@@ -66,7 +66,8 @@ def plot_traffic(workload: Workload, path: str | Path, title: str | None = None)
     ):
         ax = fig.add_subplot(grid[1, col])
         if len(values):
-            ax.hist(values, bins=_log_bins(values), color="tab:blue" if col == 0 else "tab:green")
+            # matplotlib takes an array of bin edges; its stubs only list Sequence[float]
+            ax.hist(values, bins=_log_bins(values), color="tab:blue" if col == 0 else "tab:green")  # type: ignore[arg-type]
             ax.set_xscale("log")
             for q, style in ((tok.p50, ":"), (tok.p90, "--"), (tok.p99, "-.")):
                 ax.axvline(q, color="k", ls=style, lw=0.8)

@@ -309,8 +309,9 @@ class Fleet:
     def _report_progress(self) -> None:
         # Driven by resolved requests, not arrivals: an overloaded run's drain after the last
         # arrival can be most of its wall time. simulate() reports the end (1.0) itself.
-        if self.num_resolved < self.num_requests:
-            self._progress(self.num_resolved / self.num_requests)
+        progress = self._progress  # set whenever _progress_next can be reached
+        if progress is not None and self.num_resolved < self.num_requests:
+            progress(self.num_resolved / self.num_requests)
         self._progress_next = (self.num_resolved // self._progress_tick + 1) * self._progress_tick
 
     def _grow_series(self, num_bins: int) -> None:

@@ -213,7 +213,7 @@ def compute_metrics(
         goodput_requests_per_second=(met_count if met_count is not None else int(done.sum())) / sim_s,
         slo=target,
         slo_attainment=attainment,
-        slo_met=None if target is None or target.attainment is None else attainment >= target.attainment,
+        slo_met=None if target is None or target.attainment is None or attainment is None else attainment >= target.attainment,
         kv_cache_usage_mean=total_blocks / (live_s * num_gpu_blocks) if live_s > 0 else 0.0,
         batch_size_mean=total_batch / live_s if live_s > 0 else 0.0,
         workers=[

@@ -144,7 +144,7 @@ def _close_spans(sim: Fleet, end_s: float) -> list[WorkerSpan]:
         spans.append(
             WorkerSpan(
                 worker_id=w.worker_id,
-                kind=w.kind,  # type: ignore[arg-type]
+                kind=w.kind,
                 started_at=w.started_at,
                 ready_at=None if np.isnan(w.ready_at) else w.ready_at,
                 stopped_at=stopped,
