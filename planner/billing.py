@@ -2,7 +2,8 @@
 
 Pure arithmetic, no I/O and no SimPy: the simulator reports *when* each worker ran
 (`WorkerSpan`s), this module turns those spans into USD with the platform's billing rules
-(Runpod's documented semantics, ../shared/facts/FACTS.md §2.2):
+(Runpod's documented semantics: runpod/docs serverless/pricing.mdx and
+serverless/endpoints/endpoint-configurations.mdx @a900806e, 2026-08-20):
 
 - pods: hourly rate per GPU × GPUs, billed per second (granularity settable);
 - serverless active workers: always on, billed at the active per-second rate;
@@ -55,8 +56,7 @@ class SourcedDefault:
 
 
 _RUNPOD_ENDPOINT_DOC = (
-    "runpod/docs serverless/endpoints/endpoint-configurations.mdx @a900806e (2026-08-20), "
-    "../shared/facts/FACTS.md §2.2"
+    "runpod/docs serverless/endpoints/endpoint-configurations.mdx @a900806e (2026-08-20)"
 )
 _TENSORFUSE = (
     "Tensorfuse, 'Reducing GPU Cold Start Time when using vLLM' (2025-09-01), "
@@ -109,13 +109,13 @@ BILLING_DEFAULTS: dict[str, SourcedDefault] = {
     "cached_model": SourcedDefault(
         False,
         "conservative choice: Runpod enables FlashBoot by default but publishes neither its latency "
-        "nor how often it applies (FACTS.md §2.2), so a full cold start is assumed unless set",
+        "nor how often it applies (runpod/docs endpoint-configurations.mdx), so a full cold start is assumed unless set",
         False,
     ),
     "cached_start_seconds": SourcedDefault(
         4.2,
         "estimated: Runpod says cached models start in 'a few seconds' (no number); 4.2 s is a "
-        "third-party, unverified p99 first-request cold start (aiapiplaybook.com, FACTS.md §2.2)",
+        "third-party, unverified p99 first-request cold start (aiapiplaybook.com)",
         True,
     ),
 }
