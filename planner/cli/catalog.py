@@ -21,8 +21,11 @@ def _price(gpu: GpuSpec, cloud: str) -> str:
     return f"{p.usd_per_hour:.2f}{'*' if p.estimated else ''}"
 
 
-def _rate(value: float | None) -> str:
-    return "-" if value is None else f"{value / 1e12:,.0f}"
+def _rate(gpu: GpuSpec, field: str) -> str:
+    value = getattr(gpu, field)
+    if value is None:
+        return "-"
+    return f"{value / 1e12:,.0f}{'*' if field in gpu.estimated else ''}"
 
 
 def render_gpus(gpus: dict[str, GpuSpec]) -> str:
@@ -38,11 +41,12 @@ def render_gpus(gpus: dict[str, GpuSpec]) -> str:
         usable = f"{g.memory_gib_usable:,.2f}{'*' if g.memory_usable_estimated else ' '}"
         lines.append(
             f"{g.id:<15}{g.memory_gb:>10g}{usable:>12}{g.memory_bandwidth_bytes_per_s / 1e12:>6.2f}"
-            f"{_rate(g.bf16_flops_per_s):>9}{_rate(g.fp8_flops_per_s):>8}{_price(g, 'secure'):>11}"
+            f"{_rate(g, 'bf16_flops_per_s'):>9}{_rate(g, 'fp8_flops_per_s'):>8}{_price(g, 'secure'):>11}"
             f"{_price(g, 'community'):>12}{flex:>10}{active:>11}  {g.name}"
         )
     lines.append(
-        "* estimated (usable memory by a stated rule; low-confidence price). '-' = no source gives it. "
+        "* estimated or derived (usable memory by a stated rule, a rate derived from a sparse figure or "
+        "an unsourced table, a low-confidence price). '-' = no source gives it. "
         "Dense rates in TFLOPS. Sources, dates and notes: `planner catalog --json` or gpu_catalog/*.yaml."
     )
     return "\n".join(lines)
