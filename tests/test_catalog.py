@@ -107,3 +107,12 @@ def test_catalog_is_cached_copy():
     a = load_catalog()
     a.pop("h100-sxm")
     assert "h100-sxm" in load_catalog()
+
+
+def test_catalog_table_stars_estimated_rates_only() -> None:
+    from planner.cli.catalog import render_gpus
+
+    rows = {line.split()[0]: line for line in render_gpus(load_catalog()).splitlines()[1:-1]}
+    # L4's dense rates are derived from sparse figures; H100 SXM's come straight from a source.
+    assert "121*" in rows["l4"] and "242*" in rows["l4"]
+    assert " 989 " in rows["h100-sxm"] and "989*" not in rows["h100-sxm"]
