@@ -5,7 +5,7 @@ Usage:
     python bench/memory_speed.py
 
 Prints microseconds per call of engine_view / min_tensor_parallel_size / size_report and
-`planner perf`'s memory check (perf.perf_memory), the cost of an engine view for every preset and
+`planner perf`'s memory check (perf_report.perf_memory), the cost of an engine view for every preset and
 TP (on the H100, then on every catalog GPU), then
 planner's weights / activations / KV cache beside vLLM v0.11.0's logged figures on one H100
 (llm-d/llm-d-benchmark config_explorer/empirical-vllm-memory-results.md @259334868c50).
@@ -18,7 +18,7 @@ import time
 from planner.catalog import GIB, get_gpu, load_catalog
 from planner.memory import default_engine_args, engine_view, min_tensor_parallel_size, size_report
 from planner.models import get_model, list_presets
-from planner.perf import perf_memory
+from planner.perf_report import perf_memory
 
 # (model, tp, gpu_memory_utilization, vLLM's weights GiB, activation GiB, KV cache GiB)
 VLLM_LOGS = [

@@ -1,10 +1,11 @@
 """The planning loop behind `planner optimize`: the cheapest fleet under the SLO, verified.
 
 `plan()` runs the design card's main command: candidates -> capacities (`planner.capacity`) ->
-demand per slot (`planner.demand`) -> MILP (`planner.optimize`) -> verify by simulation -> refine
--> alternatives. Everything that touches the simulator, the catalog or prices goes through a
-`Backend`, so tests can run the loop on hand-made numbers. `OptimizeResult` is what
-`planner optimize --json` prints; `PlanArtifacts` carries the arrays the report plots.
+demand per slot (`planner.demand`) -> MILP (`planner.optimize`) -> verify by simulation
+(`planner.verify`) -> refine -> alternatives. Everything that touches the simulator, the catalog
+or prices goes through a `Backend`, so tests can run the loop on hand-made numbers. The result
+models (`OptimizeResult`, what `planner optimize --json` prints, and `PlanArtifacts`, the arrays
+the report plots) are in `planner.plan_result`.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from planner import billing
 from planner.demand import DemandSeries, slot_demands
@@ -31,137 +31,16 @@ from planner.optimize import (
     pool_name,
     solve,
 )
-
-
-class PlanEntry(BaseModel):
-    """One line of a fleet plan: replicas of one (GPU, TP) under one billing mode."""
-
-    gpu: str
-    tensor_parallel_size: int
-    billing: Literal["pod", "serverless"]
-    count: int = Field(description="pods; for serverless the endpoint's max workers")
-    active_workers: int = Field(0, description="serverless: always-on workers")
-    max_flex_workers: int = Field(0, description="serverless: flex workers at the busiest level")
-    flex_workers_per_level: list[int] = Field(
-        default_factory=list, description="flex workers per slot demand level, slot-major"
-    )
-    gpus: int = Field(description="GPUs at the plan's peak (count x tensor_parallel_size)")
-    traffic_share: float = Field(description="share of the provisioned requests routed here")
-    capacity_per_s: dict[str, float] = Field(description="bucket -> req/s one replica carries (as planned)")
-    milp_cost_usd: float = Field(description="the MILP's estimate for the horizon")
-
-    @property
-    def endpoint(self) -> str:
-        return endpoint_name(self.gpu, self.tensor_parallel_size)
-
-
-class EndpointRun(BaseModel):
-    """The simulated outcome of one endpoint (GPU type) of a plan."""
-
-    gpu: str
-    tensor_parallel_size: int
-    num_requests: int
-    slo_attainment: float
-    cost_usd: float
-    cold_starts: int = 0
-    utilization: float | None = Field(None, description="billed GPU-seconds with any request in flight "
-                                      "(billing.CostBreakdown.utilization); not how full the batch is")
-
-
-class FleetRun(BaseModel):
-    """A plan simulated on the horizon's actual arrivals (or, when it cannot be, priced by the MILP)."""
-
-    slo_attainment: float | None = Field(description="None: the plan could not be simulated")
-    verified: bool
-    simulated: bool = True
-    not_simulated_reason: str | None = None
-    cost_usd: float
-    cost_per_month_usd: float
-    usd_per_million_output_tokens: float | None
-    num_requests: int
-    output_tokens: int
-    ttft_p50_s: float | None = None
-    ttft_p99_s: float | None = None
-    tpot_p50_s: float | None = None
-    tpot_p99_s: float | None = None
-    cold_starts: int = 0
-    cost_lines: dict[str, float] = Field(default_factory=dict, description="kind -> USD")
-    endpoints: list[EndpointRun] = Field(default_factory=list)
-
-
-class RoundReport(BaseModel):
-    """One solve-and-verify round."""
-
-    round: int
-    milp_status: str
-    milp_cost_per_month_usd: float | None
-    cost_per_month_usd: float | None
-    slo_attainment: float | None
-    verified: bool
-    plan: str = Field(description="the plan in words")
-    tightened: dict[str, float] = Field(
-        default_factory=dict, description="pool -> capacity factor applied for the next round"
-    )
-    repriced: dict[str, float] = Field(
-        default_factory=dict, description="flex pool -> price factor (simulated / estimated billing) for the next round"
-    )
-    solve_seconds: float = 0.0
-    simulate_seconds: float = 0.0
-
-
-class Alternative(BaseModel):
-    """A reference plan for the alternatives table."""
-
-    kind: Literal["single_gpu_pods", "all_serverless", "optimized"]
-    name: str
-    plan: list[PlanEntry] = Field(default_factory=list)
-    feasible: bool = True
-    note: str | None = None
-    milp_cost_per_month_usd: float | None = None
-    cost_usd: float | None = None
-    cost_per_month_usd: float | None = None
-    usd_per_million_output_tokens: float | None = None
-    slo_attainment: float | None = None
-    verified: bool = False
-    savings_of_optimized_pct: float | None = Field(
-        None, description="(this plan's monthly cost - the optimized plan's) / this plan's, percent"
-    )
-
-
-class OptimizeResult(BaseModel):
-    """What `planner optimize` answers (its --json output)."""
-
-    profile: str
-    model: str
-    seed: int
-    plan: list[PlanEntry]
-    flex_workers: dict[str, list[int]] = Field(
-        default_factory=dict, description="serverless endpoint -> flex workers per slot level"
-    )
-    cost_usd: float = Field(description="simulated billing of the plan over the horizon")
-    cost_per_month_usd: float
-    milp_cost_usd: float = Field(description="the MILP's estimate for the horizon")
-    usd_per_million_output_tokens: float | None
-    slo_attainment: float | None = Field(
-        description="verified by simulating the plan on the horizon (None: it could not be simulated)"
-    )
-    slo_target: float
-    verified: bool
-    rounds: list[RoundReport]
-    alternatives: list[Alternative]
-    solve_seconds: float = Field(description="time in the MILP solver, all rounds and alternatives")
-    capacity_seconds: float
-    simulate_seconds: float
-    wall_seconds: float
-    horizon_s: float
-    buckets: list[str]
-    capacities: list[Any] = Field(default_factory=list, description="CapacityResult per candidate/bucket")
-    candidates: list[Any] = Field(default_factory=list, description="CandidateCheck per (GPU, TP)")
-    demand: DemandSeries
-    verification: FleetRun
-    assumptions: list[str] = Field(default_factory=list)
-    deploy: list[dict[str, Any]] = Field(default_factory=list)
-    notes: list[str] = Field(default_factory=list)
+from planner.plan_result import (
+    Alternative,
+    FleetRun,
+    OptimizeResult,
+    PlanArtifacts,
+    PlanEntry,
+    RoundReport,
+    cost_line,
+)
+from planner.verify import NotSimulable, unsimulated_run, verify
 
 
 @dataclass
@@ -195,16 +74,6 @@ class Backend:
         for name, fn in defaults.items():
             if getattr(self, name) is None:
                 setattr(self, name, fn)
-
-
-@dataclass
-class PlanArtifacts:
-    """Arrays the report plots but the JSON leaves out (per-request latencies of the plan)."""
-
-    ttft_s: np.ndarray
-    tpot_s: np.ndarray
-    ok: np.ndarray
-    provisioned_per_window: np.ndarray  # requests/s the plan can carry in each demand window
 
 
 @dataclass
@@ -369,14 +238,20 @@ def _fmt_pct(x: float | None) -> str:
 
 
 def describe(entries: Sequence[PlanEntry]) -> str:
-    """A plan in words: '2 x l40s pods + h100-sxm serverless (1 active, up to 3 flex)'."""
+    """A plan in words: '2 x l40s pods + h100-sxm serverless (1 active, up to 3 flex)'.
+
+    A serverless part that is zero is left out: 'l4 serverless (up to 1 flex)' scales to zero,
+    'l40s serverless (1 active)' never scales up.
+    """
     parts = []
     for e in entries:
         tp = f" (TP{e.tensor_parallel_size})" if e.tensor_parallel_size > 1 else ""
         if e.billing == "pod":
             parts.append(f"{e.count} x {e.gpu}{tp} pods")
         else:
-            parts.append(f"{e.gpu}{tp} serverless ({e.active_workers} active, up to {e.max_flex_workers} flex)")
+            workers = [f"{e.active_workers} active"] if e.active_workers else []
+            workers += [f"up to {e.max_flex_workers} flex"] if e.max_flex_workers else []
+            parts.append(f"{e.gpu}{tp} serverless ({', '.join(workers) or 'no workers'})")
     return " + ".join(parts) or "nothing"
 
 
@@ -627,208 +502,6 @@ def _entries(result: SolverResult, inputs: MilpInputs, world: _World) -> list[Pl
     return [e for e in out.values() if e.count > 0 or e.traffic_share > 1e-9]
 
 
-class _NotSimulable(Exception):
-    """A plan line the simulator cannot model (e.g. a measured GPU missing from the catalog)."""
-
-
-def _cost_line(endpoint: str, kind: str) -> str:
-    """The key of one line of `FleetRun.cost_lines`, e.g. "l40s-tp1 flex"."""
-    return f"{endpoint} {kind}"
-
-
-def _unsimulated_run(world: _World, inputs: MilpInputs, result: SolverResult, reason: str) -> tuple[FleetRun, PlanArtifacts]:
-    """The MILP's own figures for a plan that cannot be simulated (no SLO attainment)."""
-    wl = world.workload
-    horizon = float(wl.horizon_s)
-    cost = float(result.cost_usd or 0.0)
-    out_tokens = int(wl.output_tokens.sum())
-    lines: dict[str, float] = {}
-    for u in result.pools:
-        key = _cost_line(endpoint_name(u.gpu_id, u.tensor_parallel_size), u.billing)
-        lines[key] = lines.get(key, 0.0) + u.cost_usd
-    run = FleetRun(
-        slo_attainment=None, verified=False, simulated=False, not_simulated_reason=reason,
-        cost_usd=cost, cost_per_month_usd=cost * billing.SECONDS_PER_MONTH / horizon,
-        usd_per_million_output_tokens=cost / out_tokens * 1e6 if out_tokens else None,
-        num_requests=len(wl), output_tokens=out_tokens, cost_lines=lines,
-    )
-    nan = np.full(len(wl), np.nan)
-    arts = PlanArtifacts(ttft_s=nan, tpot_s=nan.copy(), ok=np.zeros(len(wl), dtype=bool),
-                         provisioned_per_window=_provisioned(world, inputs, result))
-    return run, arts
-
-
-def _endpoint_weights(inputs: MilpInputs, result: SolverResult) -> list[dict[str, dict[str, float]]]:
-    """Per slot level: bucket -> endpoint -> requests/s the solution routes there."""
-    pools = {p.name: p for p in inputs.pools}
-    weights: list[dict[str, dict[str, float]]] = []
-    for per_bucket in result.routing:
-        level: dict[str, dict[str, float]] = {}
-        for b, per_pool in per_bucket.items():
-            w = level.setdefault(b, {})
-            for name, rate in per_pool.items():
-                ep = pools[name].endpoint
-                w[ep] = w.get(ep, 0.0) + rate
-        weights.append(level)
-    return weights
-
-
-def _prices_for(world: _World, gpu: str, tp: int) -> Any:
-    ep = endpoint_name(gpu, tp)
-    if ep in world.pod_usd_per_hour:
-        return billing.ResolvedPrices(
-            gpu_id=gpu, pod_cloud=world.profile.billing.pod_cloud, pod_provider="measured",
-            pod_usd_per_gpu_hour=world.pod_usd_per_hour[ep] / tp,
-            pod_price_label="capacity section (user-measured)",
-        )
-    return world.prices.get(gpu)
-
-
-def _verify(
-    world: _World, inputs: MilpInputs, result: SolverResult, entries: Sequence[PlanEntry], backend: Backend
-) -> tuple[FleetRun, PlanArtifacts]:
-    """Simulate the plan on the horizon's arrivals: requests split over endpoints as routed."""
-    from planner.capacity import slo_attainment  # noqa: PLC0415
-    from planner.traffic import Workload  # noqa: PLC0415
-
-    wl, profile = world.workload, world.profile
-    n = len(wl)
-    horizon = float(wl.horizon_s)
-    # Each request follows the routing of its minute's demand level: busy minutes spill onto flex
-    # workers, quiet minutes stay on always-on capacity, as the MILP planned.
-    windows = np.asarray(world.series.window_level, dtype=np.int64)
-    req_level = windows[np.minimum((wl.arrival_s // world.series.window_s).astype(np.int64), len(windows) - 1)]
-    weights = _endpoint_weights(inputs, result)
-    fleet: dict[str, dict[str, int]] = {}
-    for e in entries:
-        f = fleet.setdefault(e.endpoint, {"pods": 0, "active": 0, "max": 0})
-        if e.billing == "pod":
-            f["pods"] += e.count
-        else:
-            f["active"] += e.active_workers
-            f["max"] += e.count
-    ep_names = list(fleet)
-    fallback = np.zeros(len(ep_names))
-    for level in weights:
-        for level_weights in level.values():
-            for ep, v in level_weights.items():
-                if ep in fleet:
-                    fallback[ep_names.index(ep)] += v
-    if fallback.sum() <= 0:
-        fallback[:] = 1.0
-    assign = np.zeros(n, dtype=np.int64)
-    u = np.random.default_rng(world.seed + 7919).random(n)
-    for li in range(len(weights)):
-        for bi, b in enumerate(world.bucket_names):
-            sel = np.flatnonzero((req_level == li) & (world.bucket_idx == bi))
-            if len(sel) == 0:
-                continue
-            w = np.array([weights[li].get(b, {}).get(ep, 0.0) for ep in ep_names])
-            if w.sum() <= 0:
-                w = fallback
-            cdf = np.cumsum(w / w.sum())
-            assign[sel] = np.minimum(np.searchsorted(cdf, u[sel], side="right"), len(ep_names) - 1)
-    ok = np.zeros(n, dtype=bool)
-    ttft = np.full(n, np.nan)
-    tpot = np.full(n, np.nan)
-    total_cost = 0.0
-    cold_starts = 0
-    lines: dict[str, float] = {}
-    eps: list[EndpointRun] = []
-    for k, ep in enumerate(ep_names):
-        gpu, tp = world.endpoints[ep]
-        f = fleet[ep]
-        sel = np.flatnonzero(assign == k)
-        prices = _prices_for(world, gpu, tp)
-        sub = Workload(wl.arrival_s[sel], wl.prompt_tokens[sel], wl.output_tokens[sel], horizon, f"{wl.source}; {ep} share")
-        try:
-            outcome = backend.simulate_fleet(
-                profile, gpu, tp, sub, pods=f["pods"], active_workers=f["active"], max_workers=f["max"],
-                seed=world.seed,
-            )
-        except PlannerError as err:
-            raise _NotSimulable(f"{ep}: {err}") from None
-        rec = outcome.records
-        ok_sub = slo_attainment(rec.first_token_at, rec.finished_at, rec.arrival_at, sub.output_tokens,
-                                profile.slo.ttft_seconds, profile.slo.tpot_seconds)
-        ok[sel] = ok_sub
-        ttft[sel] = np.asarray(rec.first_token_at, dtype=float) - np.asarray(rec.arrival_at, dtype=float)
-        out_tok = sub.output_tokens.astype(float)
-        tpot[sel] = np.where(out_tok > 1, (np.asarray(rec.finished_at, float) - np.asarray(rec.first_token_at, float)) / np.maximum(out_tok - 1, 1), np.nan)
-        spans = [_clip_always_on(w, horizon) for w in outcome.workers]
-        cost = billing.cost_of(
-            spans, prices, horizon, output_tokens=int(sub.output_tokens.sum()), num_requests=len(sel),
-            end_s=horizon, pod_billing_granularity_s=profile.billing.pod_billing_granularity_seconds,
-        )
-        total_cost += cost.cost_usd
-        cold_starts += cost.cold_starts
-        for line in cost.lines:
-            key = _cost_line(ep, line.kind)
-            lines[key] = lines.get(key, 0.0) + line.cost_usd
-        eps.append(EndpointRun(
-            gpu=gpu, tensor_parallel_size=tp, num_requests=len(sel),
-            slo_attainment=float(ok_sub.mean()) if len(sel) else 1.0, cost_usd=cost.cost_usd,
-            cold_starts=cost.cold_starts, utilization=cost.utilization,
-        ))
-    out_tokens = int(wl.output_tokens.sum())
-    att = float(ok.mean())
-    served = ~np.isnan(ttft)
-    run = FleetRun(
-        slo_attainment=att,
-        verified=att >= profile.slo.attainment,
-        cost_usd=total_cost,
-        cost_per_month_usd=total_cost * billing.SECONDS_PER_MONTH / horizon,
-        usd_per_million_output_tokens=total_cost / out_tokens * 1e6 if out_tokens else None,
-        num_requests=n,
-        output_tokens=out_tokens,
-        ttft_p50_s=_pct(ttft[served], 50), ttft_p99_s=_pct(ttft[served], 99),
-        tpot_p50_s=_pct(tpot[~np.isnan(tpot)], 50), tpot_p99_s=_pct(tpot[~np.isnan(tpot)], 99),
-        cold_starts=cold_starts,
-        cost_lines=lines,
-        endpoints=eps,
-    )
-    arts = PlanArtifacts(ttft_s=ttft, tpot_s=tpot, ok=ok, provisioned_per_window=_provisioned(world, inputs, result))
-    return run, arts
-
-
-def _clip_always_on(span: Any, horizon: float) -> Any:
-    """Pods and active workers are billed for exactly the horizon.
-
-    NOTE: the simulated run lasts until the last request drains, past the horizon; the horizon is
-    assumed to repeat, so an always-on worker's drain overlaps the next horizon and is not extra.
-    """
-    if span.kind == "flex" or span.stopped_at is None or span.stopped_at <= horizon:
-        return span
-    from dataclasses import replace  # noqa: PLC0415
-
-    try:
-        return replace(span, stopped_at=horizon)
-    except TypeError:
-        return span.model_copy(update={"stopped_at": horizon}) if hasattr(span, "model_copy") else span
-
-
-def _pct(values: np.ndarray, q: float) -> float | None:
-    return float(np.percentile(values, q)) if len(values) else None
-
-
-def _provisioned(world: _World, inputs: MilpInputs, result: SolverResult) -> np.ndarray:
-    """Requests/s of the planned fleet in each demand window (at the traffic's bucket mix)."""
-    mix = np.bincount(world.bucket_idx, minlength=len(world.bucket_names)).astype(float)
-    mix = mix / mix.sum() if mix.sum() else np.full(len(mix), 1.0 / len(mix))
-    counts = {(u.gpu_id, u.tensor_parallel_size, u.billing): u for u in result.pools}
-    per_level = np.zeros(len(inputs.slots))
-    for p in inputs.pools:
-        use = counts.get((p.gpu_id, p.tensor_parallel_size, p.billing))
-        if use is None:
-            continue
-        inv = sum(m / p.capacity_per_s[b] for m, b in zip(mix, world.bucket_names) if p.capacity_per_s.get(b, 0) > 0 and m > 0)
-        cap = 1.0 / inv if inv > 0 else 0.0
-        for i in range(len(inputs.slots)):
-            n = use.flex_per_slot[i] if p.billing == "flex" else use.count
-            per_level[i] += n * cap
-    return per_level[np.asarray(world.series.window_level, dtype=np.int64)]
-
-
 @dataclass
 class _Search:
     """Rounds of solve-then-verify over a subset of the pools."""
@@ -877,9 +550,9 @@ def _solve_verify(
         entries = _entries(result, inputs, world)
         t1 = time.perf_counter()
         try:
-            run, arts = _verify(world, inputs, result, entries, backend)
-        except _NotSimulable as why:
-            run, arts = _unsimulated_run(world, inputs, result, str(why))
+            run, arts = verify(world, inputs, result, entries, backend)
+        except NotSimulable as why:
+            run, arts = unsimulated_run(world, inputs, result, str(why))
         elapsed = time.perf_counter() - t1
         search.sim_s += elapsed
         report = RoundReport(
@@ -939,7 +612,7 @@ def _flex_cost_ratios(result: SolverResult, run: FleetRun) -> dict[str, float]:
         if use.billing != "flex" or use.cost_usd <= 0:
             continue
         ep = endpoint_name(use.gpu_id, use.tensor_parallel_size)
-        simulated = run.cost_lines.get(_cost_line(ep, "flex"), 0.0)
+        simulated = run.cost_lines.get(cost_line(ep, "flex"), 0.0)
         ratios[pool_name(ep, "flex")] = simulated / use.cost_usd
     return ratios
 

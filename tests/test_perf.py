@@ -24,7 +24,8 @@ from planner.memory import (
     weights_bytes_per_gpu,
 )
 from planner.models import get_model
-from planner.perf import StepTimeModel, perf_memory, perf_report
+from planner.perf import StepTimeModel
+from planner.perf_report import perf_memory, perf_report
 
 H200 = get_gpu("h200")
 H100 = get_gpu("h100-sxm")

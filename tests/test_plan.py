@@ -225,3 +225,20 @@ def test_plan_assumptions_are_collapsed():
     result, _ = plan(profile, backend=backend, use_cache=False, workload=_steps([9.0] * 6))
     eff = [a for a in result.assumptions if "efficienc" in a]
     assert len(eff) == 1 and eff[0].endswith(": step-time efficiencies: FLOP fraction 0.5, roofline exponent 0.5; rule")
+
+
+def test_describe_leaves_out_serverless_parts_that_are_zero():
+    from planner.plan import describe
+    from planner.plan_result import PlanEntry
+
+    def entry(gpu, billing, count, tp=1, active=0, flex=0):
+        return PlanEntry(gpu=gpu, tensor_parallel_size=tp, billing=billing, count=count, active_workers=active,
+                         max_flex_workers=flex, gpus=count * tp, traffic_share=0.5, capacity_per_s={},
+                         milp_cost_usd=1.0)
+
+    assert describe([entry("l40s", "serverless", 1, active=1)]) == "l40s serverless (1 active)"
+    assert describe([entry("l4", "serverless", 1, flex=1)]) == "l4 serverless (up to 1 flex)"
+    assert describe([entry("h100-sxm", "pod", 2), entry("l4", "serverless", 4, tp=2, active=1, flex=3)]) == (
+        "2 x h100-sxm pods + l4 (TP2) serverless (1 active, up to 3 flex)"
+    )
+    assert describe([]) == "nothing"

@@ -11,7 +11,8 @@ from planner.catalog import get_gpu
 from planner.cli._app import app, emit_json, handle_errors
 from planner.errors import PlannerError
 from planner.models import get_model
-from planner.perf import PerfReport, StepBreakdown, perf_report
+from planner.perf import StepBreakdown
+from planner.perf_report import PerfReport, perf_report
 
 
 @app.command("perf")

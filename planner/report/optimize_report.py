@@ -374,8 +374,8 @@ def write_report(result: Any, arts: Any, directory: str | Path, *, profile: Any 
     """Write the whole report into `directory` (created; files there with the same names replaced).
 
     Args:
-        result: planner.plan.OptimizeResult.
-        arts: planner.plan.PlanArtifacts (latency arrays, provisioned capacity), or None.
+        result: planner.plan_result.OptimizeResult.
+        arts: planner.plan_result.PlanArtifacts (latency arrays, provisioned capacity), or None.
         directory: destination folder.
         profile: the Profile (SLO thresholds, headroom for the plots); optional.
     Returns:
