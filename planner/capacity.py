@@ -22,7 +22,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -736,32 +736,59 @@ def engine_settings(profile: Any, gpu_id: str, tensor_parallel_size: int) -> dic
     return data
 
 
-def assumptions(profile: Any, gpu_ids: Sequence[str], serverless: bool) -> list[str]:
-    """Every estimated input a plan over these GPUs used, one line each."""
+# What an assumption line concerns: (GPU id, billing mode) pairs; mode "*" = the GPU in any mode.
+# No pair = the whole run (the month). plan.py sorts lines into the chosen plan's and the alternatives'.
+Concerns = frozenset[tuple[str, str]]
+
+
+def assumptions(profile: Any, uses: Mapping[str, Collection[str]]) -> list[tuple[str, Concerns]]:
+    """Every estimated input plans using these GPUs relied on, one line each, with what it concerns.
+
+    Args:
+        profile: the run's profile.
+        uses: GPU id -> the billing modes ("pod", "serverless") the plans shown use it in: a price
+            is listed only for a mode some plan uses; the serverless settings once, naming every
+            GPU they apply to.
+    """
     from planner import billing, catalog, models  # noqa: PLC0415
 
     model = models.get_model(profile.model.name).name
-    lines: list[str] = []
+    pod_gpus = [g for g in uses if "pod" in uses[g]]
+    sls_gpus = [g for g in uses if "serverless" in uses[g]]
+    lines: list[tuple[str, Concerns]] = []
     seen: set[str] = set()
 
-    def add(line: str) -> None:
+    def add(line: str, concerns: Concerns) -> None:
         if line not in seen:
             seen.add(line)
-            lines.append(line)
+            lines.append((line, concerns))
 
-    for gpu_id in gpu_ids:
+    # Settings: once for all GPUs. The pod line concerns the pod GPUs, the rest the serverless ones.
+    for line in billing.assumptions(profile.billing, None, pods=bool(pod_gpus), serverless=bool(sls_gpus),
+                                    model=model, gpu_ids=sls_gpus):
+        if line.startswith(billing.setting_path("pod_provisioning_delay_seconds")):
+            add(line, frozenset((g, "pod") for g in pod_gpus))
+        elif line.startswith("billing."):
+            add(line, frozenset((g, "serverless") for g in sls_gpus))
+        else:
+            add(line, frozenset())
+    for gpu_id in uses:
         gpu = catalog.get_gpu(gpu_id)
         prices = billing.resolve_prices(gpu, profile.billing, profile.prices)
-        for line in billing.assumptions(profile.billing, prices, serverless=serverless, model=model):
-            add(line)
+        for mode in ("pod", "serverless"):
+            if mode in uses[gpu_id]:
+                for line in billing.price_assumptions(prices, pods=mode == "pod", serverless=mode == "serverless",
+                                                      name_gpu=True):
+                    add(line, frozenset({(gpu_id, mode)}))
         for name in gpu.estimated:
             note = gpu.notes.get(name, "estimated")
-            add(f"{gpu_id}: {name} is estimated ({note})")
+            add(f"{gpu_id}: {name} is estimated ({note})", frozenset({(gpu_id, "*")}))
         cal = gpu.calibration
         if cal is not None:
             for key, value in (cal.model_dump() if hasattr(cal, "model_dump") else {}).items():
                 if isinstance(value, dict) and value.get("estimated"):
-                    add(f"{gpu_id}: efficiency {key} = {value.get('value')} is estimated ({value.get('source', 'no source')})")
+                    add(f"{gpu_id}: efficiency {key} = {value.get('value')} is estimated "
+                        f"({value.get('source', 'no source')})", frozenset({(gpu_id, "*")}))
     return lines
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +42,9 @@ from planner.plan_result import (
 )
 from planner.verify import NotSimulable, unsimulated_run, verify
 
+if TYPE_CHECKING:
+    from planner.capacity import Concerns
+
 
 @dataclass
 class Backend:
@@ -53,7 +56,7 @@ class Backend:
     resolve_prices: Callable[[Any, str], Any] = field(default=None)  # type: ignore[assignment]
     scale_up_seconds: Callable[[Any, str, int], float] = field(default=None)  # type: ignore[assignment]
     engine_settings: Callable[[Any, str, int], dict[str, Any]] = field(default=None)  # type: ignore[assignment]
-    assumptions: Callable[[Any, Sequence[str], bool], list[str]] = field(default=None)  # type: ignore[assignment]
+    assumptions: Callable[[Any, Mapping[str, Collection[str]]], list[tuple[str, Concerns]]] = field(default=None)  # type: ignore[assignment]
     gpu_fingerprint: Callable[[str], str] = field(default=None)  # type: ignore[assignment]
     check_names: Callable[[Any], None] = field(default=None)  # type: ignore[assignment]
 
@@ -175,11 +178,8 @@ def plan(
     alts = _alternatives(world, searches)
     solve_s = sum(x.solve_s for x in searches.values())
     sim_s = sum(x.sim_s for x in searches.values())
-    # Every plan in the report (the answer and its alternatives) counts for the assumptions.
-    shown = [e for a in alts for e in a.plan] + list(entries)
-    gpu_ids = sorted({e.gpu for e in shown})
-    serverless_used = any(e.billing == "serverless" for e in shown)
-    assumptions = _assumptions(world, backend, gpu_ids, serverless_used)
+    # Every plan in the report counts for the assumptions: the answer's, then the alternatives'.
+    assumptions, alternative_assumptions = _assumptions(world, backend, entries, [e for a in alts for e in a.plan])
     deploy = [_deploy(world, backend, e) for e in entries]
     if world.measured:
         measured_gpus = sorted({e.gpu for e in world.profile.capacity.entries})
@@ -227,6 +227,7 @@ def plan(
         demand=world.series,
         verification=run,
         assumptions=assumptions,
+        alternative_assumptions=alternative_assumptions,
         deploy=deploy,
         notes=notes,
     )
@@ -751,31 +752,38 @@ _EFFICIENCY_LABELS: dict[str, tuple[str, float, str]] = {
 _EFFICIENCY_LINE = re.compile(r"^(?P<gpu>[^:]+): efficiency (?P<name>\w+) = (?P<value>\S+) is estimated \((?P<source>.*)\)$")
 
 
-def collapse_efficiency_lines(lines: Sequence[str]) -> list[str]:
-    """One line per GPU (or per group of GPUs with the same figures) for the step-time efficiencies.
+def collapse_gpu_lines(items: Sequence[tuple[str, Concerns]]) -> list[tuple[str, Concerns]]:
+    """Lines that differ only by GPU become one line naming the GPUs; each keeps what it concerns.
 
     The catalog's assumptions list each estimated efficiency of each GPU on its own line with its
     source; a budget reader needs the figures once: "h100-sxm: step-time efficiencies: bandwidth
-    fraction 0.989, FLOP fraction 0.759, per-layer 75 us, ...; derived from ...". Parameters with
-    a different source (the host-overhead setting) get their own line, shared by the GPUs. Other
-    lines pass through in order; the collapsed lines take the place of each group's first line.
+    fraction 0.989, FLOP fraction 0.759, per-layer 75 us, ...; derived from ...", and GPUs with
+    the same figures and source share that line. Parameters with a different source (the
+    host-overhead setting) get their own line, shared by the GPUs. Other lines pass through in
+    order; the collapsed lines take the place of each group's first line and concern every GPU of
+    the group (`capacity.Concerns`), so a line shared by the plan's GPU and an alternative's
+    counts for the plan. (Billing's serverless settings name their GPUs at the source:
+    `billing.assumptions(gpu_ids=...)`.)
     """
     groups: dict[tuple[str, str], list[tuple[str, float]]] = {}
-    order: list[tuple[str, str] | str] = []
-    for line in lines:
+    concerns: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    order: list[tuple[str, str] | int] = []  # a group's key, or the index of an item passed through
+    for index, (line, about) in enumerate(items):
         m = _EFFICIENCY_LINE.match(line)
         try:
             value = float(m["value"]) if m else None
         except ValueError:
             value = None
         if m is None or value is None:
-            order.append(line)
+            order.append(index)
             continue
         key = (m["gpu"].strip(), m["source"])
         if key not in groups:
             groups[key] = []
+            concerns[key] = set()
             order.append(key)
         groups[key].append((m["name"], value))
+        concerns[key] |= about
 
     def figures(items: list[tuple[str, float]]) -> str:
         out = []
@@ -786,57 +794,91 @@ def collapse_efficiency_lines(lines: Sequence[str]) -> list[str]:
 
     # GPUs whose figures and source are the same share one line.
     merged: dict[tuple[str, str], list[str]] = {}
+    merged_concerns: dict[tuple[str, str], set[tuple[str, str]]] = {}
     first: dict[tuple[str, str], tuple[str, str]] = {}
-    for key, items in groups.items():
-        content = (figures(items), key[1])
+    for key, group in groups.items():
+        content = (figures(group), key[1])
         merged.setdefault(content, []).append(key[0])
+        merged_concerns.setdefault(content, set()).update(concerns[key])
         first.setdefault(content, key)
-    out: list[str] = []
+    out: list[tuple[str, Concerns]] = []
     for entry in order:
-        if isinstance(entry, str):
-            out.append(entry)
+        if isinstance(entry, int):
+            out.append(items[entry])
             continue
         content = (figures(groups[entry]), entry[1])
         if first[content] != entry:
             continue
         names = {name for name, _ in groups[entry]}
         what = "step-time" if names <= {"host_overhead_s"} else "step-time efficiencies:"
-        out.append(f"{', '.join(merged[content])}: {what} {content[0]}; {content[1]}")
+        out.append((f"{', '.join(merged[content])}: {what} {content[0]}; {content[1]}",
+                    frozenset(merged_concerns[content])))
     return out
 
 
-def _assumptions(world: _World, backend: Backend, gpu_ids: Sequence[str], serverless: bool) -> list[str]:
-    """Every estimated input behind the answer, for the report's Assumptions section."""
+def collapse_efficiency_lines(lines: Sequence[str]) -> list[str]:
+    """`collapse_gpu_lines` for plain lines (what they concern unknown)."""
+    return [line for line, _ in collapse_gpu_lines([(line, frozenset()) for line in lines])]
+
+
+def _uses(entries: Sequence[PlanEntry]) -> dict[str, set[str]]:
+    """GPU id -> the billing modes these plan lines use it in (sorted by GPU id)."""
+    out: dict[str, set[str]] = {}
+    for e in sorted(entries, key=lambda e: e.gpu):
+        out.setdefault(e.gpu, set()).add(e.billing)
+    return out
+
+
+def _assumptions(
+    world: _World, backend: Backend, plan_entries: Sequence[PlanEntry], shown_entries: Sequence[PlanEntry]
+) -> tuple[list[str], list[str]]:
+    """Every estimated input behind the answer, for the report's Assumptions section.
+
+    Returns (the chosen plan's lines, the lines only the alternatives shown need). A line counts
+    for the plan when it concerns a (GPU, billing mode) the plan uses, or the whole run.
+    """
     opt = world.profile.optimizer
-    lines: list[str] = []
+    plan_uses = _uses(plan_entries)
+    all_uses = _uses([*plan_entries, *shown_entries])
+
+    def for_plan(about: Concerns) -> bool:
+        return not about or any(gpu in plan_uses and (mode == "*" or mode in plan_uses[gpu]) for gpu, mode in about)
+
+    plan_lines: list[str] = []
+    alt_lines: list[str] = []
     try:
-        lines += collapse_efficiency_lines(backend.assumptions(world.profile, gpu_ids, serverless))
+        raw = [(item, frozenset()) if isinstance(item, str) else item
+               for item in backend.assumptions(world.profile, all_uses)]
+        for line, about in collapse_gpu_lines(raw):
+            if line == billing.MONTH_ASSUMPTION:
+                continue  # said below with the horizon
+            (plan_lines if for_plan(about) else alt_lines).append(line)
     except PlannerError as err:
-        lines.append(f"catalog assumptions unavailable: {err}")
+        plan_lines.append(f"catalog assumptions unavailable: {err}")
     if world.measured:
         src = getattr(world.profile.capacity, "source", None) or "no source given"
-        lines.append(f"capacities: measured by the user (profile capacity section; {src}), not simulated")
+        plan_lines.append(f"capacities: measured by the user (profile capacity section; {src}), not simulated")
     else:
         cv = next((c.burstiness_cv for c in world.capacity_results if c.burstiness_cv), None)
         n = next((c.num_requests for c in world.capacity_results if c.num_requests), None)
-        lines.append(
+        plan_lines.append(
             f"capacities: simulated, one replica, {n} requests per bisection step, gamma arrivals "
             f"with CV {cv if cv is None else round(cv, 2)} (the profile's burstiness within one-minute windows); "
             "short runs start empty, so they can be optimistic: the plan is verified on the whole horizon"
         )
-    lines.append(
+    plan_lines.append(
         f"demand: the {opt.demand_percentile:.0%} quantile of one-minute rates in each "
         f"{opt.slot_seconds:g} s slot; lower demand levels at their busiest minute; replicas loaded "
         f"to {opt.headroom:.0%} of capacity"
     )
-    lines.append(
-        "flex workers in the MILP: billed for their level's time plus (cold start + idle timeout) per "
-        "scale-up; the reported cost is the simulated billing of the endpoint's autoscaler"
-    )
-    lines.append(
+    flex = ("flex workers in the MILP: billed for their level's time plus (cold start + idle timeout) per "
+            "scale-up; the reported cost is the simulated billing of the endpoint's autoscaler")
+    plan_serverless = any("serverless" in modes for modes in plan_uses.values())
+    (plan_lines if plan_serverless else alt_lines).append(flex)
+    plan_lines.append(
         f"a month is {billing.HOURS_PER_MONTH:g} h; the simulated horizon ({world.workload.horizon_s:g} s) is assumed to repeat"
     )
-    return lines
+    return plan_lines, alt_lines
 
 
 def _deploy(world: _World, backend: Backend, entry: PlanEntry) -> dict[str, Any]:

@@ -142,7 +142,13 @@ class OptimizeResult(BaseModel):
     candidates: list[Any] = Field(default_factory=list, description="CandidateCheck per (GPU, TP)")
     demand: DemandSeries
     verification: FleetRun
-    assumptions: list[str] = Field(default_factory=list)
+    assumptions: list[str] = Field(
+        default_factory=list, description="the estimated inputs the chosen plan relies on, one line each"
+    )
+    alternative_assumptions: list[str] = Field(
+        default_factory=list,
+        description="the further estimated inputs only the alternatives shown rely on (none repeated from assumptions)",
+    )
     deploy: list[dict[str, Any]] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 

@@ -107,7 +107,7 @@ def backend(calls=None) -> Backend:
                                                   "tensor_parallel_size": tp, "max_num_seqs": 256,
                                                   "max_num_batched_tokens": 8192, "block_size": 16,
                                                   "model": profile.model.name},
-        assumptions=lambda profile, gpus, serverless: [f"test prices for {', '.join(gpus)}"],
+        assumptions=lambda profile, uses: [(f"test prices for {', '.join(uses)}", frozenset())],
         gpu_fingerprint=lambda gpu: "",
         check_names=lambda profile: None,  # the doubles' GPUs ("small", "big") are not in the catalog
     )

@@ -206,7 +206,10 @@ def test_assumptions_list_estimates_unless_user_set_them():
     cached = "\n".join(billing.assumptions({"cached_model": True}))
     assert "cached_start_seconds" in cached and "container_start_seconds" not in cached
     pods_only = "\n".join(billing.assumptions(None, resolve_prices(H100), serverless=False))
-    assert "engine_warmup" not in pods_only
+    assert "engine_warmup" not in pods_only and "serverless tier" not in pods_only
+    serverless_only = "\n".join(billing.assumptions(None, resolve_prices(H100), pods=False))
+    assert "pod price" not in serverless_only and "pod_provisioning_delay" not in serverless_only
+    assert "serverless tier" in serverless_only and "engine_warmup" in serverless_only
 
 
 def _line(lines, name):
@@ -227,6 +230,13 @@ def test_cold_start_defaults_are_estimates_off_their_measured_model_and_gpu():
                                f"{model} on {gpu['id']}: measured for llama-3.1-8b on l40s only")
         assert "host's storage" in load
         assert f"estimated for {model} on {gpu['id']}" in warmup and "model size and CUDA graph capture" in warmup
+    # Several GPUs: one line naming them, the measured GPU first.
+    many = billing.assumptions(None, model="llama-3.1-8b", gpu_ids=["h100-sxm", "l40s", "l4"])
+    load = _line(many, "model_load_bytes_per_second")
+    assert "measured for llama-3.1-8b on l40s (Tensorfuse" in load
+    assert load.endswith("applied as an estimate to h100-sxm, l4: the load rate is a property of the host's storage, not of the model)")
+    others = _line(billing.assumptions(None, model="llama-3.1-8b", gpu_ids=["h100-sxm", "l4"]), "engine_warmup_seconds")
+    assert "estimated for llama-3.1-8b on h100-sxm, l4: measured for llama-3.1-8b on l40s only" in others
     # Unknown model or GPU: an estimate too, never called measured for this run.
     unknown = billing.assumptions(None)
     assert "estimated for this model on this GPU" in _line(unknown, "engine_warmup_seconds")

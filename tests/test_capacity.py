@@ -167,8 +167,30 @@ def test_cache_dir_check_refuses_a_file_in_the_path_only(tmp_path):
 
 def test_plan_assumptions_say_the_cold_start_is_measured_on_one_model_and_gpu():
     profile = D.profile({"process": "poisson", "rate_per_s": 1.0})  # llama-3.1-8b
-    lines = C.assumptions(profile, ["l40s", "h100-sxm"], True)
+    items = C.assumptions(profile, {"l40s": {"serverless"}, "h100-sxm": {"serverless", "pod"}})
+    lines = [line for line, _ in items]
+    # One line per cold-start default, naming every GPU it applies to (not one per GPU).
     warmups = [a for a in lines if "engine_warmup_seconds" in a]
-    assert len(warmups) == 2
-    assert "this run's model and GPU" in warmups[0]
-    assert "estimated for llama-3.1-8b on h100-sxm" in warmups[1]
+    assert len(warmups) == 1
+    assert "measured for llama-3.1-8b on l40s (" in warmups[0]
+    assert "applied as an estimate to h100-sxm: the warm-up grows" in warmups[0]
+    about = dict(items)
+    assert about[warmups[0]] == {("l40s", "serverless"), ("h100-sxm", "serverless")}
+
+
+def test_plan_assumptions_price_only_the_billing_modes_used():
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0})
+    items = C.assumptions(profile, {"h100-sxm": {"pod"}, "l40s": {"serverless"}})
+    about = dict(items)
+    lines = list(about)
+    assert [a for a in lines if "pod price" in a] == [next(a for a in lines if a.startswith("h100-sxm: pod price"))]
+    tiers = [a for a in lines if "serverless tier" in a and "ambiguous" not in a]
+    assert len(tiers) == 1 and tiers[0].startswith("l40s: serverless tier ")
+    assert about[tiers[0]] == {("l40s", "serverless")}
+    assert about[next(a for a in lines if "pod_provisioning_delay" in a)] == {("h100-sxm", "pod")}
+    assert "applied as an estimate" not in "\n".join(lines)  # the serverless GPU is where it was measured
+    # Pods only: no serverless settings or tiers at all.
+    pods = [line for line, _ in C.assumptions(profile, {"h100-sxm": {"pod"}})]
+    assert not [a for a in pods if "serverless" in a]
+
+

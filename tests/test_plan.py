@@ -205,7 +205,7 @@ def test_report_assumptions_list_efficiencies_once_per_gpu_shown():
     from planner.plan import collapse_efficiency_lines
 
     profile = D.profile({"process": "poisson", "rate_per_s": 1.0})
-    raw = catalog_assumptions(profile, ["h100-sxm", "l40s"], False)
+    raw = [line for line, _ in catalog_assumptions(profile, {"h100-sxm": {"pod"}, "l40s": {"pod"}})]
     out = collapse_efficiency_lines(raw)
     assert len([x for x in raw if ": efficiency " in x]) >= 10
     assert not [x for x in out if ": efficiency " in x]
@@ -217,14 +217,56 @@ def test_report_assumptions_list_efficiencies_once_per_gpu_shown():
 def test_plan_assumptions_are_collapsed():
     import dataclasses
 
-    def lines(profile, gpu_ids, serverless):
-        return [f"{g}: efficiency {n} = 0.5 is estimated (rule)" for g in gpu_ids for n in ("flop_fraction", "roofline_exponent")]
+    def lines(profile, uses):
+        return [(f"{g}: efficiency {n} = 0.5 is estimated (rule)", frozenset({(g, "*")}))
+                for g in uses for n in ("flop_fraction", "roofline_exponent")]
 
     backend = dataclasses.replace(D.backend(), assumptions=lines)
     profile = D.profile({"process": "poisson", "rate_per_s": 5.0})
     result, _ = plan(profile, backend=backend, use_cache=False, workload=_steps([9.0] * 6))
     eff = [a for a in result.assumptions if "efficienc" in a]
     assert len(eff) == 1 and eff[0].endswith(": step-time efficiencies: FLOP fraction 0.5, roofline exponent 0.5; rule")
+
+
+def test_collapsed_lines_keep_what_they_concern():
+    from planner.plan import collapse_gpu_lines
+
+    items = [("month", frozenset()),
+             ("a: efficiency flop_fraction = 0.5 is estimated (rule)", frozenset({("a", "*")})),
+             ("b: efficiency flop_fraction = 0.5 is estimated (rule)", frozenset({("b", "*")}))]
+    assert collapse_gpu_lines(items) == [
+        ("month", frozenset()),
+        ("a, b: step-time efficiencies: FLOP fraction 0.5; rule", frozenset({("a", "*"), ("b", "*")})),
+    ]
+
+
+def test_assumptions_split_into_the_plan_and_the_alternatives():
+    """The plan's list holds what its (GPU, billing) pairs rely on; the alternatives' only the rest."""
+    import dataclasses
+
+    def lines(profile, uses):
+        out = [("the month", frozenset())]
+        for g, modes in uses.items():
+            out.append((f"{g}: efficiency flop_fraction = 0.5 is estimated (rule)", frozenset({(g, "*")})))
+            out += [(f"{g}: {m} price", frozenset({(g, m)})) for m in sorted(modes)]
+        return out
+
+    backend = dataclasses.replace(D.backend(), assumptions=lines)
+    profile = D.profile({"process": "poisson", "rate_per_s": 5.0})
+    result, _ = plan(profile, backend=backend, use_cache=False, workload=_steps([9.0] * 6))
+    plan_pairs = {(e.gpu, e.billing) for e in result.plan}
+    alt_pairs = {(e.gpu, e.billing) for a in result.alternatives for e in a.plan} - plan_pairs
+    assert alt_pairs  # the doubles' all-serverless alternative uses what the pods plan does not
+    assert {a for a in result.assumptions if a.endswith(" price")} == {f"{g}: {m} price" for g, m in plan_pairs}
+    assert {a for a in result.alternative_assumptions if a.endswith(" price")} == {f"{g}: {m} price" for g, m in alt_pairs}
+    assert "the month" in result.assumptions and not set(result.assumptions) & set(result.alternative_assumptions)
+    # The efficiency line names every GPU shown and sits with the plan (it covers the plan's GPU).
+    eff = [a for a in result.assumptions + result.alternative_assumptions if "efficienc" in a]
+    assert len(eff) == 1 and eff[0] in result.assumptions
+    shown = {g for g, _ in plan_pairs | alt_pairs}
+    assert eff[0].startswith(", ".join(sorted(shown)) + ": ")
+    flex = [a for a in result.alternative_assumptions if a.startswith("flex workers in the MILP")]
+    assert flex and not any(e.billing == "serverless" for e in result.plan)
 
 
 def test_describe_leaves_out_serverless_parts_that_are_zero():

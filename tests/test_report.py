@@ -49,6 +49,20 @@ def test_report_files(planned, tmp_path):
     for section in ("## Alternatives", "## Assumptions", "## Deploy", "## Rounds", "cheapest single-GPU pods", "all serverless"):
         assert section in md
     assert "test prices for" in md  # the backend's assumptions reach the report
+    assert "### For the chosen plan" in md and "<h3>For the chosen plan</h3>" in page
+
+
+def test_assumptions_have_the_plans_and_the_alternatives_parts(planned):
+    _, result, _ = planned
+    r = result.model_copy(update={"assumptions": ["plan line"], "alternative_assumptions": ["alt line"]})
+    from planner.report.optimize_report import _View
+
+    md = render_markdown(_View(r, 0.9, 2.0, 0.1, 0.99))
+    part = md[md.index("## Assumptions"):md.index("## Run")]
+    assert part.index("### For the chosen plan") < part.index("- plan line")
+    assert part.index("- plan line") < part.index("### For the alternatives shown") < part.index("- alt line")
+    none = render_markdown(_View(result.model_copy(update={"alternative_assumptions": []}), 0.9, 2.0, 0.1, 0.99))
+    assert "### For the alternatives shown" not in none
 
 
 def test_rewrite_same_folder_replaces_files(planned, tmp_path):

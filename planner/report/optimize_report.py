@@ -259,7 +259,10 @@ def render_markdown(result: Any, images: dict[str, str] | None = None) -> str:
         md += [f"- {c['gpu_id']} tp{c['tensor_parallel_size']}: {c.get('reason')}" for c in rejected]
     md.append("")
     md += ["## Deploy", "", deploy_mod.deploy_text(result.deploy), ""]
-    md += ["## Assumptions", ""] + [f"- {a}" for a in result.assumptions] + [""]
+    md += ["## Assumptions", "", "### For the chosen plan", ""] + [f"- {a}" for a in result.assumptions] + [""]
+    if result.alternative_assumptions:
+        md += ["### For the alternatives shown (not already listed above)", ""]
+        md += [f"- {a}" for a in result.alternative_assumptions] + [""]
     md += [
         "## Run",
         "",
