@@ -4,7 +4,9 @@ Usage: python bench/perf_speed.py
 
 Prints microseconds per call of `StepTimeModel.step_seconds` (pure decode and mixed), of
 `decode_run_seconds` (a vectorized run of steps, per call and per step), of `prefill_seconds`, and of
-`StepTimeModel.create`, for a dense, a sliding-window and an MoE model at several batch sizes.
+`StepTimeModel.create`, for a dense, a sliding-window and an MoE model at several batch sizes; the
+`ref` columns time the plain reference forms of the two hot calls (`_reference_step_seconds`,
+`_reference_decode_run_seconds`), which the fast paths equal within float rounding.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ def _us(fn, number: int) -> float:
 def main() -> None:
     gpu = get_gpu("h200")
     rng = np.random.default_rng(0)
-    print(f"{'model':16s} {'batch':>5s} {'step us':>8s} {'mixed us':>9s} {'run(64) us':>11s} "
-          f"{'per step us':>11s} {'prefill us':>10s}")
+    print(f"{'model':16s} {'batch':>5s} {'step us':>8s} {'ref':>5s} {'mixed us':>9s} {'ref':>5s} "
+          f"{'run(64) us':>11s} {'ref':>5s} {'per step us':>11s} {'prefill us':>10s}")
     for name in ("llama-3.1-8b", "gemma-2-9b", "qwen3-30b-a3b"):
         m = StepTimeModel.create(get_model(name), gpu)
         for batch in (1, 32, 256, 1024):
@@ -39,8 +41,12 @@ def main() -> None:
             step = _us(lambda: m.step_seconds(ctx), 5000)
             mixed = _us(lambda: m.step_seconds(ctx, [(512, 1024)]), 5000)
             run = _us(lambda: m.decode_run_seconds(ctx, 64), 1000)
+            ref_step = _us(lambda: m._reference_step_seconds(ctx), 5000)
+            ref_mixed = _us(lambda: m._reference_step_seconds(ctx, [(512, 1024)]), 5000)
+            ref_run = _us(lambda: m._reference_decode_run_seconds(ctx, 64), 1000)
             pre = _us(lambda: m.prefill_seconds(2048), 5000)
-            print(f"{name:16s} {batch:5d} {step:8.1f} {mixed:9.1f} {run:11.1f} {run / 64:11.2f} {pre:10.1f}")
+            print(f"{name:16s} {batch:5d} {step:8.1f} {ref_step:5.1f} {mixed:9.1f} {ref_mixed:5.1f} "
+                  f"{run:11.1f} {ref_run:5.1f} {run / 64:11.2f} {pre:10.1f}")
     spec = get_model("llama-3.1-70b")
     create = _us(lambda: StepTimeModel.create(spec, gpu, tensor_parallel_size=4), 200)
     print(f"\nStepTimeModel.create (llama-3.1-70b, TP 4): {create:.0f} us per call")

@@ -86,6 +86,33 @@ ONE_SHOT_LINK_FRACTION = 0.14  # same source: 256 KB -> 1 MB slope at TP 2 (61 G
 RING_LINK_FRACTION = 0.8  # estimated
 RING_LATENCY_S = 25e-6  # estimated
 
+# Batches up to this many sequences sum their context lengths in Python (a list sum costs ~10 ns a
+# sequence; a numpy reduction ~0.8 us a call whatever the size: bench/perf_speed.py).
+_PY_SUM_MAX = 48
+_add_reduce = np.add.reduce
+_max_reduce = np.maximum.reduce
+_min_reduce = np.minimum.reduce
+
+
+def _read_only_arange(n: int) -> np.ndarray:
+    steps = np.arange(n, dtype=np.float64)
+    steps.flags.writeable = False
+    return steps
+
+
+# 0, 1, 2, ... as float64, shared by every model's decode runs (sliced, never written)
+_STEP_INDEX = _read_only_arange(4096)
+
+
+def _step_index(num_steps: int) -> np.ndarray:
+    """0 .. num_steps - 1 (float64, read-only); the shared index grows to fit runs of up to 2**20 steps."""
+    global _STEP_INDEX
+    if num_steps > (1 << 20):
+        return _read_only_arange(num_steps)
+    if num_steps > _STEP_INDEX.size:
+        _STEP_INDEX = _read_only_arange(max(num_steps, 2 * _STEP_INDEX.size))
+    return _STEP_INDEX[:num_steps]
+
 
 @dataclass(frozen=True)
 class _Gemm:
@@ -187,6 +214,10 @@ class StepTimeModel:
         self.__dict__.update(constants)
         self._gemm_cache: dict[int, float] = {}
         self._const_cache: dict[tuple[int, int], float] = {}  # (tokens, logit rows) -> seconds
+        # Products the hot paths reuse, grouped as the reference computation groups them (Python
+        # evaluates a * b * c left to right), so the fast paths give the same floats.
+        self._chunk_flop_coef = 2.0 * self.q_heads_per_gpu * self.attn_dims
+        self._serial_s_per_token = self.kv_unit_tok_layer / self.unit_bw
 
     # ------------------------------------------------------------------ construction
 
@@ -562,12 +593,74 @@ class StepTimeModel:
                      prefill_chunks: Sequence[tuple[int, int]] = ()) -> float:
         """One engine step: a decode token for each running sequence plus prefill chunks.
 
+        The simulator calls this once per engine step: the same floats as
+        `_reference_step_seconds` (the plain form of the physics), with the context sums taken in
+        Python for small batches (numpy's per-call overhead dominates a 2-10 element sum) and the
+        chunk and decode attention inlined.
+
         Args:
             decode_context_lens: tokens already cached for each decoding sequence (int array).
             prefill_chunks: (chunk_tokens, tokens_already_computed) per prefilling sequence.
         Returns:
             seconds.
         """
+        ctx = np.asarray(decode_context_lens)
+        b = ctx.size
+        tokens = b
+        attn = 0.0
+        if prefill_chunks:
+            n_full, n_sliding, cap = self.n_full, self.n_sliding, self.window
+            coef, attn_rate, bw, kv_tok = self._chunk_flop_coef, self.attn_rate, self.bw, self.kv_tok_layer
+            for chunk, done in prefill_chunks:  # _chunk_attention_s, seconds only
+                tokens += chunk
+                t = 0.0
+                span = done + (chunk + 1) / 2.0  # causal: the average query sees half its chunk
+                if n_full:
+                    f_s = coef * chunk * span / attn_rate
+                    b_s = (done + chunk) * kv_tok / bw
+                    t += n_full * max(f_s, b_s)
+                if n_sliding:
+                    if cap:
+                        f_s = coef * chunk * min(span, cap) / attn_rate
+                        b_s = min(done + chunk, cap + chunk) * kv_tok / bw
+                    else:
+                        f_s = coef * chunk * span / attn_rate
+                        b_s = (done + chunk) * kv_tok / bw
+                    t += n_sliding * max(f_s, b_s)
+                attn += t
+        if tokens == 0:
+            return 0.0
+        rows = b + len(prefill_chunks)
+        if b:
+            if b <= _PY_SUM_MAX:
+                lst = ctx.tolist()
+                s = float(sum(lst)) + b  # each sequence also attends to its new token
+                m = float(max(lst)) + 1.0
+            else:
+                s = float(_add_reduce(ctx)) + b
+                m = float(_max_reduce(ctx)) + 1.0
+            if self.n_sliding:
+                w = self.window
+                if b <= _PY_SUM_MAX:
+                    s_sl = float(sum([c + 1 if c < w else w for c in lst]))
+                else:
+                    s_sl = float(_add_reduce(np.minimum(ctx + 1, w)))
+                attn += self._decode_attention_s(s, m, s_sl, min(m, w))
+            elif self.n_full:  # _decode_attention_s for full-attention layers only
+                stream = s * self.decode_attn_s_per_token
+                if not self.split_kv:
+                    serial = m * self.kv_unit_tok_layer / self.unit_bw
+                    stream = stream if stream > serial else serial
+                attn += self.n_full * stream
+        const = self._const_cache.get((tokens, rows))
+        if const is None:
+            const = self._batch_const_s(tokens, rows)
+        return const + attn
+
+    def _reference_step_seconds(self, decode_context_lens: np.ndarray,
+                                prefill_chunks: Sequence[tuple[int, int]] = ()) -> float:
+        """`step_seconds` in its plain form (numpy sums, one helper per term): what the fast path
+        must equal (tests/test_perf.py checks them against each other on random steps)."""
         ctx = np.asarray(decode_context_lens)
         b = int(ctx.size)
         tokens = b
@@ -596,22 +689,100 @@ class StepTimeModel:
     def decode_run_seconds(self, context_lens: np.ndarray, num_steps: int) -> np.ndarray:
         """Durations of the next `num_steps` pure-decode steps, every context growing by one per step.
 
+        A step's attention is the larger of two lines in the step index k (all K/V bytes:
+        sum(context + 1) + batch x k tokens; the longest sequence alone: max(context + 1) + k), so
+        the run is one or two arithmetic sequences: two array operations instead of a dozen, equal
+        to `_reference_decode_run_seconds` within float rounding. Sliding-window layers keep that
+        form unless a sequence crosses the window during the run (then the reference computes it).
+
         Args:
             context_lens: tokens already cached for each running sequence at the first step.
             num_steps: how many steps.
         Returns:
             float64 array of `num_steps` durations (seconds).
         """
+        if num_steps <= 0:
+            return np.zeros(0)
+        ctx = np.asarray(context_lens)
+        b = ctx.size
+        if b == 0:
+            return np.zeros(num_steps)
+        if b <= _PY_SUM_MAX:
+            lst = ctx.tolist()
+            s0 = float(sum(lst)) + b  # each sequence also attends to its new token
+            m0 = float(max(lst)) + 1.0
+        else:
+            s0 = float(_add_reduce(ctx)) + b
+            m0 = float(_max_reduce(ctx)) + 1.0
+        const = self._const_cache.get((b, b))
+        if const is None:
+            const = self._batch_const_s(b, b)
+        n_layers = self.n_full
+        if self.n_sliding:
+            # Sliding-window layers attend like full ones while every sequence stays within the
+            # window for the whole run, and to a constant b x window tokens once every sequence
+            # has reached it; a run that crosses the window takes the general form.
+            w = self.window
+            if m0 + (num_steps - 1) <= w:
+                n_layers += self.n_sliding
+            elif (min(lst) if b <= _PY_SUM_MAX else float(_min_reduce(ctx))) + 1 >= w:
+                slide = b * w * self.decode_attn_s_per_token
+                if not self.split_kv:
+                    serial = w * self._serial_s_per_token
+                    slide = slide if slide > serial else serial
+                const += self.n_sliding * slide
+            else:
+                return self._decode_run_general(ctx, num_steps, const, s0, m0)
+        if not n_layers:
+            return np.full(num_steps, const)
+        steps = _STEP_INDEX[:num_steps] if num_steps <= _STEP_INDEX.size else _step_index(num_steps)
+        # line 1, every sequence's K/V at the streaming bandwidth: const + L a (s0 + b k)
+        per_tok = n_layers * self.decode_attn_s_per_token
+        start1, slope1 = const + per_tok * s0, per_tok * b
+        if self.split_kv:
+            out = steps * slope1
+            out += start1
+            return out
+        # line 2, the longest sequence scanned by one unit: const + L u (m0 + k). The larger of two
+        # lines is the same one throughout when it is the larger at both ends.
+        slope2 = n_layers * self._serial_s_per_token
+        start2 = const + slope2 * m0
+        last = num_steps - 1
+        end1, end2 = start1 + slope1 * last, start2 + slope2 * last
+        if start1 >= start2 and end1 >= end2:
+            out = steps * slope1
+            out += start1
+        elif start2 >= start1 and end2 >= end1:
+            out = steps * slope2
+            out += start2
+        else:  # they cross during the run
+            out = steps * slope1
+            out += start1
+            line2 = steps * slope2
+            line2 += start2
+            np.maximum(out, line2, out=out)
+        return out
+
+    def _reference_decode_run_seconds(self, context_lens: np.ndarray, num_steps: int) -> np.ndarray:
+        """`decode_run_seconds` in its plain vectorized form: what the fast path must equal within
+        float rounding (tests/test_perf.py). Its general part also serves the fast path's runs in
+        which a sequence crosses the sliding window."""
         ctx = np.asarray(context_lens)
         b = int(ctx.size)
         if num_steps <= 0:
             return np.zeros(0)
         if b == 0:
             return np.zeros(num_steps)
-        const = self._batch_const_s(b, b)
-        steps = np.arange(num_steps, dtype=np.float64)
         s0 = float(ctx.sum()) + b
         m0 = float(ctx.max()) + 1.0
+        return self._decode_run_general(ctx, num_steps, self._batch_const_s(b, b), s0, m0)
+
+    def _decode_run_general(self, ctx: np.ndarray, num_steps: int, const: float, s0: float,
+                            m0: float) -> np.ndarray:
+        """Any run, one array operation per term: const = the step's non-attention seconds,
+        s0 = sum(context + 1), m0 = max(context + 1) at the first step."""
+        b = int(ctx.size)
+        steps = np.arange(num_steps, dtype=np.float64)
         attn = self._attn_vec(self.n_full, s0 + b * steps, m0 + steps)
         if self.n_sliding:
             w = self.window

@@ -446,3 +446,81 @@ def test_decode_run_equals_repeated_steps_for_any_contexts(ctx: list[int], steps
     run = GEMMA.decode_run_seconds(arr, steps)
     for s in {0, steps // 2, steps - 1}:
         assert run[s] == pytest.approx(GEMMA.step_seconds(arr + s), rel=1e-9)
+
+
+# ---------------------------------------------------------------------------------------- fast paths
+# step_seconds and decode_run_seconds take shortcuts (Python sums for small batches, a run as one or
+# two arithmetic sequences); _reference_step_seconds / _reference_decode_run_seconds compute the
+# same physics plainly. They must agree to float rounding on any input.
+
+FAST_PATH_MODELS = {
+    "dense": _model(L8B, H200),
+    "dense-h100": _model(L8B, H100),
+    "split-kv": _model(L8B, H200, attention_split_kv=True),
+    "sliding": GEMMA,
+    "sliding-split-kv": _model(get_model("gemma-2-9b"), H200, attention_split_kv=True),
+    "moe": _model(get_model("qwen3-30b-a3b"), H200),
+    "tp2-host": _model(get_model("qwen2.5-7b"), H200, tensor_parallel_size=2, host_overhead_s=0.001),
+    "mla-tp8": _model(get_model("deepseek-v3"), H200, tensor_parallel_size=8),
+}
+_contexts = st.lists(st.one_of(st.integers(0, 6000), st.integers(0, 131071)), min_size=0, max_size=120)
+
+
+def _close(fast, ref) -> None:
+    assert np.shape(fast) == np.shape(ref)
+    np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(sorted(FAST_PATH_MODELS)), ctx=_contexts,
+       chunks=st.lists(st.tuples(st.integers(1, 8192), st.integers(0, 131071)), max_size=3))
+def test_step_seconds_fast_path_equals_reference(name: str, ctx: list[int],
+                                                 chunks: list[tuple[int, int]]) -> None:
+    m = FAST_PATH_MODELS[name]
+    arr = np.array(ctx, dtype=np.int64)
+    _close(m.step_seconds(arr, chunks), m._reference_step_seconds(arr, chunks))
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(sorted(FAST_PATH_MODELS)), ctx=_contexts, steps=st.integers(0, 600))
+def test_decode_run_fast_path_equals_reference(name: str, ctx: list[int], steps: int) -> None:
+    m = FAST_PATH_MODELS[name]
+    arr = np.array(ctx, dtype=np.int64)
+    run = m.decode_run_seconds(arr, steps)
+    _close(run, m._reference_decode_run_seconds(arr, steps))
+    assert run.dtype == np.float64
+
+
+@pytest.mark.parametrize("name", sorted(FAST_PATH_MODELS))
+def test_decode_run_fast_path_in_every_regime(name: str) -> None:
+    """The run's regimes: one sequence dominant throughout (the longest one scanned alone), all
+    sequences' bytes dominant throughout, the two crossing during the run; for sliding windows,
+    below the window throughout, at it throughout, crossing it; batch sizes around the switch from
+    Python to numpy sums."""
+    m = FAST_PATH_MODELS[name]
+    w = m.window or 4096
+    cases = [([5000], 50), ([100] * 64, 50), ([8000] + [0] * 99, 3000), ([3000, 10, w - 1], 900),
+             ([w, 5000, 90000], 40), ([0] * 48, 5), ([7] * 49, 5), ([1] * 300, 1), ([100, 200], 9000),
+             # one token either side of the window: the longest sequence reaches it at the last
+             # step, or passes it; the shortest one has reached it at the first step, or not yet
+             ([w - 100, w - 2], 2), ([w - 100, w - 1], 2), ([w - 1, w + 500], 3), ([w - 2, w + 500], 3),
+             ([w - 2] * 60, 2), ([w - 1] * 60, 2), ([w - 1] * 60, 1)]
+    for ctx, steps in cases:
+        arr = np.array(ctx, dtype=np.int64)
+        run = m.decode_run_seconds(arr, steps)
+        _close(run, m._reference_decode_run_seconds(arr, steps))
+        for s in {0, steps // 2, steps - 1}:
+            assert run[s] == pytest.approx(m.step_seconds(arr + s), rel=1e-12)
+    # the crossing case above really has a kink (serial slope, then all-bytes slope) for GQA models
+    # (MLA's compute-bound decode attention has no serial limit that binds)
+    if name in ("dense", "dense-h100", "moe"):
+        slopes = np.diff(m.decode_run_seconds(np.array([8000] + [0] * 99, dtype=np.int64), 3000))
+        assert slopes[-1] > 1.5 * slopes[0]
+
+
+def test_decode_run_returns_a_fresh_array_each_call() -> None:
+    m = FAST_PATH_MODELS["dense"]
+    ctx = np.array([10, 20], dtype=np.int64)
+    first = m.decode_run_seconds(ctx, 16)
+    first += 1.0  # the caller may write into its result (the shared step index stays intact)
+    _close(m.decode_run_seconds(ctx, 16), m._reference_decode_run_seconds(ctx, 16))
