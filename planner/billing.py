@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from planner.errors import PlannerError
@@ -29,6 +30,16 @@ from planner.errors import PlannerError
 # figures; the per-month cost assumes the simulated horizon repeats for the whole month.
 HOURS_PER_MONTH = 730.0
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600.0
+# The one wording of the month assumption (cost breakdowns, assumptions lists, the plan report).
+MONTH_ASSUMPTION = (f"monthly cost = horizon cost scaled to a {HOURS_PER_MONTH:g}-hour month, "
+                    "assuming the simulated traffic repeats all month")
+
+
+def per_month(usd: float, horizon_s: float) -> float:
+    """A cost over `horizon_s` seconds scaled to a month (the horizon repeated back to back)."""
+    if horizon_s <= 0:
+        raise PlannerError(f"horizon must be > 0 seconds to scale a cost to a month, got {horizon_s}")
+    return usd * SECONDS_PER_MONTH / horizon_s
 
 # A span a few ULPs above a whole second must not be billed one second more.
 _ROUNDING_SLACK_S = 1e-9
@@ -450,16 +461,6 @@ def billed_seconds(duration_s: float, granularity_s: float = 1.0) -> float:
     return units * granularity_s
 
 
-def pod_cost_usd(prices: ResolvedPrices, gpus: int, duration_s: float, granularity_s: float = 1.0) -> float:
-    """What one pod of `gpus` GPUs costs for `duration_s`, whatever its load."""
-    return prices.pod_usd_per_hour(gpus) / 3600.0 * billed_seconds(duration_s, granularity_s)
-
-
-def flex_cost_usd(prices: ResolvedPrices, gpus: int, duration_s: float) -> float:
-    """What one flex worker costs from start (cold start included) to stop (idle timeout included)."""
-    return prices.flex_usd_per_s(gpus) * billed_seconds(duration_s, 1.0)
-
-
 class WorkerCost(BaseModel):
     """One billing line: the workers of one kind."""
 
@@ -579,7 +580,7 @@ def cost_of(
     busy_total = sum(line.busy_gpu_seconds for line in lines)
     return CostBreakdown(
         cost_usd=total,
-        cost_per_month_usd=total * SECONDS_PER_MONTH / horizon_s,
+        cost_per_month_usd=per_month(total, horizon_s),
         cost_per_million_output_tokens_usd=total / output_tokens * 1e6 if output_tokens > 0 else None,
         cost_per_1000_requests_usd=total / num_requests * 1e3 if num_requests > 0 else None,
         horizon_s=horizon_s,
@@ -595,9 +596,32 @@ def cost_of(
         lines=lines,
         prices=prices,
         month_extrapolation=(
-            f"cost for the {horizon_s / 3600:.3g} h horizon × {SECONDS_PER_MONTH / horizon_s:.4g} "
-            f"(a {HOURS_PER_MONTH:g}-hour month), assuming the simulated traffic repeats all month"
+            f"cost for the {horizon_s / 3600:.3g} h horizon × {SECONDS_PER_MONTH / horizon_s:.4g}: {MONTH_ASSUMPTION}"
         ),
+    )
+
+
+def price_outcome(
+    outcome: Any,
+    prices: ResolvedPrices,
+    horizon_s: float,
+    *,
+    pod_billing_granularity_s: float = 1.0,
+) -> CostBreakdown:
+    """The cost of a simulated run: its worker spans priced (`cost_of`), per completed request and
+    per output token actually produced (completed requests' tokens), the same everywhere."""
+    records = outcome.records
+    completed = ~np.isnan(np.asarray(records.finished_at, dtype=np.float64))
+    metrics = getattr(outcome, "metrics", None)
+    end_s = getattr(metrics, "simulated_seconds", None)
+    return cost_of(
+        outcome.workers,
+        prices,
+        float(horizon_s),
+        output_tokens=int(np.asarray(records.output_tokens)[completed].sum()),
+        num_requests=int(np.count_nonzero(completed)),
+        end_s=None if end_s is None else float(end_s),
+        pod_billing_granularity_s=float(pod_billing_granularity_s),
     )
 
 
@@ -621,8 +645,6 @@ def headline(cost: CostBreakdown) -> dict[str, Any]:
 # Assumptions
 # ----------------------------------------------------------------------------------------------
 
-
-MONTH_ASSUMPTION = f"monthly cost = horizon cost scaled to a {HOURS_PER_MONTH:g}-hour month (the horizon repeats)"
 
 
 def _measured_origin(entry: SourcedDefault, model: str | None, gpu_ids: Sequence[str | None]) -> str:

@@ -134,27 +134,6 @@ def unit_gaps(num: int, cv: float, seed: int) -> np.ndarray:
     return rng.gamma(shape, 1.0 / shape, size=num)
 
 
-# --------------------------------------------------------------------------------- the SLO ---
-
-
-def slo_attainment(
-    first_token_at: np.ndarray,
-    finished_at: np.ndarray,
-    arrival_at: np.ndarray,
-    output_tokens: np.ndarray,
-    ttft_s: float,
-    tpot_s: float,
-) -> np.ndarray:
-    """Boolean per request: TTFT and mean TPOT within the SLO (unserved requests miss: NaN)."""
-    ttft = np.asarray(first_token_at, dtype=np.float64) - np.asarray(arrival_at, dtype=np.float64)
-    out = np.asarray(output_tokens, dtype=np.float64)
-    decode = np.asarray(finished_at, dtype=np.float64) - np.asarray(first_token_at, dtype=np.float64)
-    tpot = np.where(out > 1, decode / np.maximum(out - 1, 1), 0.0)
-    with np.errstate(invalid="ignore"):
-        ok = (ttft <= ttft_s * (1 + 1e-9)) & (tpot <= tpot_s * (1 + 1e-9))
-    return np.nan_to_num(ok, nan=False).astype(bool)
-
-
 # ------------------------------------------------------------------------------- bisection ---
 
 
@@ -511,6 +490,7 @@ def _attainment_fn(
     Common random numbers: every rate sees the same sizes and the same gap pattern, so the
     attainment curve is as monotone as the simulator allows.
     """
+    from planner.sim.metrics import request_slo  # noqa: PLC0415  (the one SLO rule)
     from planner.traffic import Workload  # noqa: PLC0415
 
     gaps = unit_gaps(len(prompt), cv, seed)
@@ -523,10 +503,10 @@ def _attainment_fn(
         wl = Workload(arrivals, prompt, output, horizon, f"capacity probe {rate:.4g} req/s")
         out = simulate(profile, gpu_id, tp, wl)
         rec = out.records
-        ok = slo_attainment(
-            rec.first_token_at, rec.finished_at, rec.arrival_at, output,
+        ok = request_slo(
+            rec.arrival_at, rec.first_token_at, rec.finished_at, output,
             profile.slo.ttft_seconds, profile.slo.tpot_seconds,
-        )[skip:]
+        )[2][skip:]
         # Little's law: mean requests in the replica = rate x mean time in system.
         e2e = np.asarray(rec.finished_at, dtype=float)[skip:] - np.asarray(rec.arrival_at, dtype=float)[skip:]
         e2e = e2e[np.isfinite(e2e)]
@@ -803,36 +783,3 @@ def gpu_fingerprint(gpu_id: str) -> str:
     return hashlib.sha256(gpu.model_dump_json().encode()).hexdigest()[:16]
 
 
-def capacity_under_slo(
-    profile: Any,
-    gpu_id: str,
-    tensor_parallel_size: int = 1,
-    *,
-    workload: Any = None,
-    seed: int | None = None,
-    bucket: Bucket = ALL_SIZES,
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
-    num_requests: int = DEFAULT_NUM_REQUESTS,
-) -> CapacityResult:
-    """One candidate's capacity under the profile's SLO (the contract's single-question form).
-
-    Args:
-        profile: a loaded Profile.
-        gpu_id, tensor_parallel_size: the candidate.
-        workload: whose sizes and burstiness to probe with (None: generated from the profile).
-        seed: None = the profile's traffic.seed.
-        bucket: the request-size class (default: all sizes).
-        cache_dir / use_cache: as `planner optimize --cache-dir / --no-cache`.
-    """
-    seed = int(profile.traffic.seed if seed is None else seed)
-    if workload is None:
-        from planner.traffic import generate_workload  # noqa: PLC0415
-
-        workload = generate_workload(profile, seed)
-    tasks = make_tasks(profile, [(gpu_id, tensor_parallel_size)], [bucket], workload, seed=seed,
-                       num_requests=num_requests, gpu_fingerprints={gpu_id: gpu_fingerprint(gpu_id)})
-    if not tasks:
-        raise PlannerError(f"no request of the workload falls in bucket {bucket.name}")
-    cache = CapacityCache(None if not use_cache else (cache_dir or default_cache_dir()))
-    return capacities(tasks, cache=cache, workers=1)[0]

@@ -8,19 +8,17 @@ no source gives is None, and whatever needs it raises PlannerError saying so.
 
 from __future__ import annotations
 
-import difflib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from planner.calibration import PerfCalibration
-from planner.errors import PlannerError
+from planner.errors import PlannerError, did_you_mean, validation_line
 from planner.resources import data_dir
-
-GIB = 2**30
+from planner.units import GIB
 
 
 class Interconnect(BaseModel):
@@ -71,9 +69,6 @@ class ServerlessPrice(BaseModel):
     as_of: str
     source: str
     ambiguous_note: str = ""
-
-
-ComputeRate = Literal["bf16", "fp16", "fp8", "int8", "fp32"]
 
 
 class GpuSpec(BaseModel):
@@ -174,15 +169,13 @@ def load_gpu_yaml(path: str | Path) -> GpuSpec:
         raise PlannerError(f"GPU file {str(p)!r} must hold a mapping of fields")
     unknown = [k for k in raw if k not in GpuSpec.model_fields]
     if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), list(GpuSpec.model_fields), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        hint = did_you_mean(str(unknown[0]), GpuSpec.model_fields)
+        hint = f" ({hint})" if hint else ""
         raise PlannerError(f"GPU file {str(p)!r}: unknown field {unknown[0]!r}{hint}: fix the key")
     try:
         return GpuSpec(**raw)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ())) or "file"
-        raise PlannerError(f"GPU file {str(p)!r}: {where}: {first.get('msg')}") from None
+        raise PlannerError(f"GPU file {str(p)!r}: {validation_line(err, 'file')}") from None
 
 
 @lru_cache(maxsize=8)
@@ -218,39 +211,8 @@ def get_gpu(id_or_yaml_path: str, directory: str | Path | None = None) -> GpuSpe
     key = id_or_yaml_path.strip().lower()
     if key in catalog:
         return catalog[key]
-    close = difflib.get_close_matches(key, list(catalog), n=4, cutoff=0.4)
-    hint = f"did you mean {', '.join(close)}? " if close else f"known: {', '.join(sorted(catalog))}; "
+    close = did_you_mean(key, catalog, n=4, cutoff=0.4)
+    hint = f"{close} " if close else f"known: {', '.join(sorted(catalog))}; "
     raise PlannerError(
         f"unknown GPU {id_or_yaml_path!r}: {hint}see `planner catalog` or pass a GPU YAML path"
     )
-
-
-def with_prices(gpu: GpuSpec, overrides: dict[str, Any]) -> GpuSpec:
-    """A copy of `gpu` with user price overrides (USD): pod_usd_per_hour (replaces the runpod
-    secure/community or adds a 'user' secure price), flex_usd_per_s, active_usd_per_s.
-    """
-    update: dict[str, Any] = {}
-    pod = overrides.get("pod_usd_per_hour")
-    cloud = overrides.get("cloud", "secure")
-    if pod is not None:
-        kept = [p for p in gpu.pod_prices if not (p.provider == "runpod" and p.cloud == cloud)]
-        kept.insert(0, PodPrice(provider="runpod", cloud=cloud, usd_per_hour=float(pod),
-                                as_of="user", source="user override"))
-        update["pod_prices"] = kept
-    flex = overrides.get("flex_usd_per_s")
-    active = overrides.get("active_usd_per_s")
-    if flex is not None or active is not None:
-        base = gpu.serverless
-        if base is None and flex is None:
-            raise PlannerError(
-                f"GPU {gpu.id!r} has no serverless tier: give flex_usd_per_s with active_usd_per_s"
-            )
-        update["serverless"] = ServerlessPrice(
-            provider=base.provider if base else "user",
-            tier=base.tier if base else "user",
-            flex_usd_per_s=float(flex) if flex is not None else base.flex_usd_per_s,  # type: ignore[union-attr]
-            active_usd_per_s=float(active) if active is not None else (base.active_usd_per_s if base else None),
-            as_of="user",
-            source="user override",
-        )
-    return gpu.model_copy(update=update)

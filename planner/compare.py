@@ -137,17 +137,10 @@ def pod_saturation(setup: Any, workload: Any) -> int:
     return max(1, min(int(cfg.max_num_seqs), kv_requests))
 
 
-def price_outcome(outcome: Any, workload: Any, prices: ResolvedPrices, settings: Any) -> CostBreakdown:
-    """The cost of a simulated run: its worker spans priced, per served request and output token."""
-    records = outcome.records
-    completed = records.completed
-    return billing.cost_of(
-        outcome.workers,
-        prices,
-        float(workload.horizon_s),
-        output_tokens=int(np.asarray(records.output_tokens)[completed].sum()),
-        num_requests=int(np.count_nonzero(completed)),
-        end_s=float(outcome.metrics.simulated_seconds),
+def _price(outcome: Any, workload: Any, prices: ResolvedPrices, settings: Any) -> CostBreakdown:
+    """`billing.price_outcome` with the profile's pod billing granularity."""
+    return billing.price_outcome(
+        outcome, prices, float(workload.horizon_s),
         pod_billing_granularity_s=float(billing.setting(settings, "pod_billing_granularity_seconds")),
     )
 
@@ -207,7 +200,7 @@ def simulate_billed(
                           pod_max_outstanding=pod_saturation(setup, workload) if mode == "mix" else None,
                           pod_schedule=pod_schedule if mode == "mix" else None)
     outcome = simulate(workload, setup, fleet, profile.slo, **simulate_kwargs)
-    return outcome, price_outcome(outcome, workload, prices, settings)
+    return outcome, _price(outcome, workload, prices, settings)
 
 
 class BillingNotes(BaseModel):
@@ -305,7 +298,7 @@ def run_billed(
         ttft_p50_s=m.ttft_seconds.p50,
         ttft_p99_s=m.ttft_seconds.p99,
         **_batch_fields(outcome, setup),
-        cost=price_outcome(outcome, workload, prices, settings),
+        cost=_price(outcome, workload, prices, settings),
     )
 
 
@@ -373,7 +366,7 @@ def _evaluate_load(
     runs["pods"] = BilledRun(option="pods", pods=n, slo_attainment=m.slo_attainment, meets_slo=m.slo_met,
                              ttft_p50_s=m.ttft_seconds.p50, ttft_p99_s=m.ttft_seconds.p99,
                              **_batch_fields(outcome, setup),
-                             cost=price_outcome(outcome, workload, prices, settings))
+                             cost=_price(outcome, workload, prices, settings))
     base_max = int(billing.setting(settings, "max_workers"))
     sl_max = max_workers if max_workers is not None else max(base_max, 2 * n)
     runs["serverless"] = run_billed("serverless", workload, setup, slo, prices, settings, weights_bytes,

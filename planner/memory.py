@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from planner.catalog import GIB, GpuSpec
+from planner.catalog import GpuSpec
 from planner.errors import PlannerError
 from planner.models import ModelSpec, param_counts
 from planner.precision import (
@@ -34,11 +34,13 @@ from planner.precision import (
     HIGH_PRECISION_BYTES,
     QUANT_FORMATS,
     activation_dtype,
+    activation_precision,
     check_kv_cache_dtype,
     check_precision_with_quantization,
     check_weight_dtype,
     kv_cache_bytes_per_element,
 )
+from planner.units import GIB
 
 TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)
 
@@ -361,8 +363,9 @@ class SizingRule(BaseModel):
     total_bytes: int
 
 
-def _positive(name: str, value: float) -> None:
-    if not value > 0:
+def check_positive(name: str, value: float | None) -> None:
+    """Reject a size that must be > 0 (None = not given, left to its default)."""
+    if value is not None and not value > 0:
         raise PlannerError(f"{name} must be > 0, got {value}")
 
 
@@ -380,13 +383,13 @@ def sizing_rule(
 
     Llama-3.1-8B bf16, 4,096 tokens, 50 users, 15%: (16.06 GB + 50 x 0.537 GB) x 1.15 = 49.3 GB.
     """
-    _positive("context", context)
-    _positive("concurrency", concurrency)
+    check_positive("context", context)
+    check_positive("concurrency", concurrency)
     if overhead < 0:
         raise PlannerError(f"overhead must be >= 0 (a fraction, e.g. 0.15), got {overhead}")
     check_kv_cache_dtype(kv_cache_dtype)
     wb = weight_bytes_breakdown(spec, precision, quantization)
-    resolved_precision = precision if precision is not None else (spec.default_dtype if wb.quantization == "none" else None)
+    resolved_precision = activation_precision(precision, wb.quantization, spec.default_dtype)
     weights = wb.total
     per_request = kv_bytes_for_tokens(spec, context, kv_cache_dtype, 1, resolved_precision)
     kv_total = per_request * concurrency
@@ -467,7 +470,7 @@ def default_engine_args(
         if spec is None or spec.max_position_embeddings is None:
             raise PlannerError("max_model_len is needed: give --max-model-len (tokens per request)")
         max_model_len = spec.max_position_embeddings
-    _positive("max_model_len", max_model_len)
+    check_positive("max_model_len", max_model_len)
     if spec is not None and spec.max_position_embeddings and max_model_len > spec.max_position_embeddings:
         raise PlannerError(
             f"max_model_len {max_model_len} exceeds {spec.name}'s context of "
@@ -479,14 +482,14 @@ def default_engine_args(
     default_tokens, default_seqs = vllm_batch_defaults(gpu, usage_context)
     chunked = True if enable_chunked_prefill is None else enable_chunked_prefill
     seqs = default_seqs if max_num_seqs is None else max_num_seqs
-    _positive("max_num_seqs", seqs)
+    check_positive("max_num_seqs", seqs)
     if max_num_batched_tokens is None:
         # Without chunked prefill a whole prompt must fit one step (vLLM raises the budget to
         # max_model_len in that case).
         tokens = default_tokens if chunked else max(default_tokens, max_model_len)
     else:
         tokens = max_num_batched_tokens
-    _positive("max_num_batched_tokens", tokens)
+    check_positive("max_num_batched_tokens", tokens)
     if not chunked and tokens < max_model_len:
         raise PlannerError(
             f"max_num_batched_tokens ({tokens}) is smaller than max_model_len ({max_model_len}) "
@@ -497,7 +500,7 @@ def default_engine_args(
             f"max_num_batched_tokens ({tokens}) must be >= max_num_seqs ({seqs}), as vLLM requires"
         )
     bs = DEFAULT_BLOCK_SIZE if block_size is None else block_size
-    _positive("block_size", bs)
+    check_positive("block_size", bs)
     return EngineArgs(
         gpu_memory_utilization=util,
         max_model_len=max_model_len,
@@ -592,7 +595,15 @@ class EngineView(BaseModel):
     max_model_len: int
     kv_bytes_per_max_len_request: int = Field(description="per GPU, block-rounded, window-capped")
     max_concurrency: float = Field(description="vLLM's 'Maximum concurrency for max_model_len: X'")
+    weights_fit: bool = Field(
+        description="weights + activation peak + non-torch memory fit requested_bytes (vLLM starts at all)"
+    )
     reason: str = ""
+
+    @property
+    def fixed_bytes_per_gpu(self) -> int:
+        """Bytes per GPU before any KV cache: weights + activation peak + non-torch memory."""
+        return self.weights_bytes_per_gpu + self.activation_peak_bytes + self.non_torch_bytes
 
 
 def _request_kv_bytes_blockwise(spec: ModelSpec, engine_args: EngineArgs, per_layer: float) -> int:
@@ -629,7 +640,7 @@ def engine_view(
     check_tensor_parallel(spec, tp)
     check_kv_cache_dtype(kv_cache_dtype)
     wb = weight_bytes_breakdown(spec, precision, quantization)
-    act_precision = precision if wb.quantization == "none" else None
+    act_precision = activation_precision(precision, wb.quantization)
     weights = weights_bytes_per_gpu(spec, tp, precision, quantization)
     activation = activation_peak_bytes(spec, engine_args, tp, act_precision)
     non_torch = non_torch_bytes(tp)
@@ -643,11 +654,13 @@ def engine_view(
     request_bytes = _request_kv_bytes_blockwise(spec, engine_args, per_layer)
     concurrency = kv_bytes / request_bytes if request_bytes else 0.0
     reason = ""
-    if weights + activation + non_torch >= requested:
+    weights_fit = weights + activation + non_torch < requested
+    if not weights_fit:
         reason = (
-            f"weights ({weights / 1e9:.1f} GB/GPU) + activations ({activation / 1e9:.1f} GB) + "
-            f"non-torch ({non_torch / 1e9:.2f} GB) exceed {engine_args.gpu_memory_utilization:g} x "
-            f"{gpu.memory_bytes_usable / 1e9:.1f} GB on {gpu.id} at tensor_parallel_size {tp}"
+            f"weights ({weights / 1e9:,.1f} GB/GPU) + activations ({activation / 1e9:,.1f} GB) + "
+            f"non-torch ({non_torch / 1e9:,.2f} GB) exceed {requested / 1e9:,.1f} GB "
+            f"({engine_args.gpu_memory_utilization:g} x {gpu.memory_bytes_usable / 1e9:,.1f} GB usable) "
+            f"on each {gpu.id} at tensor_parallel_size {tp}"
         )
     elif concurrency < 1:
         reason = (
@@ -671,6 +684,7 @@ def engine_view(
         max_model_len=engine_args.max_model_len,
         kv_bytes_per_max_len_request=request_bytes,
         max_concurrency=concurrency,
+        weights_fit=weights_fit,
         reason=reason,
     )
 
@@ -748,7 +762,7 @@ def sizing_rule_per_gpu(
 ) -> int:
     """The sizing rule on each GPU of a TP group: (weights/GPU + KV/GPU x concurrency) x (1 + overhead)."""
     wb = weight_bytes_breakdown(spec, precision, quantization)
-    act_precision = precision if wb.quantization == "none" else None
+    act_precision = activation_precision(precision, wb.quantization)
     weights = weights_bytes_per_gpu(spec, tensor_parallel_size, precision, quantization)
     kv = kv_bytes_for_tokens(spec, context, kv_cache_dtype, tensor_parallel_size, act_precision) * concurrency
     return round((weights + kv) * (1 + overhead))

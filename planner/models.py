@@ -8,7 +8,6 @@ never from a published total; the published totals are kept beside them as a che
 
 from __future__ import annotations
 
-import difflib
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, did_you_mean, validation_line
 from planner.precision import WeightDtype, Quantization
 
 LayerType = Literal["full_attention", "sliding_attention"]
@@ -535,9 +534,7 @@ def from_hf_config(cfg: dict[str, Any], name: str = "custom") -> ModelSpec:
     try:
         return ModelSpec(**fields)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "config"
-        raise PlannerError(f"config.json for {name!r}: {where}: {first.get('msg')}") from None
+        raise PlannerError(f"config.json for {name!r}: {validation_line(err, 'config')}") from None
 
 
 def load_hf_config(path: str | Path) -> ModelSpec:
@@ -594,8 +591,8 @@ def get_model(name_or_path: str) -> ModelSpec:
             f"model {name_or_path!r} is neither a preset nor an existing config.json path: "
             "give a preset id (`planner catalog --models`) or the path of a downloaded config.json"
         )
-    close = difflib.get_close_matches(key, list(_PRESETS), n=4, cutoff=0.5)
-    hint = f"did you mean {', '.join(close)}? " if close else f"presets: {', '.join(sorted(_PRESETS))}; "
+    close = did_you_mean(key, _PRESETS, n=4, cutoff=0.5)
+    hint = f"{close} " if close else f"presets: {', '.join(sorted(_PRESETS))}; "
     raise PlannerError(
         f"unknown model {name_or_path!r}: {hint}see `planner catalog --models` or pass a config.json path"
     )

@@ -30,7 +30,6 @@ bucket into a few discrete pieces and assigns each piece whole to one GPU type.
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from typing import Literal
@@ -38,7 +37,7 @@ from typing import Literal
 import pulp
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from planner.billing import SECONDS_PER_MONTH
+from planner.billing import SECONDS_PER_MONTH, per_month
 from planner.errors import PlannerError
 
 Billing = Literal["pod", "active", "flex"]
@@ -361,7 +360,7 @@ def solve(inputs: MilpInputs, *, time_limit_s: float | None = 30.0) -> SolverRes
     result.routing = routing
     total = sum(u.cost_usd for u in uses)
     result.cost_usd = total
-    result.cost_per_month_usd = total * SECONDS_PER_MONTH / inputs.horizon_s
+    result.cost_per_month_usd = per_month(total, inputs.horizon_s)
     result.pools = uses
     return result
 
@@ -381,13 +380,4 @@ def _routed_shares(inputs: MilpInputs, m: _Model, p: Pool) -> dict[str, float]:
         if routed > 0:
             shares[b] = routed / total
     return shares
-
-
-def replicas_needed(rate_per_s: float, capacity_per_s: float, headroom: float) -> int:
-    """Replicas of one type that carry `rate_per_s` alone (the single-type baseline)."""
-    if rate_per_s <= 0:
-        return 0
-    if capacity_per_s <= 0:
-        raise PlannerError("a candidate with zero capacity cannot carry traffic")
-    return math.ceil(rate_per_s / (capacity_per_s * headroom) - 1e-9)
 

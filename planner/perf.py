@@ -43,7 +43,7 @@ from planner.memory import (
     weight_bytes_breakdown,
 )
 from planner.models import param_counts
-from planner.precision import DTYPE_BYTES, QUANT_FORMATS, activation_dtype, compute_dtype
+from planner.precision import DTYPE_BYTES, QUANT_FORMATS, activation_dtype, activation_precision, compute_dtype
 
 # NOTE: weight-only formats (AWQ/GPTQ int4, mxfp4 on pre-Blackwell GPUs, fp8 weights on a GPU
 # without an fp8 tensor rate) dequantize inside the GEMM and multiply at the 16-bit rate. Marlin-
@@ -265,7 +265,8 @@ class StepTimeModel:
         kvh = kv_heads_per_gpu(spec, tp)  # replicated when tp exceeds the KV heads
 
         # ---- formats: achieved FLOP rates (bytes come from memory.weight_bytes_breakdown)
-        act_dtype = activation_dtype(precision)
+        act_precision = activation_precision(precision, quantization)  # quantization: resolved above
+        act_dtype = activation_dtype(act_precision)
         act_bytes = DTYPE_BYTES[act_dtype]
         fmt = QUANT_FORMATS.get(quantization)
         notes: list[str] = []
@@ -379,7 +380,7 @@ class StepTimeModel:
             quant_kernels += n_moe * (quantized(moe_gemms) + (2 if expert_rate != hi_rate and quantized_compute else 0))
 
         # ---- KV cache per token per layer, per GPU
-        kv_tok_layer = kv_bytes_per_token_per_layer(spec, kv_cache_dtype, tp, precision)
+        kv_tok_layer = kv_bytes_per_token_per_layer(spec, kv_cache_dtype, tp, act_precision)
         # one (sequence, KV head) unit of a non-split decode kernel; an MLA latent is one unit
         kv_unit_tok_layer = kv_tok_layer if uses_mla else kv_tok_layer / kvh
         n_sliding = spec.num_sliding_layers

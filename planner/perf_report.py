@@ -147,9 +147,7 @@ def perf_memory(
 
         decode_args = args(context + 1)
         decode = engine_view(spec, gpu, decode_args, tp, precision, quantization, kv_cache_dtype)
-        # engine_view's own first test (its `reason` when the weights do not fit)
-        weights_fit = (decode.weights_bytes_per_gpu + decode.activation_peak_bytes + decode.non_torch_bytes
-                       < decode.requested_bytes)
+        weights_fit = decode.weights_fit
         kv = decode.kv_cache_bytes_per_gpu  # the same for every max_model_len below
         per_seq = decode.kv_bytes_per_max_len_request  # block-rounded, window-capped (vLLM's count)
         max_batch = kv // per_seq if per_seq else batch
@@ -187,15 +185,8 @@ def memory_warnings(m: PerfMemory, *, batch: int, context: int, prompt_tokens: i
     """One readable line per memory limit the setup breaks, with what would fix it."""
     v = m.engine_view
     out: list[str] = []
-    tp = v.tensor_parallel_size
     if not m.weights_fit:
-        out.append(
-            f"does not fit: weights ({v.weights_bytes_per_gpu / 1e9:,.1f} GB/GPU) + activations "
-            f"({v.activation_peak_bytes / 1e9:,.1f} GB) + non-torch ({v.non_torch_bytes / 1e9:,.2f} GB) exceed "
-            f"{v.requested_bytes / 1e9:,.1f} GB "
-            f"({m.gpu_memory_utilization:g} x {v.memory_bytes_usable / 1e9:,.1f} GB usable) "
-            f"on each {v.gpu} at tensor_parallel_size {tp}"
-        )
+        out.append(f"does not fit: {v.reason}")  # engine_view's own message
     else:
         if not m.decode_batch_fits:
             out.append(

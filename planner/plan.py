@@ -876,7 +876,7 @@ def _assumptions(
     plan_serverless = any("serverless" in modes for modes in plan_uses.values())
     (plan_lines if plan_serverless else alt_lines).append(flex)
     plan_lines.append(
-        f"a month is {billing.HOURS_PER_MONTH:g} h; the simulated horizon ({world.workload.horizon_s:g} s) is assumed to repeat"
+        f"{billing.MONTH_ASSUMPTION} (simulated horizon: {world.workload.horizon_s:g} s)"
     )
     return plan_lines, alt_lines
 

@@ -60,9 +60,10 @@ class FleetRun(BaseModel):
     not_simulated_reason: str | None = None
     cost_usd: float
     cost_per_month_usd: float
-    usd_per_million_output_tokens: float | None
+    usd_per_million_output_tokens: float | None = Field(
+        description="cost_usd per million output tokens produced (completed requests'; as billing.price_outcome)")
     num_requests: int
-    output_tokens: int
+    output_tokens: int = Field(description="output tokens produced: completed requests' (unsimulated: all requests')")
     ttft_p50_s: float | None = None
     ttft_p99_s: float | None = None
     tpot_p50_s: float | None = None

@@ -170,6 +170,27 @@ def activation_dtype(precision: str | None) -> str:
     return "bf16"
 
 
+def activation_precision(
+    precision: str | None, quantization: str, default_dtype: str | None = None
+) -> str | None:
+    """The precision that sets the activation dtype (see `activation_dtype`), one rule for memory
+    and timing.
+
+    Plain weights (quantization "none"): the --precision given, else `default_dtype` (pass the
+    checkpoint's dtype where the caller counts it; None keeps vLLM's 16-bit default). A quantized
+    format: None, as the engine runs its activations in 16 bit whatever the weight width (and every
+    precision a format allows, fp8/int8/int4/mxfp4, maps to bf16 anyway).
+
+    Args:
+        precision: the weight dtype asked for, or None.
+        quantization: the resolved checkpoint format ("none" for plain weights).
+        default_dtype: the model's checkpoint dtype, used when precision is None.
+    """
+    if quantization != "none":
+        return None
+    return precision if precision is not None else default_dtype
+
+
 def kv_cache_bytes_per_element(kv_cache_dtype: str, precision: str | None = None) -> float:
     """Bytes per cached K or V element: "auto" follows the activation dtype (vLLM's behaviour)."""
     check_kv_cache_dtype(kv_cache_dtype)

@@ -9,7 +9,6 @@ file. Every field is documented in the README's annotated profile and in docs/pr
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -29,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, did_you_mean, first_validation_error
 from planner.precision import KvCacheDtype, Quantization, WeightDtype
 from planner.resources import data_dir
 
@@ -538,10 +537,6 @@ class Profile(_Section):
         """Validate a parsed profile; relative paths are resolved against base_dir (default cwd)."""
         return cls.model_validate(data, context={"base_dir": str(base_dir or Path.cwd())})
 
-    def resolve_paths(self, base_dir: str | Path) -> Profile:
-        """A copy whose relative paths are resolved against base_dir."""
-        return Profile.from_dict(self.model_dump(), base_dir)
-
 
 _UNION_TAGS = {
     "poisson", "gamma", "onoff", "diurnal", "piecewise", "trace",
@@ -590,8 +585,7 @@ def validation_message(err: ValidationError, prefix: str = "") -> str:
 
     Unknown keys are reported first (a typo also makes the intended key look missing).
     """
-    errors = err.errors()
-    first = next((e for e in errors if e.get("type") == "extra_forbidden"), errors[0])
+    first = first_validation_error(err)
     loc = list(first.get("loc", ()))
     # Drop the union tag pydantic inserts after a discriminated field (arrivals.poisson.rate_per_s).
     parts = [
@@ -605,8 +599,8 @@ def validation_message(err: ValidationError, prefix: str = "") -> str:
     if kind == "extra_forbidden":
         model = _model_at(loc)
         allowed = list(model.model_fields) if model is not None else []
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
+        hint = did_you_mean(str(loc[-1]), allowed, quote=True)
+        hint = f"{hint} " if hint else ""
         msg = f"unknown key ({hint}allowed: {', '.join(allowed)})" if allowed else _MESSAGES[kind]
     elif kind in _MESSAGES:
         msg = _MESSAGES[kind]

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, Field
 
-from planner.billing import SECONDS_PER_MONTH
+from planner.billing import SECONDS_PER_MONTH, per_month
 from planner.errors import PlannerError
 from planner.profile import (
     DiurnalArrivals,
@@ -111,7 +111,7 @@ class Workload:
     @property
     def month_factor(self) -> float:
         """Multiply a cost over the horizon by this to get a month (the horizon repeated back to back)."""
-        return SECONDS_PER_MONTH / self.horizon_s
+        return per_month(1.0, self.horizon_s)
 
     @property
     def mean_rate_per_s(self) -> float:

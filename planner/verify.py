@@ -2,7 +2,7 @@
 
 `verify` splits the requests over the plan's endpoints as the MILP routed them (per demand level
 and size bucket), simulates each endpoint's pods and serverless workers through the `Backend`,
-and bills the simulated workers (`planner.billing.cost_of`). A plan the simulator cannot model
+and bills the simulated workers (`planner.billing.price_outcome`). A plan the simulator cannot model
 raises `NotSimulable`; `unsimulated_run` then reports the MILP's own figures instead.
 """
 
@@ -38,7 +38,7 @@ def unsimulated_run(world: _World, inputs: MilpInputs, result: SolverResult, rea
         lines[key] = lines.get(key, 0.0) + u.cost_usd
     run = FleetRun(
         slo_attainment=None, verified=False, simulated=False, not_simulated_reason=reason,
-        cost_usd=cost, cost_per_month_usd=cost * billing.SECONDS_PER_MONTH / horizon,
+        cost_usd=cost, cost_per_month_usd=billing.per_month(cost, horizon),
         usd_per_million_output_tokens=cost / out_tokens * 1e6 if out_tokens else None,
         num_requests=len(wl), output_tokens=out_tokens, cost_lines=lines,
     )
@@ -85,7 +85,7 @@ def verify(
         NotSimulable: the backend's simulator refused an endpoint (the caller falls back to
             `unsimulated_run`).
     """
-    from planner.capacity import slo_attainment  # noqa: PLC0415
+    from planner.sim.metrics import LatencyStats, request_slo  # noqa: PLC0415
     from planner.traffic import Workload  # noqa: PLC0415
 
     wl, profile = world.workload, world.profile
@@ -130,6 +130,7 @@ def verify(
     tpot = np.full(n, np.nan)
     total_cost = 0.0
     cold_starts = 0
+    out_tokens = 0  # produced: completed requests' output tokens (as billing.price_outcome counts them)
     lines: dict[str, float] = {}
     eps: list[EndpointRun] = []
     for k, ep in enumerate(ep_names):
@@ -146,17 +147,12 @@ def verify(
         except PlannerError as err:
             raise NotSimulable(f"{ep}: {err}") from None
         rec = outcome.records
-        ok_sub = slo_attainment(rec.first_token_at, rec.finished_at, rec.arrival_at, sub.output_tokens,
-                                profile.slo.ttft_seconds, profile.slo.tpot_seconds)
-        ok[sel] = ok_sub
-        ttft[sel] = np.asarray(rec.first_token_at, dtype=float) - np.asarray(rec.arrival_at, dtype=float)
-        out_tok = sub.output_tokens.astype(float)
-        tpot[sel] = np.where(out_tok > 1, (np.asarray(rec.finished_at, float) - np.asarray(rec.first_token_at, float)) / np.maximum(out_tok - 1, 1), np.nan)
-        spans = [_clip_always_on(w, horizon) for w in outcome.workers]
-        cost = billing.cost_of(
-            spans, prices, horizon, output_tokens=int(sub.output_tokens.sum()), num_requests=len(sel),
-            end_s=horizon, pod_billing_granularity_s=profile.billing.pod_billing_granularity_seconds,
-        )
+        ttft_sub, tpot_sub, ok_sub = request_slo(rec.arrival_at, rec.first_token_at, rec.finished_at,
+                                                 sub.output_tokens, profile.slo.ttft_seconds, profile.slo.tpot_seconds)
+        ok[sel], ttft[sel], tpot[sel] = ok_sub, ttft_sub, tpot_sub
+        cost = billing.price_outcome(outcome, prices, horizon,
+                                     pod_billing_granularity_s=profile.billing.pod_billing_granularity_seconds)
+        out_tokens += cost.output_tokens
         total_cost += cost.cost_usd
         cold_starts += cost.cold_starts
         for line in cost.lines:
@@ -167,45 +163,24 @@ def verify(
             slo_attainment=float(ok_sub.mean()) if len(sel) else 1.0, cost_usd=cost.cost_usd,
             cold_starts=cost.cold_starts, utilization=cost.utilization,
         ))
-    out_tokens = int(wl.output_tokens.sum())
     att = float(ok.mean())
-    served = ~np.isnan(ttft)
+    ttft_stats, tpot_stats = LatencyStats.of(ttft), LatencyStats.of(tpot)
     run = FleetRun(
         slo_attainment=att,
         verified=att >= profile.slo.attainment,
         cost_usd=total_cost,
-        cost_per_month_usd=total_cost * billing.SECONDS_PER_MONTH / horizon,
+        cost_per_month_usd=billing.per_month(total_cost, horizon),
         usd_per_million_output_tokens=total_cost / out_tokens * 1e6 if out_tokens else None,
         num_requests=n,
         output_tokens=out_tokens,
-        ttft_p50_s=_pct(ttft[served], 50), ttft_p99_s=_pct(ttft[served], 99),
-        tpot_p50_s=_pct(tpot[~np.isnan(tpot)], 50), tpot_p99_s=_pct(tpot[~np.isnan(tpot)], 99),
+        ttft_p50_s=ttft_stats.p50, ttft_p99_s=ttft_stats.p99,
+        tpot_p50_s=tpot_stats.p50, tpot_p99_s=tpot_stats.p99,
         cold_starts=cold_starts,
         cost_lines=lines,
         endpoints=eps,
     )
     arts = PlanArtifacts(ttft_s=ttft, tpot_s=tpot, ok=ok, provisioned_per_window=_provisioned(world, inputs, result))
     return run, arts
-
-
-def _clip_always_on(span: Any, horizon: float) -> Any:
-    """Pods and active workers are billed for exactly the horizon.
-
-    NOTE: the simulated run lasts until the last request drains, past the horizon; the horizon is
-    assumed to repeat, so an always-on worker's drain overlaps the next horizon and is not extra.
-    """
-    if span.kind == "flex" or span.stopped_at is None or span.stopped_at <= horizon:
-        return span
-    from dataclasses import replace  # noqa: PLC0415
-
-    try:
-        return replace(span, stopped_at=horizon)
-    except TypeError:
-        return span.model_copy(update={"stopped_at": horizon}) if hasattr(span, "model_copy") else span
-
-
-def _pct(values: np.ndarray, q: float) -> float | None:
-    return float(np.percentile(values, q)) if len(values) else None
 
 
 def _provisioned(world: _World, inputs: MilpInputs, result: SolverResult) -> np.ndarray:

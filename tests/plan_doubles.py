@@ -71,7 +71,8 @@ def fake_simulate_fleet(profile, gpu, tp, workload, *, pods, active_workers=0, m
     served_ok = counts[win] <= ready * cap + 1e-9
     first = arr + np.where(served_ok, 0.5, 10.0)
     finished = first + 1.0
-    records = SimpleNamespace(arrival_at=arr, first_token_at=first, finished_at=finished)
+    records = SimpleNamespace(arrival_at=arr, first_token_at=first, finished_at=finished,
+                              output_tokens=np.asarray(workload.output_tokens))
     return SimpleNamespace(records=records, workers=spans)
 
 

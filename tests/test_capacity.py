@@ -51,18 +51,6 @@ def test_burstiness_cv():
     assert gaps.mean() == pytest.approx(1.0, rel=0.05) and gaps.std() / gaps.mean() == pytest.approx(2.0, rel=0.1)
 
 
-def test_slo_attainment_counts_unserved_as_misses():
-    ok = C.slo_attainment(
-        first_token_at=np.array([0.5, 3.0, np.nan, 1.0]),
-        finished_at=np.array([1.5, 4.0, np.nan, 20.0]),
-        arrival_at=np.zeros(4),
-        output_tokens=np.array([11, 11, 11, 11]),
-        ttft_s=2.0,
-        tpot_s=0.1,
-    )
-    assert ok.tolist() == [True, False, False, False]
-
-
 # -------------------------------------------------------------------------------- the cache ---
 
 
@@ -144,11 +132,17 @@ def test_real_check_rejects_a_model_that_does_not_fit():
     assert not check.fits and check.reason
 
 
-def test_capacity_under_slo_single_question(tmp_path):
+def test_one_candidate_capacity_is_cached(tmp_path):
     profile = D.profile({"process": "poisson", "rate_per_s": 1.0})
     wl = Workload(np.arange(300) * 0.1, np.full(300, 800), np.full(300, 120), 30.0)
-    first = C.capacity_under_slo(profile, "h100-sxm", workload=wl, cache_dir=tmp_path, num_requests=200)
-    again = C.capacity_under_slo(profile, "h100-sxm", workload=wl, cache_dir=tmp_path, num_requests=200)
+
+    def ask() -> C.CapacityResult:
+        tasks = C.make_tasks(profile, [("h100-sxm", 1)], [C.ALL_SIZES], wl, seed=0, num_requests=200,
+                             gpu_fingerprints={"h100-sxm": C.gpu_fingerprint("h100-sxm")})
+        return C.capacities(tasks, cache=C.CapacityCache(tmp_path), workers=1)[0]
+
+    first = ask()
+    again = ask()
     assert first.source == "simulated" and again.source == "cached"
     assert again.max_rate_per_s == first.max_rate_per_s > 0
 

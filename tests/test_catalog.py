@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from planner.catalog import GIB, get_gpu, list_gpus, load_catalog, load_gpu_yaml, with_prices
+from planner.catalog import GIB, get_gpu, list_gpus, load_catalog, load_gpu_yaml
 from planner.errors import PlannerError
 from planner.resources import data_dir
 
@@ -92,15 +92,6 @@ def test_bad_yaml(tmp_path, text, match):
     path.write_text(text)
     with pytest.raises(PlannerError, match=match):
         load_gpu_yaml(path)
-
-
-def test_price_overrides():
-    g = with_prices(get_gpu("h100-sxm"), {"pod_usd_per_hour": 2.0, "flex_usd_per_s": 0.001})
-    assert g.pod_price("secure").usd_per_hour == 2.0
-    assert g.serverless.flex_usd_per_s == 0.001
-    assert g.serverless.active_usd_per_s == 0.00093
-    with pytest.raises(PlannerError, match="no serverless tier"):
-        with_prices(get_gpu("a10g"), {"active_usd_per_s": 0.001})
 
 
 def test_catalog_is_cached_copy():

@@ -198,6 +198,36 @@ def test_max_model_len_beyond_model():
 def test_does_not_fit_says_why():
     v = engine_view(LLAMA70, get_gpu("l4"), default_engine_args(get_gpu("l4"), 4096), 1, "bf16")
     assert not v.fits and "exceed" in v.reason and v.kv_cache_tokens == 0
+    assert not v.weights_fit and v.fixed_bytes_per_gpu >= v.requested_bytes
+    assert f"exceed {v.requested_bytes / 1e9:,.1f} GB (0.9 x" in v.reason
+
+
+def test_weights_fit_is_engine_views_first_test():
+    """weights_fit: weights + activations + non-torch below requested; a request's KV is the second test."""
+    l4 = get_gpu("l4")
+    ok = engine_view(LLAMA8, l4, default_engine_args(l4, 4096), 1)
+    assert ok.fits and ok.weights_fit and ok.reason == "" and ok.fixed_bytes_per_gpu < ok.requested_bytes
+    long = engine_view(LLAMA8, l4, default_engine_args(l4, 131072, LLAMA8), 1)
+    assert long.weights_fit and not long.fits and "131072-token request" in long.reason
+    # the boundary: a utilization that leaves exactly the fixed bytes is not enough (>= fails)
+    util = ok.fixed_bytes_per_gpu / l4.memory_bytes_usable
+    edge = engine_view(LLAMA8, l4, default_engine_args(l4, 4096, gpu_memory_utilization=util), 1)
+    assert edge.requested_bytes <= edge.fixed_bytes_per_gpu and not edge.weights_fit and not edge.fits
+
+
+@pytest.mark.parametrize("precision, quantization", [
+    (None, "fp8"), ("fp8", "fp8"), ("int8", "w8a8"), (None, "w8a8"), ("int4", "awq"), ("fp8", "none"), ("fp32", "none"),
+])
+def test_memory_and_perf_count_the_same_kv(precision, quantization):
+    """One activation-precision rule: perf's KV bytes per token equal the engine view's."""
+    from planner.perf import StepTimeModel
+
+    h200 = get_gpu("h200")
+    view = engine_view(LLAMA8, h200, default_engine_args(h200, 4096), 1, precision, quantization)
+    model = StepTimeModel.create(LLAMA8, h200, 1, precision, quantization)
+    assert round(model.kv_tok_layer * LLAMA8.num_hidden_layers) == view.kv_bytes_per_token
+    wide = 4 if precision == "fp32" else 2  # only an fp32 precision widens the activations
+    assert view.kv_bytes_per_token == kv_bytes_per_token(LLAMA8) * wide // 2
     assert min_tensor_parallel_size(get_model("llama-3.1-405b"), get_gpu("l4"), default_engine_args(get_gpu("l4"), 4096)) is None
 
 

@@ -19,7 +19,6 @@ from planner.optimize import (
     Pool,
     SlotDemand,
     build_model,
-    replicas_needed,
     solve,
 )
 
@@ -273,7 +272,6 @@ def test_headroom_adds_replicas():
     full = solve(MilpInputs(pools=pools, slots=[_slot({"all": 3.0})], headroom=1.0))
     capped = solve(MilpInputs(pools=pools, slots=[_slot({"all": 3.0})], headroom=0.9))
     assert full.pools[0].count == 3 and capped.pools[0].count == 4
-    assert replicas_needed(3.0, 1.0, 0.9) == 4 and replicas_needed(3.0, 1.0, 1.0) == 3
 
 
 def _pod_and_serverless(busy_s: float, bursts: int, rate: float, slots: int = 4):

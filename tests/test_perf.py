@@ -310,6 +310,9 @@ def test_weights_that_cannot_fit_are_flagged_but_still_timed() -> None:
     assert r.memory.max_decode_batch == 0 and not r.memory.decode_batch_fits
     assert r.memory.min_tensor_parallel_size is None  # 811 GB over 8 L4s still does not fit
     assert any("weights" in w and "l4" in w for w in r.warnings)
+    # one message: the warning is the engine view's own reason
+    assert r.warnings[0] == f"does not fit: {view.reason}" and "0.9 x 23.9 GB usable" in view.reason
+    assert view.weights_fit is r.memory.weights_fit is False
 
 
 def test_decode_batch_fit_matches_the_engine_views_blocks() -> None:
@@ -397,6 +400,10 @@ def test_cli_reports_memory_fit_and_refuses_too_long_context() -> None:
     assert "fits in memory" in res.stdout and "NO:" in res.stdout
     out = json.loads(runner.invoke(app, base + ["--json"]).stdout)
     assert out["fits"] is False and out["warnings"] and out["memory"]["weights_fit"] is False
+    v = out["memory"]["engine_view"]
+    assert v["weights_fit"] is False and out["warnings"][0] == f"does not fit: {v['reason']}"
+    fixed = v["weights_bytes_per_gpu"] + v["activation_peak_bytes"] + v["non_torch_bytes"]
+    assert f"NO: weights + activations {fixed / 1e9:,.1f} GB/GPU > {v['requested_bytes'] / 1e9:,.1f} GB/GPU" in res.stdout
     ok = runner.invoke(app, ["perf", "--model", "llama-3.1-8b", "--gpu", "h200", "--batch", "8", "--context", "512"])
     assert ok.exit_code == 0 and "WARNING" not in ok.stdout and "yes:" in ok.stdout
     for args in (["--context", "99999999"], ["--context", "10", "--prompt", "200000"]):

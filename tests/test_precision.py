@@ -6,6 +6,8 @@ from planner.errors import PlannerError
 from planner.precision import (
     DTYPE_BYTES,
     QUANT_FORMATS,
+    activation_dtype,
+    activation_precision,
     check_precision_with_quantization,
     compute_dtype,
     kv_cache_bytes_per_element,
@@ -58,3 +60,23 @@ def test_bad_inputs():
         check_precision_with_quantization("fp8", "awq")
     check_precision_with_quantization("int4", "awq")
     check_precision_with_quantization(None, "fp8")
+
+
+def test_activation_precision_one_rule():
+    # plain weights: the precision given, else the checkpoint's dtype when the caller passes it
+    assert activation_precision("fp32", "none") == "fp32"
+    assert activation_precision(None, "none") is None
+    assert activation_precision(None, "none", "fp16") == "fp16"
+    assert activation_precision("bf16", "none", "fp16") == "bf16"
+    # a quantized format runs 16-bit activations whatever precision is named
+    assert activation_precision("fp8", "fp8", "bf16") is None
+    assert activation_precision("int8", "w8a8") is None
+
+
+@pytest.mark.parametrize("quantization", [q for q in QUANT_FORMATS])
+def test_quantized_formats_keep_16_bit_activations(quantization):
+    """memory (activation_precision -> None) and the old perf path (raw precision) agree for every
+    precision a format accepts: the change to one rule moved no figure."""
+    implied = QUANT_FORMATS[quantization].weight_dtype
+    check_precision_with_quantization(implied, quantization)
+    assert activation_dtype(activation_precision(implied, quantization)) == activation_dtype(implied) == "bf16"

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 
-from planner.errors import PlannerError
+from planner.errors import PlannerError, validation_line
 
 app = typer.Typer(
     add_completion=False,
@@ -21,12 +21,6 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _validation_line(err: ValidationError) -> str:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ())) or "input"
-    return f"{where}: {first.get('msg', 'invalid value')}"
 
 
 def fail(message: str) -> typer.Exit:
@@ -45,7 +39,7 @@ def handle_errors(fn: F) -> F:
         except PlannerError as err:
             raise fail(str(err)) from None
         except ValidationError as err:
-            raise fail(_validation_line(err)) from None
+            raise fail(validation_line(err)) from None
 
     return wrapper  # type: ignore[return-value]
 

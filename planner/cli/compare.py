@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from planner.billing import SECONDS_PER_MONTH
+from planner.billing import per_month
 from planner.cli._app import app, emit_json, handle_errors
 from planner.errors import PlannerError
 
@@ -41,7 +41,7 @@ def format_cost(cost) -> str:  # noqa: ANN001 (planner.billing.CostBreakdown)
         price_bits.append(f"{line.kind} {line.num_workers} × {unit}")
     rows = [
         ("cost", f"{_money(cost.cost_usd)} for the {cost.horizon_s / 3600:.3g} h horizon, "
-                 f"{_money(cost.cost_per_month_usd)} per month (horizon × {SECONDS_PER_MONTH / cost.horizon_s:.4g})"),
+                 f"{_money(cost.cost_per_month_usd)} per month (horizon × {per_month(1.0, cost.horizon_s):.4g})"),
         ("unit cost", f"{_money(cost.cost_per_million_output_tokens_usd)} per million output tokens, "
                       f"{_money(cost.cost_per_1000_requests_usd)} per 1,000 requests"),
         ("GPU-seconds", f"{cost.billed_gpu_seconds:,.0f} billed, {cost.busy_gpu_seconds:,.0f} with requests in "

@@ -68,8 +68,7 @@ def _memory_row(r: PerfReport) -> str:
     m, v = r.memory, r.memory.engine_view
     util = f"at gpu_memory_utilization {m.gpu_memory_utilization:g}"
     if not m.weights_fit:
-        need = v.weights_bytes_per_gpu + v.activation_peak_bytes + v.non_torch_bytes
-        return (f"NO: weights + activations {need / 1e9:,.1f} GB/GPU > "
+        return (f"NO: weights + activations {v.fixed_bytes_per_gpu / 1e9:,.1f} GB/GPU > "
                 f"{v.requested_bytes / 1e9:,.1f} GB/GPU {util}")
     kv = (f"KV cache {v.kv_cache_tokens:,} tokens, room for {m.max_decode_batch:,} seqs of {r.context + 1:,} tokens "
           f"{util}")

@@ -9,19 +9,10 @@ import typer
 from planner.catalog import GpuSpec, get_gpu, load_catalog
 from planner.cli._app import app, emit_json, handle_errors
 from planner.errors import PlannerError
-from planner.memory import SizeReport, size_report
+from planner.memory import SizeReport, check_positive, size_report
 from planner.models import get_model, param_counts
 from planner.precision import kv_cache_bytes_per_element
-
-GB = 1e9
-GIB = 2**30
-MIB = 2**20
-
-
-def _positive(name: str, value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise PlannerError(f"{name} must be > 0, got {value}")
-
+from planner.units import GB, GIB, MIB
 
 @app.command("size")
 @handle_errors
@@ -47,7 +38,7 @@ def size(
                         ("--tensor-parallel-size", tensor_parallel_size), ("--max-model-len", max_model_len),
                         ("--max-num-seqs", max_num_seqs), ("--max-num-batched-tokens", max_num_batched_tokens),
                         ("--block-size", block_size)):
-        _positive(name, value)
+        check_positive(name, value)
     if overhead < 0:
         raise PlannerError(f"--overhead must be >= 0 (a fraction, e.g. 0.15), got {overhead}")
     if gpu_memory_utilization is not None and not 0 < gpu_memory_utilization <= 1:

@@ -6,6 +6,7 @@ writes files for `compare`.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from planner.billing import HOURS_PER_MONTH  # noqa: E402
 from planner.errors import PlannerError  # noqa: E402
-from planner.report.files import check_output_path, write_atomic  # noqa: E402
+from planner.report import files  # noqa: E402
+from planner.report.files import write_atomic  # noqa: E402
 
 _STYLES = {
     "pods": {"color": "#1f77b4", "marker": "s", "label": "dedicated pods"},
@@ -25,9 +27,8 @@ _STYLES = {
 }
 
 
-def check_plot_path(path: str | Path, what: str = "--plot") -> Path:
-    """Refuse an unusable plot path up front (a folder, a missing or read-only folder, not .png)."""
-    return check_output_path(path, what, suffix=".png", example="compare.png")
+# `planner compare --plot` checks its path with this before simulating.
+check_plot_path = partial(files.check_plot_path, example="compare.png")
 
 
 def write_compare_plot(result: Any, path: str | Path) -> Path:

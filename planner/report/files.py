@@ -77,6 +77,12 @@ def check_output_path(path: str | os.PathLike[str] | None, what: str = "output",
     return p
 
 
+def check_plot_path(path: str | os.PathLike[str] | None, what: str = "--plot", *,
+                    example: str = "plot.png") -> Path:
+    """Refuse an unusable plot path up front (a folder, a missing or read-only folder, not .png)."""
+    return check_output_path(path, what, suffix=".png", example=example)
+
+
 def check_output_dir(path: str | os.PathLike[str] | None, what: str = "output folder") -> Path:
     """Refuse an output folder that cannot be made or written, before any work is done.
 

@@ -18,10 +18,7 @@ import numpy as np
 from planner.billing import HOURS_PER_MONTH
 from planner.report import deploy as deploy_mod
 from planner.report.files import check_output_dir, write_folder
-
-
-def _money(x: float | None) -> str:
-    return "n/a" if x is None else f"${x:,.2f}"
+from planner.units import format_usd
 
 
 def _pct(x: float | None, digits: int = 1) -> str:
@@ -130,7 +127,7 @@ def _misses_target(alt: Any) -> bool:
 
 def _bar_label(alt: Any, slo_target: float) -> str:
     """The text beside an alternative's bar: cost, SLO attainment, and whether it misses the target."""
-    return (f"  {_money(alt.cost_per_month_usd)}/mo, SLO {_pct(alt.slo_attainment)}"
+    return (f"  {format_usd(alt.cost_per_month_usd)}/mo, SLO {_pct(alt.slo_attainment)}"
             + (f" (below the {_pct(slo_target, 0)} target)" if _misses_target(alt) else ""))
 
 
@@ -152,7 +149,7 @@ def _plan_table(result: Any) -> list[str]:
         caps = ", ".join(f"{b}: {v:.2f}" for b, v in e.capacity_per_s.items())
         rows.append(
             f"| {e.gpu} | {e.tensor_parallel_size} | {e.billing} | {e.count} | {e.active_workers if e.billing != 'pod' else '-'} "
-            f"| {e.max_flex_workers if e.billing != 'pod' else '-'} | {e.gpus} | {_pct(e.traffic_share)} | {caps} | {_money(e.milp_cost_usd)} |"
+            f"| {e.max_flex_workers if e.billing != 'pod' else '-'} | {e.gpus} | {_pct(e.traffic_share)} | {caps} | {format_usd(e.milp_cost_usd)} |"
         )
     return rows
 
@@ -167,7 +164,7 @@ def _alternatives_table(result: Any) -> list[str]:
         sav = "-" if a.kind == "optimized" else (f"{a.savings_of_optimized_pct:.1f}%" if a.savings_of_optimized_pct is not None else "n/a")
         note = f" ({a.note})" if a.note else ""
         rows.append(
-            f"| {a.name}{note} | {_money(a.cost_per_month_usd)} | {_money(a.usd_per_million_output_tokens)} "
+            f"| {a.name}{note} | {format_usd(a.cost_per_month_usd)} | {format_usd(a.usd_per_million_output_tokens)} "
             f"| {_pct(a.slo_attainment)}{' (below target)' if _misses_target(a) else ''} | {sav} |"
         )
     return rows
@@ -188,8 +185,8 @@ def render_markdown(result: Any, images: dict[str, str] | None = None) -> str:
         "",
         "## Answer",
         "",
-        f"**{result.plan_text}** for **{_money(result.cost_per_month_usd)} per month** "
-        f"({_money(result.usd_per_million_output_tokens)} per million output tokens), " + (
+        f"**{result.plan_text}** for **{format_usd(result.cost_per_month_usd)} per month** "
+        f"({format_usd(result.usd_per_million_output_tokens)} per million output tokens), " + (
             "SLO attainment **not simulated** (unverified; see the note)."
             if result.slo_attainment is None
             else f"SLO attainment **{_pct(result.slo_attainment)}** in simulation "
@@ -201,7 +198,7 @@ def render_markdown(result: Any, images: dict[str, str] | None = None) -> str:
         if a.kind != "optimized" and a.feasible and a.cost_per_month_usd and a.savings_of_optimized_pct is not None:
             md.append(
                 f"- vs {_ALT_LABELS.get(a.kind, a.kind)} ({a.name.split(': ', 1)[-1]}, "
-                f"{_money(a.cost_per_month_usd)}/month, SLO {_pct(a.slo_attainment)}"
+                f"{format_usd(a.cost_per_month_usd)}/month, SLO {_pct(a.slo_attainment)}"
                 + (f", below the {_pct(result.slo_target, 0)} target" if _misses_target(a) else "")
                 + "): "
                 f"{'saves' if a.savings_of_optimized_pct >= 0 else 'costs'} "
@@ -239,7 +236,7 @@ def render_markdown(result: Any, images: dict[str, str] | None = None) -> str:
     md += ["## Cost breakdown", "", "| line | USD (horizon) | USD per month |", "|---|---|---|"]
     scale = result.cost_per_month_usd / result.cost_usd if result.cost_usd else 0.0
     for name, usd in v.cost_lines.items():
-        md.append(f"| {name} | {_money(usd)} | {_money(usd * scale)} |")
+        md.append(f"| {name} | {format_usd(usd)} | {format_usd(usd * scale)} |")
     md.append("")
     if "cost.png" in images:
         md += [f"![cost]({images['cost.png']})", ""]
@@ -247,7 +244,7 @@ def render_markdown(result: Any, images: dict[str, str] | None = None) -> str:
            "| round | plan | MILP $/month | simulated $/month | SLO attainment | tightened next |", "|---|---|---|---|---|---|"]
     for r in result.rounds:
         tight = ", ".join(f"{k} x{f:.2f}" for k, f in r.tightened.items()) or "-"
-        md.append(f"| {r.round} | {r.plan} | {_money(r.milp_cost_per_month_usd)} | {_money(r.cost_per_month_usd)} | {_pct(r.slo_attainment)} | {tight} |")
+        md.append(f"| {r.round} | {r.plan} | {format_usd(r.milp_cost_per_month_usd)} | {format_usd(r.cost_per_month_usd)} | {_pct(r.slo_attainment)} | {tight} |")
     md.append("")
     md += ["## Capacity of one replica under the SLO", "",
            "| GPU | TP | bucket | max req/s | source | probes |", "|---|---|---|---|---|---|"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from planner.report.files import check_output_path, write_atomic
+from planner.report import files
+from planner.report.files import write_atomic
 from planner.traffic import Workload, trace_stats
 
 
@@ -17,9 +19,8 @@ def _log_bins(values: np.ndarray, count: int = 50) -> np.ndarray:
     return np.geomspace(lo, hi * 1.0001, count + 1)
 
 
-def check_plot_path(path: str | Path, what: str = "--plot") -> Path:
-    """Refuse an unusable plot path up front (a folder, a missing or read-only folder, not .png)."""
-    return check_output_path(path, what, suffix=".png", example="traffic.png")
+# `planner traffic --plot` checks its path with this before drawing.
+check_plot_path = partial(files.check_plot_path, example="traffic.png")
 
 
 def plot_traffic(workload: Workload, path: str | Path, title: str | None = None) -> Path:

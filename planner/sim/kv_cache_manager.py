@@ -17,10 +17,6 @@ class KVCacheManager:
         self.block_pool = block_pool
         self.block_size = int(block_size)
 
-    def blocks_for(self, num_tokens: int) -> int:
-        """Blocks needed to hold `num_tokens` tokens of KV."""
-        return -(-num_tokens // self.block_size)
-
     def allocate_slots(self, request: Request, num_new_tokens: int) -> int | None:
         """Make room for `num_new_tokens` more computed tokens of `request`.
 

@@ -156,6 +156,43 @@ def _slo_target(slo: Any) -> SloTarget | None:
     )
 
 
+# NOTE: relative slack on the SLO thresholds so a latency that equals its limit up to float
+# rounding (e.g. a step time summed from several terms) is not counted as a miss.
+SLO_RELATIVE_TOLERANCE = 1e-9
+
+
+def request_slo(
+    arrival_at: np.ndarray,
+    first_token_at: np.ndarray,
+    finished_at: np.ndarray,
+    output_tokens: np.ndarray,
+    ttft_slo_s: float | None,
+    tpot_slo_s: float | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per request (TTFT s, TPOT s, meets the SLO): the one SLO rule every caller uses.
+
+    TTFT is NaN for a request never started; TPOT is NaN unless it completed with >= 2 output
+    tokens. A request meets the SLO when it completed, its TTFT is within `ttft_slo_s` and its TPOT
+    within `tpot_slo_s` (a one-token request has no TPOT, so only its TTFT counts); rejected and
+    unfinished requests miss. A None threshold is not checked. Both thresholds get
+    `SLO_RELATIVE_TOLERANCE` of slack for float noise.
+    """
+    arrival = np.asarray(arrival_at, dtype=np.float64)
+    first = np.asarray(first_token_at, dtype=np.float64)
+    finish = np.asarray(finished_at, dtype=np.float64)
+    out = np.asarray(output_tokens, dtype=np.float64)
+    done = ~np.isnan(finish)
+    ttft = first - arrival
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(done & (out > 1), (finish - first) / np.maximum(out - 1, 1), np.nan)
+        met = done & ~np.isnan(ttft)
+        if ttft_slo_s is not None:
+            met &= ttft <= ttft_slo_s * (1 + SLO_RELATIVE_TOLERANCE)
+        if tpot_slo_s is not None:
+            met &= np.isnan(tpot) | (tpot <= tpot_slo_s * (1 + SLO_RELATIVE_TOLERANCE))
+    return ttft, tpot, met
+
+
 def compute_metrics(
     records: RequestRecords,
     spans: list[WorkerSpan],
@@ -171,23 +208,19 @@ def compute_metrics(
 ) -> SimMetrics:
     """Summarize a run. `batch_area` / `blocks_area` are per-bin time integrals summed over workers."""
     done = records.completed
-    ttft = records.first_token_at - records.arrival_at
     e2e = records.finished_at - records.arrival_at
     queue = records.admitted_at - records.arrival_at
     out = records.output_tokens
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tpot = np.where(done & (out > 1), (records.finished_at - records.first_token_at) / (out - 1), np.nan)
     rejected = records.rejected_reason != ""
     reasons, counts = np.unique(records.rejected_reason[rejected], return_counts=True)
     target = _slo_target(slo)
+    ttft, tpot, met = request_slo(
+        records.arrival_at, records.first_token_at, records.finished_at, out,
+        None if target is None else target.ttft_seconds, None if target is None else target.tpot_seconds,
+    )
     n = len(records)
     attainment = met_count = None
     if target is not None:
-        met = done.copy()
-        if target.ttft_seconds is not None:
-            met &= ttft <= target.ttft_seconds
-        if target.tpot_seconds is not None:
-            met &= np.isnan(tpot) | (tpot <= target.tpot_seconds)
         met_count = int(met.sum())
         attainment = met_count / n if n else 1.0
     sim_s = max(simulated_seconds, 1e-12)

@@ -63,10 +63,6 @@ class Request:
         """Prompt plus output tokens so far (vLLM's num_tokens)."""
         return self.num_prompt_tokens + self.num_output_tokens
 
-    @property
-    def is_finished(self) -> bool:
-        return self.num_output_tokens >= self.max_output_tokens
-
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return (
             f"Request({self.req_id}, {self.status.name}, prompt={self.num_prompt_tokens}, "

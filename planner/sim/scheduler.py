@@ -100,10 +100,6 @@ class SchedulerOutput:
         else:
             self.prefill_chunks.append((num_new, request.num_computed_tokens))
 
-    @property
-    def num_scheduled_tokens(self) -> int:
-        return self.num_decoders + sum(self.num_new_tokens)
-
 
 class Scheduler:
     """Waiting queue (FCFS deque, preempted requests at its front) and running list (admission order).
@@ -135,10 +131,6 @@ class Scheduler:
     def add_request(self, request: Request) -> None:
         request.status = RequestStatus.WAITING
         self.waiting.append(request)
-
-    @property
-    def has_work(self) -> bool:
-        return bool(self.running or self.waiting)
 
     @property
     def num_decoders(self) -> int:

@@ -167,7 +167,7 @@ class ServerlessAutoscaler(FleetObserver):
         now = fleet.env.now
         while (
             queue
-            and now - queue[0].arrival_at >= threshold - _EPS_S
+            and fleet.oldest_queued_wait_s() >= threshold - _EPS_S
             and self._can_add(live)
             and self._starting_room(live) < len(queue)
         ):
