@@ -10,10 +10,7 @@ import typer
 from planner.billing import per_month
 from planner.cli._app import app, emit_json, handle_errors
 from planner.errors import PlannerError
-
-
-def _money(x: float | None) -> str:
-    return "n/a" if x is None else f"${x:,.2f}"
+from planner.units import format_usd
 
 
 def format_batch(mean_batch: float | None, max_num_seqs: int | None) -> str:
@@ -40,13 +37,13 @@ def format_cost(cost) -> str:  # noqa: ANN001 (planner.billing.CostBreakdown)
         unit = f"{line.usd_per_gpu_s * 3600:.3f} USD/GPU-h" if line.kind == "pod" else f"{line.usd_per_gpu_s:g} USD/GPU-s"
         price_bits.append(f"{line.kind} {line.num_workers} × {unit}")
     rows = [
-        ("cost", f"{_money(cost.cost_usd)} for the {cost.horizon_s / 3600:.3g} h horizon, "
-                 f"{_money(cost.cost_per_month_usd)} per month (horizon × {per_month(1.0, cost.horizon_s):.4g})"),
-        ("unit cost", f"{_money(cost.cost_per_million_output_tokens_usd)} per million output tokens, "
-                      f"{_money(cost.cost_per_1000_requests_usd)} per 1,000 requests"),
+        ("cost", f"{format_usd(cost.cost_usd)} for the {cost.horizon_s / 3600:.3g} h horizon, "
+                 f"{format_usd(cost.cost_per_month_usd)} per month (horizon × {per_month(1.0, cost.horizon_s):.4g})"),
+        ("unit cost", f"{format_usd(cost.cost_per_million_output_tokens_usd)} per million output tokens, "
+                      f"{format_usd(cost.cost_per_1000_requests_usd)} per 1,000 requests"),
         ("GPU-seconds", f"{cost.billed_gpu_seconds:,.0f} billed, {cost.busy_gpu_seconds:,.0f} with requests in "
-                        f"flight ({util}); spend with no request in flight {_money(cost.idle_usd)}"),
-        ("cold starts", f"{cost.cold_starts} ({cost.cold_start_seconds:,.0f} s, {_money(cost.cold_start_usd)})"),
+                        f"flight ({util}); spend with no request in flight {format_usd(cost.idle_usd)}"),
+        ("cold starts", f"{cost.cold_starts} ({cost.cold_start_seconds:,.0f} s, {format_usd(cost.cold_start_usd)})"),
         ("billed as", "; ".join(price_bits) or "nothing"),
         ("prices", f"pod: {p.pod_price_label}" + (f" as of {p.pod_price_as_of}" if p.pod_price_as_of else "")
                    + (f"; serverless tier {p.serverless_tier}" if p.serverless_tier else "")),
