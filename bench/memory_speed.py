@@ -38,6 +38,20 @@ def _time(fn, n: int) -> float:
     return (time.perf_counter() - start) / n * 1e6
 
 
+def _time_views(cases) -> tuple[float, int]:
+    """Seconds and count of engine views over (model, gpu, engine args) x TP 1, 2, 4, 8."""
+    start = time.perf_counter()
+    calls = 0
+    for m, g, a in cases:
+        for tp in (1, 2, 4, 8):
+            try:
+                engine_view(m, g, a, tp)
+                calls += 1
+            except Exception:  # noqa: BLE001 (a TP that does not split the heads)
+                pass
+    return time.perf_counter() - start, calls
+
+
 def main() -> None:
     h100 = get_gpu("h100-sxm")
     spec = get_model("llama-3.1-70b")
@@ -53,30 +67,10 @@ def main() -> None:
     models = [get_model(m) for m in list_presets()]
     # every preset on one GPU at TP 1/2/4/8: what the optimizer pays per GPU type (formerly an
     # assertion-free "test" in tests/test_memory.py; timings belong here)
-    start = time.perf_counter()
-    calls = 0
-    for m in models:
-        for tp in (1, 2, 4, 8):
-            try:
-                engine_view(m, h100, args, tp)
-                calls += 1
-            except Exception:  # noqa: BLE001 (a TP that does not split the heads)
-                pass
-    elapsed = time.perf_counter() - start
+    elapsed, calls = _time_views((m, h100, args) for m in models)
     print(f"  every preset x TP on h100-sxm ({calls} views)      {elapsed * 1e3:8.1f} ms total, "
           f"{elapsed / calls * 1e6:.1f} us per view (first call per model included)")
-    start = time.perf_counter()
-    calls = 0
-    for m in models:
-        for g in gpus:
-            a = default_engine_args(g, 4096)
-            for tp in (1, 2, 4, 8):
-                try:
-                    engine_view(m, g, a, tp)
-                    calls += 1
-                except Exception:  # noqa: BLE001 (a TP that does not split the heads)
-                    pass
-    elapsed = time.perf_counter() - start
+    elapsed, calls = _time_views((m, g, default_engine_args(g, 4096)) for m in models for g in gpus)
     print(f"  every preset x GPU x TP ({calls} views)          {elapsed * 1e3:8.1f} ms total, "
           f"{elapsed / calls * 1e6:.1f} us per view")
 
