@@ -11,7 +11,7 @@ context's decode and mixed points, predict them).
 
 --write rewrites the `calibration:` block of every gpu_catalog/*.yaml: the fit for the H200
 (estimated: false), the derived rule for the other GPUs (estimated: true). Nothing else in those files
-changes. Update H200_FIT in planner/calibration.py by hand if the fit moves (a test compares them).
+changes. Update H200_FIT in planner/inputs/calibration.py by hand if the fit moves (a test compares them).
 """
 
 from __future__ import annotations
@@ -206,7 +206,7 @@ def main() -> None:
     drift = {k: params[k] / H200_FIT[k] - 1 for k in params if k in H200_FIT and H200_FIT[k]}
     worst = max(drift.items(), key=lambda kv: abs(kv[1]))
     print()
-    print(f"# Largest drift from planner/calibration.py H200_FIT: {worst[0]} {worst[1] * 100:+.2f}%")
+    print(f"# Largest drift from planner/inputs/calibration.py H200_FIT: {worst[0]} {worst[1] * 100:+.2f}%")
     if args.write:
         names = write_blocks(params, ROOT / "gpu_catalog")
         print(f"# wrote calibration blocks: {', '.join(names)}")

@@ -15,8 +15,8 @@ import numpy as np
 
 from planner.billing import ResolvedPrices
 from planner.capacity import CandidateCheck, CapacityResult
-from planner.plan import Backend
-from planner.profile import Profile
+from planner.optimize.world import Backend
+from planner.inputs.profile import Profile
 
 CAPS = {"small": 2.0, "big": 6.0}
 POD_USD_PER_HOUR = {"small": 0.5, "big": 1.2}

@@ -177,7 +177,7 @@ def test_validate_settings_rejects_bad_endpoints():
 
 
 def test_profile_billing_section_is_read_nested():
-    from planner.profile import BillingSection
+    from planner.inputs.profile import BillingSection
 
     section = BillingSection.model_validate({
         "pod_cloud": "community",

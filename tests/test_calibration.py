@@ -10,16 +10,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from planner.calibration import (
-    H200_FIT,
-    PARAMETER_DESCRIPTIONS,
-    PerfCalibration,
-    _predict_all,
-    fit_h200,
-    fit_streaming_curve,
-    llama_shape_from_config,
-)
-from planner.catalog import get_gpu, load_catalog
+from planner.inputs.calibration import H200_FIT, PARAMETER_DESCRIPTIONS, PerfCalibration
+from planner.perf.fit import _predict_all, fit_h200, fit_streaming_curve, llama_shape_from_config
+from planner.inputs.catalog import get_gpu, load_catalog
 from planner.perf import StepTimeModel
 
 DATA = Path(__file__).resolve().parents[1] / "bench" / "data"
@@ -117,8 +110,8 @@ def test_calibration_sources_cite_files_that_ship_with_the_repo() -> None:
     import re
     from pathlib import Path
 
-    from planner.calibration import CALIBRATION_FILE, DERIVED_RULE, STREAMING_FILE
-    from planner.catalog import load_catalog
+    from planner.inputs.calibration import CALIBRATION_FILE, DERIVED_RULE, STREAMING_FILE
+    from planner.inputs.catalog import load_catalog
 
     root = Path(__file__).resolve().parent.parent
     sources = {DERIVED_RULE, CALIBRATION_FILE, STREAMING_FILE}

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from planner.catalog import GIB, get_gpu, list_gpus, load_catalog, load_gpu_yaml
+from planner.inputs.catalog import GIB, get_gpu, list_gpus, load_catalog, load_gpu_yaml
 from planner.errors import PlannerError
 from planner.resources import data_dir
 

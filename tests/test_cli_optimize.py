@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import plan_doubles as D
 from planner.cli import app
-from planner.plan import plan as real_plan
+from planner.optimize.loop import plan as real_plan
 from planner.traffic import Workload
 
 runner = CliRunner()
@@ -33,7 +33,7 @@ def fake_plan(monkeypatch):
         p = D.profile({"process": "poisson", "rate_per_s": 1.0})
         return real_plan(p, backend=D.backend(), use_cache=False, workload=wl, seed=kw.get("seed"))
 
-    monkeypatch.setattr("planner.plan.plan", fake)
+    monkeypatch.setattr("planner.optimize.loop.plan", fake)
     return calls
 
 

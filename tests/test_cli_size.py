@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from planner.cli import app
-from planner.catalog import list_gpus
+from planner.inputs.catalog import list_gpus
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from planner.cli._app import app
 from planner.compare import LoadPoint, break_even, compare
-from planner.profile import Profile
+from planner.inputs.profile import Profile
 from planner.sim import LinearStepModel, ReplicaSetup, SchedulerConfig
 from planner.traffic import Workload
 

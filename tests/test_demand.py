@@ -1,11 +1,11 @@
-"""Demand per slot: the load-duration levels cut from the arrivals (planner.demand)."""
+"""Demand per slot: the load-duration levels cut from the arrivals (planner.optimize.demand)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from planner.demand import slot_demands
+from planner.optimize.demand import slot_demands
 
 
 def _bursty_arrivals(seed=0, horizon=3600.0):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from planner.catalog import get_gpu, load_gpu_yaml
+from planner.inputs.catalog import get_gpu, load_gpu_yaml
 from planner.errors import PlannerError, did_you_mean, validation_line
-from planner.models import get_model
+from planner.inputs.models import get_model
 from planner.report import files
 from planner.report.compare_plot import check_plot_path as compare_check
 from planner.report.traffic_plot import check_plot_path as traffic_check

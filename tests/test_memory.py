@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planner.catalog import GIB, get_gpu
+from planner.inputs.catalog import GIB, get_gpu
 from planner.errors import PlannerError
 from planner.memory import (
     SAMPLER_BYTES_PER_LOGIT,
@@ -27,7 +27,7 @@ from planner.memory import (
     weights_bytes,
     weights_bytes_per_gpu,
 )
-from planner.models import get_model, list_presets, param_counts
+from planner.inputs.models import get_model, list_presets, param_counts
 
 LLAMA8 = get_model("llama-3.1-8b")
 LLAMA70 = get_model("llama-3.1-70b")
@@ -232,7 +232,7 @@ def test_memory_and_perf_count_the_same_kv(precision, quantization):
 
 
 def test_size_report_every_gpu():
-    from planner.catalog import load_catalog
+    from planner.inputs.catalog import load_catalog
 
     report = size_report(LLAMA8, list(load_catalog().values()), concurrency=50)
     assert len(report.gpus) == len(load_catalog())

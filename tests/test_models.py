@@ -5,7 +5,7 @@ import json
 import pytest
 
 from planner.errors import PlannerError
-from planner.models import ModelSpec, from_hf_config, get_model, list_presets, param_counts
+from planner.inputs.models import ModelSpec, from_hf_config, get_model, list_presets, param_counts
 
 REQUIRED = [
     "llama-3.1-8b", "llama-3.1-70b", "llama-3.1-405b", "llama-3.2-1b", "llama-3.2-3b", "mistral-7b",

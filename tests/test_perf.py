@@ -1,4 +1,4 @@
-"""Physics of the step-time model (planner/perf.py) and the `planner perf` command."""
+"""Physics of the step-time model (planner/perf/) and the `planner perf` command."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from planner.calibration import PerfCalibration
-from planner.catalog import get_gpu
+from planner.inputs.calibration import PerfCalibration
+from planner.inputs.catalog import get_gpu
 from planner.cli import app
 from planner.errors import PlannerError
 from planner.memory import (
@@ -23,9 +23,9 @@ from planner.memory import (
     weight_bytes_breakdown,
     weights_bytes_per_gpu,
 )
-from planner.models import get_model
+from planner.inputs.models import get_model
 from planner.perf import StepTimeModel
-from planner.perf_report import perf_memory, perf_report
+from planner.perf.summary import perf_memory, perf_report
 
 H200 = get_gpu("h200")
 H100 = get_gpu("h100-sxm")
@@ -431,7 +431,7 @@ def test_small_token_rates_keep_significant_digits() -> None:
 # ---------------------------------------------------------------------------------------- every preset
 
 
-@pytest.mark.parametrize("name", sorted(__import__("planner.models", fromlist=["list_presets"]).list_presets()))
+@pytest.mark.parametrize("name", sorted(__import__("planner.inputs.models", fromlist=["list_presets"]).list_presets()))
 def test_every_preset_gives_finite_growing_times(name: str) -> None:
     spec = get_model(name)
     tp = next(t for t in (1, 2, 4, 8) if spec.num_attention_heads % t == 0 and

@@ -1,4 +1,4 @@
-"""The planning loop (planner.plan) on the test doubles: pods, serverless, mixes, refinement, errors."""
+"""The planning loop (planner.optimize) on the test doubles: pods, serverless, mixes, refinement, errors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 import plan_doubles as D
 from planner.errors import PlannerError
-from planner.plan import plan
+from planner.optimize.loop import plan
 from planner.traffic import Workload
 
 
@@ -119,7 +119,7 @@ def test_budget_too_small_is_explained():
 
 def _recording_backend():
     """The doubles, with the real up-front name check, recording every candidate check."""
-    from planner.plan import check_names
+    from planner.optimize.world import check_names
 
     checked = []
     be = D.backend()
@@ -153,7 +153,7 @@ def test_unknown_model_is_one_message_not_one_per_candidate():
 
 
 def test_known_names_pass_the_up_front_check():
-    from planner.plan import check_names
+    from planner.optimize.world import check_names
 
     check_names(D.profile({"process": "poisson", "rate_per_s": 1.0},
                           candidates={"gpus": ["l40s", "H100-SXM"], "tensor_parallel_sizes": [1]}))
@@ -171,7 +171,7 @@ def test_cache_dir_under_a_file_is_refused(tmp_path):
 
 
 def test_efficiency_assumptions_collapse_to_one_line_per_gpu():
-    from planner.plan import collapse_efficiency_lines
+    from planner.optimize.assumptions import collapse_efficiency_lines
 
     rule = "derived from the H200 fit (bench/data/h200-llama-3.1-8b.json) by the rule in docs/perf.md (estimated)"
     host = "setting, default 0 (estimated)"
@@ -202,7 +202,7 @@ def test_efficiency_assumptions_collapse_to_one_line_per_gpu():
 def test_report_assumptions_list_efficiencies_once_per_gpu_shown():
     """The real catalog's lines, through the planner: no per-constant lines, no ../shared path."""
     from planner.capacity import assumptions as catalog_assumptions
-    from planner.plan import collapse_efficiency_lines
+    from planner.optimize.assumptions import collapse_efficiency_lines
 
     profile = D.profile({"process": "poisson", "rate_per_s": 1.0})
     raw = [line for line, _ in catalog_assumptions(profile, {"h100-sxm": {"pod"}, "l40s": {"pod"}})]
@@ -229,7 +229,7 @@ def test_plan_assumptions_are_collapsed():
 
 
 def test_collapsed_lines_keep_what_they_concern():
-    from planner.plan import collapse_gpu_lines
+    from planner.optimize.assumptions import collapse_gpu_lines
 
     items = [("month", frozenset()),
              ("a: efficiency flop_fraction = 0.5 is estimated (rule)", frozenset({("a", "*")})),
@@ -270,8 +270,8 @@ def test_assumptions_split_into_the_plan_and_the_alternatives():
 
 
 def test_describe_leaves_out_serverless_parts_that_are_zero():
-    from planner.plan import describe
-    from planner.plan_result import PlanEntry
+    from planner.optimize.result import describe
+    from planner.optimize.result import PlanEntry
 
     def entry(gpu, billing, count, tp=1, active=0, flex=0):
         return PlanEntry(gpu=gpu, tensor_parallel_size=tp, billing=billing, count=count, active_workers=active,

@@ -3,7 +3,7 @@
 import pytest
 
 from planner.errors import PlannerError
-from planner.precision import (
+from planner.inputs.precision import (
     DTYPE_BYTES,
     QUANT_FORMATS,
     activation_dtype,

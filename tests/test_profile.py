@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from planner.cli import app
 from planner.errors import PlannerError
-from planner.profile import (
+from planner.inputs.profile import (
     LognormalTokens,
     OnOffArrivals,
     Profile,
@@ -57,8 +57,8 @@ def test_shipped_profiles_load(name: str) -> None:
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_candidates_and_model_exist(name: str) -> None:
-    catalog = pytest.importorskip("planner.catalog")
-    models = pytest.importorskip("planner.models")
+    catalog = pytest.importorskip("planner.inputs.catalog")
+    models = pytest.importorskip("planner.inputs.models")
     profile = load_profile(PROFILES / f"{name}.yaml")
     known = set(catalog.list_gpus())
     assert set(profile.candidates.gpus) <= known, set(profile.candidates.gpus) - known
@@ -273,7 +273,7 @@ def test_docs_example_is_valid_and_every_field_is_documented() -> None:
 
 
 def test_shipped_profiles_resolve_from_any_directory(tmp_path, monkeypatch) -> None:
-    from planner.profile import load_profile
+    from planner.inputs.profile import load_profile
 
     monkeypatch.chdir(tmp_path)
     assert load_profile("traffic_profiles/bursty.yaml").name == "bursty"

@@ -13,8 +13,8 @@ import pytest
 
 import plan_doubles as D
 from planner.errors import PlannerError
-from planner.plan import plan
-from planner.plan_result import OptimizeResult
+from planner.optimize.loop import plan
+from planner.optimize.result import OptimizeResult
 from planner.report import deploy
 from planner.report.optimize_report import render_markdown, write_report
 from planner.traffic import Workload

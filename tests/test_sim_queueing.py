@@ -77,8 +77,8 @@ P_R, O_R, B_R, BUDGET_R = 512, 256, 64, 8192
 
 
 def _real_model():
-    from planner.catalog import get_gpu
-    from planner.models import get_model
+    from planner.inputs.catalog import get_gpu
+    from planner.inputs.models import get_model
     from planner.perf import StepTimeModel
 
     return StepTimeModel.create(get_model("llama-3.1-8b"), get_gpu("h100-sxm"))

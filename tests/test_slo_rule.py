@@ -11,7 +11,7 @@ import plan_doubles as D
 from planner import billing, capacity
 from planner.billing import MONTH_ASSUMPTION, SECONDS_PER_MONTH, per_month
 from planner.optimize import MilpInputs, Pool, SlotDemand, solve
-from planner.plan import plan
+from planner.optimize.loop import plan
 from planner.sim.metrics import SLO_RELATIVE_TOLERANCE, LatencyStats, RequestRecords, compute_metrics, request_slo
 from planner.traffic import Workload
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from planner.cli import app
 from planner.errors import PlannerError
-from planner.profile import (
+from planner.inputs.profile import (
     DiurnalArrivals,
     GammaArrivals,
     OnOffArrivals,
@@ -414,7 +414,7 @@ def test_cli_same_seed_same_json() -> None:
 
 
 def test_negative_cli_seed_is_bad_input() -> None:
-    from planner.profile import load_profile
+    from planner.inputs.profile import load_profile
     from planner.traffic import generate_workload
 
     profile = load_profile("traffic_profiles/steady.yaml")

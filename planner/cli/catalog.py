@@ -6,11 +6,11 @@ from typing import Annotated
 
 import typer
 
-from planner.catalog import GpuSpec, load_catalog
+from planner.inputs.catalog import GpuSpec, load_catalog
 from planner.cli._app import app, emit_json, handle_errors
 from planner.errors import PlannerError
 from planner.memory import kv_bytes_per_token
-from planner.models import get_model, list_presets, param_counts
+from planner.inputs.models import get_model, list_presets, param_counts
 
 
 def _price(gpu: GpuSpec, cloud: str) -> str:

@@ -129,9 +129,9 @@ def compare_cmd(
 def _compare(profile_path: Path, gpu: str, tp: int, seed: int | None, active_workers: int | None,
              max_workers: int | None, idle_timeout: float | None, scaler: str | None, scaler_value: float | None,
              load_factors: tuple[float, ...] | None, max_pods: int, plot: str | Path | None, json_out: bool) -> None:
-    from planner.catalog import get_gpu
+    from planner.inputs.catalog import get_gpu
     from planner.compare import DEFAULT_LOAD_FACTORS, ServerlessOverrides, compare
-    from planner.profile import load_profile
+    from planner.inputs.profile import load_profile
 
     if plot is not None:  # refuse a bad path before the simulations
         from planner.report.compare_plot import check_plot_path

@@ -19,7 +19,7 @@ from planner.cli._app import app, emit_json, handle_errors
 
 
 def _summary(result) -> str:  # noqa: ANN001
-    from planner.plan import describe  # noqa: PLC0415
+    from planner.optimize.result import describe  # noqa: PLC0415
 
     v = result.verification
     rows = [
@@ -63,8 +63,8 @@ def optimize_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (the result) on stdout and nothing else there.")] = False,
 ) -> None:
     """Find the cheapest fleet (GPU types, counts, pods vs serverless) that meets the SLO."""
-    from planner.plan import plan  # noqa: PLC0415
-    from planner.profile import load_profile  # noqa: PLC0415
+    from planner.optimize.loop import plan  # noqa: PLC0415
+    from planner.inputs.profile import load_profile  # noqa: PLC0415
     from planner.report.optimize_report import check_report_dir, write_report  # noqa: PLC0415
 
     prof = load_profile(profile)

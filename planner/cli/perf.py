@@ -7,12 +7,12 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
-from planner.catalog import get_gpu
+from planner.inputs.catalog import get_gpu
 from planner.cli._app import app, emit_json, handle_errors
 from planner.errors import PlannerError
-from planner.models import get_model
+from planner.inputs.models import get_model
 from planner.perf import StepBreakdown
-from planner.perf_report import PerfReport, perf_report
+from planner.perf.summary import PerfReport, perf_report
 
 
 @app.command("perf")

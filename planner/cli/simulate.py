@@ -115,7 +115,7 @@ def simulate(
 
 def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | None, router: str, jump: bool,
               records_path: str | Path | None, json_out: bool, billing_options=None) -> None:
-    from planner.profile import load_profile
+    from planner.inputs.profile import load_profile
     from planner.sim import FleetSpec
     from planner.sim import simulate as run_simulation
     from planner.sim.setup import replica_setup
@@ -135,7 +135,7 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
             outcome = run_simulation(workload, setup, FleetSpec(pods=replicas), profile.slo, jump=jump, router=router)
             cost = None
         else:  # issue #6: simulate the billing mode's fleet and price it
-            from planner.catalog import get_gpu
+            from planner.inputs.catalog import get_gpu
             from planner.compare import billing_notes, simulate_billed
 
             gpu_spec = get_gpu(gpu)

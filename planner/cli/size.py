@@ -6,12 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from planner.catalog import GpuSpec, get_gpu, load_catalog
+from planner.inputs.catalog import GpuSpec, get_gpu, load_catalog
 from planner.cli._app import app, emit_json, handle_errors
 from planner.errors import PlannerError
 from planner.memory import SizeReport, check_positive, size_report
-from planner.models import get_model, param_counts
-from planner.precision import kv_cache_bytes_per_element
+from planner.inputs.models import get_model, param_counts
+from planner.inputs.precision import kv_cache_bytes_per_element
 from planner.units import GB, GIB, MIB
 
 @app.command("size")

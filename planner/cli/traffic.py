@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from planner.cli._app import app, emit_json, handle_errors
-from planner.profile import load_profile
+from planner.inputs.profile import load_profile
 from planner.traffic import TrafficStats, describe_traffic
 
 

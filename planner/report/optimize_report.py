@@ -278,7 +278,7 @@ class _View:
         self.headroom = headroom
         self.slo_ttft_s = ttft
         self.slo_tpot_s = tpot
-        from planner.plan import describe  # noqa: PLC0415
+        from planner.optimize.result import describe  # noqa: PLC0415
 
         self.plan_text = describe(result.plan)
         self.slo_attainment_target_text = (
@@ -374,8 +374,8 @@ def write_report(result: Any, arts: Any, directory: str | Path, *, profile: Any 
     """Write the whole report into `directory` (created; files there with the same names replaced).
 
     Args:
-        result: planner.plan_result.OptimizeResult.
-        arts: planner.plan_result.PlanArtifacts (latency arrays, provisioned capacity), or None.
+        result: planner.optimize.result.OptimizeResult.
+        arts: planner.optimize.result.PlanArtifacts (latency arrays, provisioned capacity), or None.
         directory: destination folder.
         profile: the Profile (SLO thresholds, headroom for the plots); optional.
     Returns:

@@ -16,7 +16,7 @@ def replica_setup(profile: Any, gpu: Any, tensor_parallel_size: int = 1) -> Repl
     """One replica of the profile's model on `tensor_parallel_size` GPUs of type `gpu`.
 
     Args:
-        profile: planner.profile.Profile (model and serving sections are used).
+        profile: planner.inputs.profile.Profile (model and serving sections are used).
         gpu: a catalog id / YAML path, or a GpuSpec.
         tensor_parallel_size: GPUs per replica.
     Returns:
@@ -25,9 +25,9 @@ def replica_setup(profile: Any, gpu: Any, tensor_parallel_size: int = 1) -> Repl
     Raises:
         PlannerError: unknown model/GPU, or the model does not fit (the message says why and what to change).
     """
-    from planner.catalog import get_gpu
+    from planner.inputs.catalog import get_gpu
     from planner.memory import engine_view, resolve_engine_args
-    from planner.models import get_model
+    from planner.inputs.models import get_model
     from planner.perf import StepTimeModel
 
     spec = get_model(profile.model.name)

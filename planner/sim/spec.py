@@ -17,7 +17,7 @@ class ReplicaSetup:
 
     Attributes:
         step_model: anything with step_seconds / decode_run_seconds (planner.perf.StepTimeModel).
-        num_gpu_blocks: KV blocks of block_size tokens (planner.memory.engine_view(...).num_gpu_blocks).
+        num_gpu_blocks: KV blocks of block_size tokens (planner.memory.view(...).num_gpu_blocks).
         engine_args: planner.memory.EngineArgs, a SchedulerConfig, or anything with max_num_seqs,
             max_num_batched_tokens, max_model_len, block_size, enable_chunked_prefill.
         tensor_parallel_size: GPUs per replica (a worker's default `gpus`).

@@ -1,10 +1,10 @@
 """The fleet optimizer: a PuLP mixed-integer program choosing GPUs, billing and routing.
 
 This is the only module that knows PuLP. Its inputs are plain numbers that other modules derive
-(capacities from `planner.capacity`, demand per time slot from `planner.demand`, prices from the
+(capacities from `planner.capacity`, demand per time slot from `planner.optimize.demand`, prices from the
 catalog): `build_model(inputs)` turns them into a named MILP, `solve(inputs)` runs CBC quietly and
 returns a `SolverResult` carrying the solver status. The verify-and-refine loop that wraps the
-solver around the simulator is `planner.plan.plan` (it needs the simulator and the workload).
+solver around the simulator is `planner.optimize.loop.plan` (it needs the simulator and the workload).
 
 Formulation (docs/optimizer.md has it in full, with every constraint named):
 
@@ -88,7 +88,7 @@ class SlotDemand(BaseModel):
     """The demand the fleet must carry for `duration_s` seconds of one time slot.
 
     A slot may be split into demand levels (its load-duration curve, see
-    `planner.demand.slot_demands`): each level is a SlotDemand of its own whose duration is the
+    `planner.optimize.demand.slot_demands`): each level is a SlotDemand of its own whose duration is the
     time the slot spends at that level. Pods and active workers are the same in every level; flex
     workers can differ.
     """

@@ -1,0 +1,300 @@
+"""Capacity tasks: one (candidate, bucket) bisection each, run over a process pool, cached."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from planner.capacity.buckets import (
+    DEFAULT_NUM_REQUESTS,
+    WARMUP_FRACTION,
+    Bucket,
+    assign_buckets,
+    local_burstiness_cv,
+    unit_gaps,
+)
+from planner.capacity.cache import CapacityCache, cache_key
+from planner.capacity.search import CandidateCheck, CapacityResult, max_rate_under_slo
+from planner.errors import PlannerError
+
+# --------------------------------------------------------------------- simulation plumbing ---
+
+
+@dataclass(frozen=True)
+class CapacityTask:
+    """One (candidate, bucket) capacity question, picklable for the process pool."""
+
+    profile_json: str
+    gpu_id: str
+    tensor_parallel_size: int
+    bucket: str
+    prompt_tokens: tuple[int, ...]
+    output_tokens: tuple[int, ...]
+    burstiness_cv: float
+    seed: int
+    num_requests: int
+    key: str
+
+
+def simulate_replica(profile: Any, gpu_id: str, tensor_parallel_size: int, workload: Any) -> Any:
+    """Run one pod replica on `workload`; returns the simulator's SimOutcome (the seam tests stub)."""
+    from planner import sim  # noqa: PLC0415  (SimPy only loads when a simulation runs)
+
+    setup = replica_setup(profile, gpu_id, tensor_parallel_size)
+    return sim.simulate(workload, setup, sim.FleetSpec(pods=1), profile.slo)
+
+
+def replica_setup(profile: Any, gpu_id: str, tensor_parallel_size: int) -> Any:
+    """The simulator's ReplicaSetup for a (GPU, TP): the same one `planner simulate` builds."""
+    from planner.sim.setup import replica_setup as build  # noqa: PLC0415
+
+    return build(profile, gpu_id, tensor_parallel_size)
+
+
+def _engine_parts(profile: Any, gpu_id: str, tensor_parallel_size: int) -> dict[str, Any]:
+    """Model spec, GPU spec, engine args, memory view and step-time model of one candidate."""
+    from planner import memory, perf  # noqa: PLC0415
+    from planner.inputs import catalog, models  # noqa: PLC0415
+
+    spec = models.get_model(profile.model.name)
+    gpu = catalog.get_gpu(gpu_id)
+    m = profile.model
+    engine_args = memory.resolve_engine_args(gpu, profile.serving, spec)
+    view = memory.engine_view(
+        spec, gpu, engine_args, tensor_parallel_size, m.precision, m.quantization, m.kv_cache_dtype
+    )
+    step_model = None
+    if view.fits:
+        step_model = perf.StepTimeModel.create(
+            spec, gpu, tensor_parallel_size, m.precision, m.quantization, m.kv_cache_dtype
+        )
+    weights = memory.weights_bytes(spec, m.precision, m.quantization)
+    return {
+        "spec": spec,
+        "gpu": gpu,
+        "engine_args": engine_args,
+        "view": view,
+        "step_model": step_model,
+        "weights_bytes": int(weights),
+    }
+
+
+def check_candidate(
+    profile: Any, gpu_id: str, tensor_parallel_size: int, prompt_p50: int, tokens_p99: int
+) -> CandidateCheck:
+    """Memory and latency feasibility of one (GPU, TP) before any simulation.
+
+    It must hold the model, keep the KV cache of at least one p99-sized request, and prefill a
+    median prompt and run one decode step within the SLO (else no rate can meet it).
+    """
+    try:
+        parts = _engine_parts(profile, gpu_id, tensor_parallel_size)
+    except PlannerError as err:
+        return CandidateCheck(gpu_id=gpu_id, tensor_parallel_size=tensor_parallel_size, fits=False, reason=str(err))
+    view = parts["view"]
+    base = {
+        "gpu_id": gpu_id,
+        "tensor_parallel_size": tensor_parallel_size,
+        "max_concurrency": getattr(view, "max_concurrency", None),
+        "kv_cache_tokens": getattr(view, "kv_cache_tokens", None),
+        "num_gpu_blocks": getattr(view, "num_gpu_blocks", None),
+        "weights_bytes": parts["weights_bytes"],
+    }
+    if not view.fits:
+        return CandidateCheck(**base, fits=False, reason=view.reason or "the model does not fit")
+    if (view.kv_cache_tokens or 0) < tokens_p99:
+        return CandidateCheck(
+            **base,
+            fits=False,
+            reason=f"KV cache holds {view.kv_cache_tokens} tokens, less than one p99 request ({tokens_p99})",
+        )
+    sm = parts["step_model"]
+    ttft = float(sm.prefill_seconds(int(prompt_p50)))
+    tpot = float(sm.step_seconds(np.array([max(prompt_p50, 1)], dtype=np.int64)))
+    base.update(unloaded_ttft_s=ttft, unloaded_tpot_s=tpot)
+    if ttft > profile.slo.ttft_seconds:
+        return CandidateCheck(
+            **base, fits=False,
+            reason=f"prefill of a median prompt alone takes {ttft:.3f} s > TTFT SLO {profile.slo.ttft_seconds} s",
+        )
+    if tpot > profile.slo.tpot_seconds:
+        return CandidateCheck(
+            **base, fits=False,
+            reason=f"one decode step alone takes {tpot * 1000:.1f} ms > TPOT SLO {profile.slo.tpot_seconds * 1000:.0f} ms",
+        )
+    return CandidateCheck(**base, fits=True)
+
+
+def _attainment_fn(
+    profile: Any,
+    gpu_id: str,
+    tp: int,
+    prompt: np.ndarray,
+    output: np.ndarray,
+    cv: float,
+    seed: int,
+    simulate: Callable[..., Any],
+) -> Callable[[float], float]:
+    """rate -> SLO attainment of one replica on the same requests, time-scaled to that rate.
+
+    Common random numbers: every rate sees the same sizes and the same gap pattern, so the
+    attainment curve is as monotone as the simulator allows.
+    """
+    from planner.sim.metrics import request_slo  # noqa: PLC0415  (the one SLO rule)
+    from planner.traffic import Workload  # noqa: PLC0415
+
+    gaps = unit_gaps(len(prompt), cv, seed)
+    unit_arrivals = np.cumsum(gaps) - gaps[0]
+    skip = int(len(output) * WARMUP_FRACTION)
+
+    def attainment_at(rate: float) -> float:
+        arrivals = unit_arrivals / rate
+        horizon = float(arrivals[-1] + 1.0 / rate)
+        wl = Workload(arrivals, prompt, output, horizon, f"capacity probe {rate:.4g} req/s")
+        out = simulate(profile, gpu_id, tp, wl)
+        rec = out.records
+        ok = request_slo(
+            rec.arrival_at, rec.first_token_at, rec.finished_at, output,
+            profile.slo.ttft_seconds, profile.slo.tpot_seconds,
+        )[2][skip:]
+        # Little's law: mean requests in the replica = rate x mean time in system.
+        e2e = np.asarray(rec.finished_at, dtype=float)[skip:] - np.asarray(rec.arrival_at, dtype=float)[skip:]
+        e2e = e2e[np.isfinite(e2e)]
+        in_flight[rate] = float(rate * e2e.mean()) if len(e2e) else math.nan
+        return float(ok.mean()) if len(ok) else 0.0
+
+    in_flight: dict[float, float] = {}
+    attainment_at.in_flight = in_flight  # type: ignore[attr-defined]
+    return attainment_at
+
+
+def _rate_hint(check: CandidateCheck | None, mean_output: float) -> float:
+    """A starting rate for the bracket: a fully busy replica's throughput, halved."""
+    if check is None or not check.unloaded_tpot_s or not check.max_concurrency:
+        return 1.0
+    conc = min(check.max_concurrency, 64)
+    per_request_s = (check.unloaded_ttft_s or 0.0) + mean_output * check.unloaded_tpot_s * 1.5
+    return max(conc / max(per_request_s, 1e-3) / 2.0, 1e-3)
+
+
+def run_task(task: CapacityTask, simulate: Callable[..., Any] | None = None) -> CapacityResult:
+    """Answer one capacity question by bisection (runs in a pool worker)."""
+    from planner.inputs.profile import Profile  # noqa: PLC0415
+
+    started = time.perf_counter()
+    profile = Profile.model_validate_json(task.profile_json)
+    prompt = np.asarray(task.prompt_tokens, dtype=np.int64)
+    output = np.asarray(task.output_tokens, dtype=np.int64)
+    check = None
+    if simulate is None:
+        simulate = simulate_replica
+        check = check_candidate(
+            profile, task.gpu_id, task.tensor_parallel_size, int(np.median(prompt)), int(np.max(prompt + output))
+        )
+    fn = _attainment_fn(
+        profile, task.gpu_id, task.tensor_parallel_size, prompt, output, task.burstiness_cv, task.seed, simulate
+    )
+    found = max_rate_under_slo(fn, profile.slo.attainment, _rate_hint(check, float(output.mean())))
+    return CapacityResult(
+        gpu_id=task.gpu_id,
+        tensor_parallel_size=task.tensor_parallel_size,
+        bucket=task.bucket,
+        max_rate_per_s=found.rate_per_s,
+        attainment_at_max=found.attainment if found.rate_per_s > 0 else None,
+        source="simulated",
+        evaluations=len(found.evaluations),
+        num_requests=len(prompt),
+        burstiness_cv=task.burstiness_cv,
+        seconds=time.perf_counter() - started,
+        cache_key=task.key,
+        in_flight_at_max=getattr(fn, "in_flight", {}).get(found.rate_per_s),
+    )
+
+
+def make_tasks(
+    profile: Any,
+    candidates: Sequence[tuple[str, int]],
+    buckets: Sequence[Bucket],
+    workload: Any,
+    *,
+    seed: int,
+    num_requests: int = DEFAULT_NUM_REQUESTS,
+    gpu_fingerprints: dict[str, str] | None = None,
+) -> list[CapacityTask]:
+    """One task per (candidate, bucket) with traffic: sizes sampled from the bucket's requests."""
+    idx = assign_buckets(workload.prompt_tokens, workload.output_tokens, buckets)
+    cv = local_burstiness_cv(workload.arrival_s)
+    rng = np.random.default_rng(seed)
+    profile_json = profile.model_dump_json()
+    tasks: list[CapacityTask] = []
+    for bi, bucket in enumerate(buckets):
+        members = np.flatnonzero(idx == bi)
+        if len(members) == 0:
+            continue
+        pick = rng.choice(members, size=num_requests, replace=len(members) < num_requests)
+        pick.sort()
+        prompt = tuple(int(x) for x in workload.prompt_tokens[pick])
+        output = tuple(int(x) for x in workload.output_tokens[pick])
+        for gpu_id, tp in candidates:
+            key = cache_key(
+                {
+                    "model": profile.model.model_dump(),
+                    "serving": profile.serving.model_dump(),
+                    "slo": profile.slo.model_dump(),
+                    "gpu": gpu_id,
+                    "gpu_spec": (gpu_fingerprints or {}).get(gpu_id, ""),
+                    "tp": tp,
+                    "sizes": hashlib.sha256(np.asarray([prompt, output]).tobytes()).hexdigest(),
+                    "cv": round(cv, 4),
+                    "seed": seed,
+                    "n": num_requests,
+                }
+            )
+            tasks.append(
+                CapacityTask(profile_json, gpu_id, tp, bucket.name, prompt, output, cv, seed, num_requests, key)
+            )
+    return tasks
+
+
+def capacities(
+    tasks: Sequence[CapacityTask],
+    *,
+    cache: CapacityCache,
+    workers: int = 1,
+    simulate: Callable[..., Any] | None = None,
+) -> list[CapacityResult]:
+    """Answer every task: from the cache when possible, the rest in a process pool.
+
+    Args:
+        tasks: from `make_tasks`.
+        cache: where answers are kept between runs (directory None = no cache).
+        workers: processes for the simulations (1 = in this process).
+        simulate: replaces `simulate_replica` (tests; forces workers=1).
+    """
+    results: dict[str, CapacityResult] = {}
+    todo: list[CapacityTask] = []
+    for t in tasks:
+        hit = cache.get(t.key)
+        if hit is not None:
+            results[t.key] = hit.model_copy(update={"source": "cached"})
+        else:
+            todo.append(t)
+    if simulate is not None or workers <= 1 or len(todo) <= 1:
+        fresh = [run_task(t, simulate) for t in todo]
+    else:
+        # Longest first would be ideal; larger TP candidates simulate no slower, so keep order.
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+            fresh = list(pool.map(run_task, todo))
+    for t, r in zip(todo, fresh):
+        cache.put(t.key, r)
+        results[t.key] = r
+    return [results[t.key] for t in tasks]
+
+

@@ -1,0 +1,145 @@
+"""The rest of the optimizer's world per (GPU, TP) candidate: fleet simulation, prices, scale-up time,
+engine settings, assumptions. Each is one function over the real modules; tests hand the planning loop
+stand-ins through its backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from planner.capacity.tasks import _engine_parts, replica_setup
+
+# ------------------------------------------------------- the rest of the optimizer's world ---
+# What `planner.optimize.loop.plan` needs besides capacities, each one function over the real modules
+# (tests hand `plan` stand-ins through its Backend).
+
+
+def simulate_fleet(
+    profile: Any,
+    gpu_id: str,
+    tensor_parallel_size: int,
+    workload: Any,
+    *,
+    pods: int,
+    active_workers: int = 0,
+    max_workers: int = 0,
+    seed: int = 0,
+) -> Any:
+    """Simulate one endpoint of a plan (pods and/or a serverless endpoint of one GPU type).
+
+    Returns the simulator's SimOutcome (records, workers spans).
+    """
+    from planner import sim  # noqa: PLC0415
+
+    setup = replica_setup(profile, gpu_id, tensor_parallel_size)
+    serverless = None
+    if max_workers > 0:
+        serverless = _serverless_spec(profile, gpu_id, tensor_parallel_size, active_workers, max_workers, pods)
+    fleet = sim.FleetSpec(pods=pods, serverless=serverless)
+    return sim.simulate(workload, setup, fleet, profile.slo, seed=seed)
+
+
+def _serverless_spec(profile: Any, gpu_id: str, tp: int, active_workers: int, max_workers: int, pods: int) -> Any:
+    """The simulator's ServerlessSpec for an endpoint with the plan's worker counts.
+
+    With pods in the same endpoint the serverless workers take overflow only (pods first), so
+    flex workers serve the bursts and idle out instead of sharing the base load.
+    """
+    from planner.sim.serverless import ServerlessSpec  # noqa: PLC0415
+
+    parts = _engine_parts(profile, gpu_id, tp)
+    return ServerlessSpec.from_settings(
+        profile.billing, parts["weights_bytes"], overflow_only=pods > 0,
+        active_workers=active_workers, max_workers=max(max_workers, active_workers, 1), gpus=tp,
+    )
+
+
+def resolve_prices(profile: Any, gpu_id: str) -> Any:
+    """The billing module's ResolvedPrices for a GPU under the profile's cloud and overrides."""
+    from planner import billing  # noqa: PLC0415
+    from planner.inputs import catalog  # noqa: PLC0415
+
+    return billing.resolve_prices(catalog.get_gpu(gpu_id), profile.billing, profile.prices)
+
+
+def scale_up_seconds(profile: Any, gpu_id: str, tensor_parallel_size: int) -> float:
+    """Seconds a flex worker is billed per scale-up beyond its busy time: cold start + idle timeout."""
+    from planner import billing  # noqa: PLC0415
+
+    parts = _engine_parts(profile, gpu_id, tensor_parallel_size)
+    cold = billing.cold_start_seconds(parts["weights_bytes"], profile.billing)
+    return float(cold) + float(profile.billing.serverless.idle_timeout_seconds)
+
+
+def engine_settings(profile: Any, gpu_id: str, tensor_parallel_size: int) -> dict[str, Any]:
+    """The resolved vLLM engine arguments of a candidate (for the deploy settings)."""
+    parts = _engine_parts(profile, gpu_id, tensor_parallel_size)
+    args = parts["engine_args"]
+    data = args.model_dump() if hasattr(args, "model_dump") else dict(vars(args))
+    data["tensor_parallel_size"] = tensor_parallel_size
+    data["model"] = profile.model.name
+    data["quantization"] = profile.model.quantization
+    data["kv_cache_dtype"] = profile.model.kv_cache_dtype
+    data["precision"] = profile.model.precision
+    data["max_concurrency"] = getattr(parts["view"], "max_concurrency", None)
+    return data
+
+
+# What an assumption line concerns: (GPU id, billing mode) pairs; mode "*" = the GPU in any mode.
+# No pair = the whole run (the month). plan.py sorts lines into the chosen plan's and the alternatives'.
+Concerns = frozenset[tuple[str, str]]
+
+
+def assumptions(profile: Any, uses: Mapping[str, Collection[str]]) -> list[tuple[str, Concerns]]:
+    """Every estimated input plans using these GPUs relied on, one line each, with what it concerns.
+
+    Args:
+        profile: the run's profile.
+        uses: GPU id -> the billing modes ("pod", "serverless") the plans shown use it in: a price
+            is listed only for a mode some plan uses; the serverless settings once, naming every
+            GPU they apply to.
+    """
+    from planner import billing  # noqa: PLC0415
+    from planner.inputs import catalog, models  # noqa: PLC0415
+
+    model = models.get_model(profile.model.name).name
+    pod_gpus = [g for g in uses if "pod" in uses[g]]
+    sls_gpus = [g for g in uses if "serverless" in uses[g]]
+    lines: list[tuple[str, Concerns]] = []
+    seen: set[str] = set()
+
+    def add(line: str, concerns: Concerns) -> None:
+        if line not in seen:
+            seen.add(line)
+            lines.append((line, concerns))
+
+    # Settings: once for all GPUs. The pod line concerns the pod GPUs, the rest the serverless ones.
+    for line in billing.assumptions(profile.billing, None, pods=bool(pod_gpus), serverless=bool(sls_gpus),
+                                    model=model, gpu_ids=sls_gpus):
+        if line.startswith(billing.setting_path("pod_provisioning_delay_seconds")):
+            add(line, frozenset((g, "pod") for g in pod_gpus))
+        elif line.startswith("billing."):
+            add(line, frozenset((g, "serverless") for g in sls_gpus))
+        else:
+            add(line, frozenset())
+    for gpu_id in uses:
+        gpu = catalog.get_gpu(gpu_id)
+        prices = billing.resolve_prices(gpu, profile.billing, profile.prices)
+        for mode in ("pod", "serverless"):
+            if mode in uses[gpu_id]:
+                for line in billing.price_assumptions(prices, pods=mode == "pod", serverless=mode == "serverless",
+                                                      name_gpu=True):
+                    add(line, frozenset({(gpu_id, mode)}))
+        for name in gpu.estimated:
+            note = gpu.notes.get(name, "estimated")
+            add(f"{gpu_id}: {name} is estimated ({note})", frozenset({(gpu_id, "*")}))
+        cal = gpu.calibration
+        if cal is not None:
+            for key, value in (cal.model_dump() if hasattr(cal, "model_dump") else {}).items():
+                if isinstance(value, dict) and value.get("estimated"):
+                    add(f"{gpu_id}: efficiency {key} = {value.get('value')} is estimated "
+                        f"({value.get('source', 'no source')})", frozenset({(gpu_id, "*")}))
+    return lines
+
+

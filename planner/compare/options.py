@@ -1,0 +1,250 @@
+"""Pods vs serverless vs mix on the same arrivals, over a load sweep, and the break-even load."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from planner import billing
+from planner.billing import ResolvedPrices
+from planner.compare.billed_run import (
+    DEFAULT_LOAD_FACTORS,
+    MAX_EXTEND_FACTOR,
+    MIN_EXTEND_FACTOR,
+    OPTIONS,
+    BilledRun,
+    Option,
+    ServerlessOverrides,
+    SimulateFn,
+    _batch_fields,
+    _default_simulate,
+    _price,
+    model_id,
+    model_weights_bytes,
+    pod_saturation,
+    run_billed,
+)
+from planner.errors import PlannerError
+
+# ------------------------------------------------------------------------------------------------
+# Comparison and break-even
+# ------------------------------------------------------------------------------------------------
+
+
+class LoadPoint(BaseModel):
+    """The three options at one load."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    load_factor: float
+    mean_rate_per_s: float
+    pods_needed: int
+    cost_per_month_usd: dict[str, float | None]
+    meets_slo: dict[str, bool | None]
+
+
+class CompareResult(BaseModel):
+    """`planner compare`: pods vs serverless vs a mix on the same arrivals, and the break-even."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profile: str
+    gpu_id: str
+    tensor_parallel_size: int
+    seed: int | None
+    horizon_s: float
+    num_requests: int
+    mean_rate_per_s: float
+    cold_start_s: float
+    options: list[BilledRun] = Field(description="pods, serverless and mix at the profile's load")
+    cheapest_meeting_slo: Option | None
+    break_even_rate_per_s: float | None = Field(
+        description="mean req/s above which pods are cheaper than serverless (None: no crossing in the sweep)"
+    )
+    break_even_note: str
+    sweep: list[LoadPoint]
+    assumptions: list[str]
+
+
+def pods_needed(
+    workload: Any, setup: Any, slo: Any, *, start: int = 1, max_pods: int = 32, simulate: SimulateFn = _default_simulate
+) -> tuple[int, Any]:
+    """Smallest pod count >= start meeting the SLO (max_pods if none does), and its outcome."""
+    from planner.sim import FleetSpec
+
+    outcome = None
+    for n in range(max(1, start), max_pods + 1):
+        outcome = simulate(workload, setup, FleetSpec(pods=n), slo)
+        if outcome.metrics.slo_met is not False:  # met, or no SLO to meet
+            return n, outcome
+    return max_pods, outcome
+
+
+def _evaluate_load(
+    workload: Any, setup: Any, slo: Any, prices: ResolvedPrices, settings: Any, weights_bytes: int, *,
+    start_pods: int, max_pods: int, max_workers: int | None, simulate: SimulateFn,
+) -> tuple[int, dict[str, BilledRun]]:
+    n, outcome = pods_needed(workload, setup, slo, start=start_pods, max_pods=max_pods, simulate=simulate)
+    runs: dict[str, BilledRun] = {}
+    m = outcome.metrics
+    runs["pods"] = BilledRun(option="pods", pods=n, slo_attainment=m.slo_attainment, meets_slo=m.slo_met,
+                             ttft_p50_s=m.ttft_seconds.p50, ttft_p99_s=m.ttft_seconds.p99,
+                             **_batch_fields(outcome, setup),
+                             cost=_price(outcome, workload, prices, settings))
+    base_max = int(billing.setting(settings, "max_workers"))
+    sl_max = max_workers if max_workers is not None else max(base_max, 2 * n)
+    runs["serverless"] = run_billed("serverless", workload, setup, slo, prices, settings, weights_bytes,
+                                    max_workers=sl_max, simulate=simulate)
+    best: BilledRun | None = None
+    cap = pod_saturation(setup, workload)
+    for base in range(1, max(1, n - 1) + 1):
+        mix_max = max_workers if max_workers is not None else max(base_max, 2 * (n - base) + 1)
+        run = run_billed("mix", workload, setup, slo, prices, settings, weights_bytes, pods=base,
+                         max_workers=mix_max, pod_max_outstanding=cap, simulate=simulate)
+        if best is None or _better(run, best):
+            best = run
+    runs["mix"] = best  # type: ignore[assignment]
+    return n, runs
+
+
+def _better(a: BilledRun, b: BilledRun) -> bool:
+    """Prefer meeting the SLO, then lower cost, then higher attainment."""
+    a_ok, b_ok = a.meets_slo is not False, b.meets_slo is not False
+    if a_ok != b_ok:
+        return a_ok
+    if not a_ok:
+        return (a.slo_attainment or 0.0) > (b.slo_attainment or 0.0)
+    return a.cost.cost_usd < b.cost.cost_usd
+
+
+def break_even(points: Sequence[LoadPoint]) -> tuple[float | None, str]:
+    """Mean req/s where the pods' monthly cost first drops to serverless', linearly interpolated."""
+    pts = sorted((p for p in points if p.cost_per_month_usd.get("pods") is not None
+                  and p.cost_per_month_usd.get("serverless") is not None), key=lambda p: p.mean_rate_per_s)
+    if len(pts) < 1:
+        return None, "no load point priced both options"
+    diffs = [p.cost_per_month_usd["pods"] - p.cost_per_month_usd["serverless"] for p in pts]  # type: ignore[operator]
+    if diffs[0] <= 0:
+        return None, (f"pods are already cheaper at the lowest load swept ({pts[0].mean_rate_per_s:.3g} req/s): "
+                      "the break-even is below it")
+    for (p0, d0), (p1, d1) in zip(zip(pts, diffs), zip(pts[1:], diffs[1:])):
+        if d0 > 0 >= d1:
+            x = p0.mean_rate_per_s + (p1.mean_rate_per_s - p0.mean_rate_per_s) * d0 / (d0 - d1)
+            note = (f"pods become cheaper than serverless above ≈ {x:.3g} req/s mean load (linear interpolation "
+                    f"between {p0.mean_rate_per_s:.3g} and {p1.mean_rate_per_s:.3g} req/s)")
+            if p0.meets_slo.get("serverless") is False or p1.meets_slo.get("serverless") is False:
+                note += "; serverless misses the SLO near there, so pods win on latency too"
+            return x, note
+    return None, (f"serverless is cheaper at every load swept (up to {pts[-1].mean_rate_per_s:.3g} req/s): "
+                  "the break-even is above it")
+
+
+def compare(
+    profile: Any,
+    gpu: Any,
+    *,
+    tensor_parallel_size: int = 1,
+    seed: int | None = None,
+    overrides: ServerlessOverrides | None = None,
+    load_factors: Sequence[float] = DEFAULT_LOAD_FACTORS,
+    max_pods: int = 32,
+    extend_steps: int = 4,
+    workload: Any = None,
+    setup: Any = None,
+    simulate: SimulateFn = _default_simulate,
+) -> CompareResult:
+    """Pods vs serverless vs a mix for `profile` on `gpu`, at its load and over a load sweep.
+
+    Args:
+        profile: planner.inputs.profile.Profile.
+        gpu: catalog GpuSpec (its prices are resolved with the profile's billing and prices).
+        tensor_parallel_size: GPUs per replica / worker.
+        seed: traffic seed (None: the profile's).
+        overrides: CLI values for the serverless endpoint.
+        load_factors: rate multipliers of the sweep (1.0 is always included).
+        max_pods: upper bound of the pods search.
+        extend_steps: extra load points allowed to bracket the break-even (lower loads ÷ 8 when
+            pods win everywhere, higher × 2 when serverless does); 0 = the given sweep only.
+        workload, setup, simulate: injectable (tests); built from the profile when None.
+    """
+    if any(not (f > 0 and math.isfinite(f)) for f in load_factors):
+        raise PlannerError("load factors must be finite numbers > 0 (e.g. 0.25,0.5,1,2)")
+    settings = (overrides or ServerlessOverrides()).merged(profile.billing)
+    prices = billing.resolve_prices(gpu, settings, getattr(profile, "prices", ()))
+    prices.flex_usd_per_s()  # fail early and clearly: both prices are needed to compare
+    prices.pod_usd_per_hour()
+    if setup is None:
+        from planner.sim.setup import replica_setup
+
+        setup = replica_setup(profile, gpu, tensor_parallel_size)
+    if workload is None:
+        from planner.traffic import generate_workload
+
+        workload = generate_workload(profile, seed=seed, max_model_len=setup.engine_args.max_model_len)
+    if len(workload) == 0:
+        raise PlannerError("the profile's traffic has no requests in its horizon; raise the rate or the horizon")
+    weights = model_weights_bytes(profile)
+    explicit_max = overrides.max_workers if overrides is not None else None
+    points: dict[float, LoadPoint] = {}
+    at_profile: dict[str, BilledRun] = {}
+
+    def evaluate(factor: float) -> None:
+        scaled = workload if factor == 1.0 else workload.scale_rate(factor)
+        # More load never needs fewer pods: start the search at the pods of the next lower load.
+        start = max([p.pods_needed for f, p in points.items() if f < factor], default=1)
+        n, runs = _evaluate_load(scaled, setup, profile.slo, prices, settings, weights, start_pods=start,
+                                 max_pods=max_pods, max_workers=explicit_max, simulate=simulate)
+        points[factor] = LoadPoint(
+            load_factor=factor,
+            mean_rate_per_s=len(scaled) / scaled.horizon_s,
+            pods_needed=n,
+            cost_per_month_usd={k: r.cost.cost_per_month_usd for k, r in runs.items()},
+            meets_slo={k: r.meets_slo for k, r in runs.items()},
+        )
+        if factor == 1.0:
+            at_profile.update(runs)
+
+    for factor in sorted(set(float(f) for f in load_factors) | {1.0}):
+        evaluate(factor)
+    # Extend the sweep until it brackets the break-even (within [MIN, MAX]_EXTEND_FACTOR).
+    for _ in range(extend_steps):
+        rate, _note = break_even(list(points.values()))
+        if rate is not None:
+            break
+        lowest, highest = min(points), max(points)
+        if _note.startswith("pods are already cheaper") and lowest / 8 >= MIN_EXTEND_FACTOR:
+            evaluate(lowest / 8)
+        elif _note.startswith("serverless is cheaper") and highest * 2 <= MAX_EXTEND_FACTOR:
+            evaluate(highest * 2)
+        else:
+            break
+    sweep = [points[f] for f in sorted(points)]
+    rate, note = break_even(sweep)
+    options = [at_profile[k] for k in OPTIONS]
+    meeting = [r for r in options if r.meets_slo is not False]
+    cheapest = min(meeting, key=lambda r: r.cost.cost_usd).option if meeting else None
+    return CompareResult(
+        profile=str(getattr(profile, "name", "profile")),
+        gpu_id=prices.gpu_id,
+        tensor_parallel_size=int(tensor_parallel_size),
+        seed=seed,
+        horizon_s=float(workload.horizon_s),
+        num_requests=len(workload),
+        mean_rate_per_s=len(workload) / float(workload.horizon_s),
+        cold_start_s=billing.cold_start_seconds(weights, settings),
+        options=options,
+        cheapest_meeting_slo=cheapest,
+        break_even_rate_per_s=rate,
+        break_even_note=note,
+        sweep=sweep,
+        assumptions=billing.assumptions(profile.billing, prices, model=model_id(profile)) + [
+            "serverless max workers raised to at least 2 × the pods needed at each load unless --max-workers "
+            "is given; in the mix, a pod holds at most min(max_num_seqs, requests of mean size its KV cache "
+            "holds) and the overflow goes to serverless workers",
+            "queue-delay scaler: an endpoint with no live worker starts one at once for a queued request "
+            "(scale from zero); Runpod's docs do not say (estimated)",
+        ],
+    )

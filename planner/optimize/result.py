@@ -1,0 +1,195 @@
+"""The answer of `planner optimize`: the plan's lines, its simulated runs, the rounds, alternatives.
+
+`OptimizeResult` is what `planner optimize --json` prints (built by `planner.optimize.loop.plan`);
+`FleetRun` / `EndpointRun` are a plan simulated on the horizon (`planner.optimize.verify`);
+`PlanArtifacts` carries the per-request arrays the report plots but the JSON leaves out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from planner.optimize.demand import DemandSeries
+from planner.optimize.milp import endpoint_name
+
+
+class PlanEntry(BaseModel):
+    """One line of a fleet plan: replicas of one (GPU, TP) under one billing mode."""
+
+    gpu: str
+    tensor_parallel_size: int
+    billing: Literal["pod", "serverless"]
+    count: int = Field(description="pods; for serverless the endpoint's max workers")
+    active_workers: int = Field(0, description="serverless: always-on workers")
+    max_flex_workers: int = Field(0, description="serverless: flex workers at the busiest level")
+    flex_workers_per_level: list[int] = Field(
+        default_factory=list, description="flex workers per slot demand level, slot-major"
+    )
+    gpus: int = Field(description="GPUs at the plan's peak (count x tensor_parallel_size)")
+    traffic_share: float = Field(description="share of the provisioned requests routed here")
+    capacity_per_s: dict[str, float] = Field(description="bucket -> req/s one replica carries (as planned)")
+    milp_cost_usd: float = Field(description="the MILP's estimate for the horizon")
+
+    @property
+    def endpoint(self) -> str:
+        return endpoint_name(self.gpu, self.tensor_parallel_size)
+
+
+class EndpointRun(BaseModel):
+    """The simulated outcome of one endpoint (GPU type) of a plan."""
+
+    gpu: str
+    tensor_parallel_size: int
+    num_requests: int
+    slo_attainment: float
+    cost_usd: float
+    cold_starts: int = 0
+    utilization: float | None = Field(None, description="billed GPU-seconds with any request in flight "
+                                      "(billing.CostBreakdown.utilization); not how full the batch is")
+
+
+class FleetRun(BaseModel):
+    """A plan simulated on the horizon's actual arrivals (or, when it cannot be, priced by the MILP)."""
+
+    slo_attainment: float | None = Field(description="None: the plan could not be simulated")
+    verified: bool
+    simulated: bool = True
+    not_simulated_reason: str | None = None
+    cost_usd: float
+    cost_per_month_usd: float
+    usd_per_million_output_tokens: float | None = Field(
+        description="cost_usd per million output tokens produced (completed requests'; as billing.price_outcome)")
+    num_requests: int
+    output_tokens: int = Field(description="output tokens produced: completed requests' (unsimulated: all requests')")
+    ttft_p50_s: float | None = None
+    ttft_p99_s: float | None = None
+    tpot_p50_s: float | None = None
+    tpot_p99_s: float | None = None
+    cold_starts: int = 0
+    cost_lines: dict[str, float] = Field(default_factory=dict, description="kind -> USD")
+    endpoints: list[EndpointRun] = Field(default_factory=list)
+
+
+class RoundReport(BaseModel):
+    """One solve-and-verify round."""
+
+    round: int
+    milp_status: str
+    milp_cost_per_month_usd: float | None
+    cost_per_month_usd: float | None
+    slo_attainment: float | None
+    verified: bool
+    plan: str = Field(description="the plan in words")
+    tightened: dict[str, float] = Field(
+        default_factory=dict, description="pool -> capacity factor applied for the next round"
+    )
+    repriced: dict[str, float] = Field(
+        default_factory=dict, description="flex pool -> price factor (simulated / estimated billing) for the next round"
+    )
+    solve_seconds: float = 0.0
+    simulate_seconds: float = 0.0
+
+
+class Alternative(BaseModel):
+    """A reference plan for the alternatives table."""
+
+    kind: Literal["single_gpu_pods", "all_serverless", "optimized"]
+    name: str
+    plan: list[PlanEntry] = Field(default_factory=list)
+    feasible: bool = True
+    note: str | None = None
+    milp_cost_per_month_usd: float | None = None
+    cost_usd: float | None = None
+    cost_per_month_usd: float | None = None
+    usd_per_million_output_tokens: float | None = None
+    slo_attainment: float | None = None
+    verified: bool = False
+    savings_of_optimized_pct: float | None = Field(
+        None, description="(this plan's monthly cost - the optimized plan's) / this plan's, percent"
+    )
+
+
+class OptimizeResult(BaseModel):
+    """What `planner optimize` answers (its --json output)."""
+
+    profile: str
+    model: str
+    seed: int
+    plan: list[PlanEntry]
+    flex_workers: dict[str, list[int]] = Field(
+        default_factory=dict, description="serverless endpoint -> flex workers per slot level"
+    )
+    cost_usd: float = Field(description="simulated billing of the plan over the horizon")
+    cost_per_month_usd: float
+    milp_cost_usd: float = Field(description="the MILP's estimate for the horizon")
+    usd_per_million_output_tokens: float | None
+    slo_attainment: float | None = Field(
+        description="verified by simulating the plan on the horizon (None: it could not be simulated)"
+    )
+    slo_target: float
+    verified: bool
+    rounds: list[RoundReport]
+    alternatives: list[Alternative]
+    solve_seconds: float = Field(description="time in the MILP solver, all rounds and alternatives")
+    capacity_seconds: float
+    simulate_seconds: float
+    wall_seconds: float
+    horizon_s: float
+    buckets: list[str]
+    capacities: list[Any] = Field(default_factory=list, description="CapacityResult per candidate/bucket")
+    candidates: list[Any] = Field(default_factory=list, description="CandidateCheck per (GPU, TP)")
+    demand: DemandSeries
+    verification: FleetRun
+    assumptions: list[str] = Field(
+        default_factory=list, description="the estimated inputs the chosen plan relies on, one line each"
+    )
+    alternative_assumptions: list[str] = Field(
+        default_factory=list,
+        description="the further estimated inputs only the alternatives shown rely on (none repeated from assumptions)",
+    )
+    deploy: list[dict[str, Any]] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+@dataclass
+class PlanArtifacts:
+    """Arrays the report plots but the JSON leaves out (per-request latencies of the plan)."""
+
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+    ok: np.ndarray
+    provisioned_per_window: np.ndarray  # requests/s the plan can carry in each demand window
+
+
+def cost_line(endpoint: str, kind: str) -> str:
+    """The key of one line of `FleetRun.cost_lines`, e.g. "l40s-tp1 flex"."""
+    return f"{endpoint} {kind}"
+
+
+def _fmt_pct(x: float | None) -> str:
+    return "unverified" if x is None else f"{x:.1%}"
+
+
+def describe(entries: Sequence[PlanEntry]) -> str:
+    """A plan in words: '2 x l40s pods + h100-sxm serverless (1 active, up to 3 flex)'.
+
+    A serverless part that is zero is left out: 'l4 serverless (up to 1 flex)' scales to zero,
+    'l40s serverless (1 active)' never scales up.
+    """
+    parts = []
+    for e in entries:
+        tp = f" (TP{e.tensor_parallel_size})" if e.tensor_parallel_size > 1 else ""
+        if e.billing == "pod":
+            parts.append(f"{e.count} x {e.gpu}{tp} pods")
+        else:
+            workers = [f"{e.active_workers} active"] if e.active_workers else []
+            workers += [f"up to {e.max_flex_workers} flex"] if e.max_flex_workers else []
+            parts.append(f"{e.gpu}{tp} serverless ({', '.join(workers) or 'no workers'})")
+    return " + ".join(parts) or "nothing"
+
+

@@ -1,0 +1,226 @@
+"""Solve-and-verify searches: the MILP under limits, verified by simulation, refined; run in forked workers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from planner.errors import PlannerError
+from planner.optimize.milp import (
+    Limits,
+    MilpInputs,
+    Pool,
+    SolverResult,
+    endpoint_name,
+    pool_name,
+    solve,
+)
+from planner.optimize.result import (
+    FleetRun,
+    PlanArtifacts,
+    PlanEntry,
+    RoundReport,
+    cost_line,
+)
+from planner.optimize.verify import NotSimulable, unsimulated_run, verify
+
+if TYPE_CHECKING:
+    pass
+from planner.optimize.result import describe
+from planner.optimize.world import Backend, _entries, _milp_inputs, _World
+
+
+@dataclass
+class _Search:
+    """Rounds of solve-then-verify over a subset of the pools."""
+
+    best: tuple[SolverResult, list[PlanEntry], FleetRun, PlanArtifacts, MilpInputs] | None = None
+    rounds: list[RoundReport] = field(default_factory=list)
+    factors: dict[str, float] = field(default_factory=dict)  # pool name -> capacity factor
+    price_factors: dict[str, float] = field(default_factory=dict)  # pool name -> price factor
+    solve_s: float = 0.0
+    sim_s: float = 0.0
+    note: str | None = None
+
+
+def _solve_verify(
+    world: _World, backend: Backend, keep: Callable[[Pool], bool], *, limits: Limits | None = None,
+    max_rounds: int | None = None,
+) -> _Search:
+    """Solve, simulate the plan, tighten the capacity of what missed the SLO, solve again.
+
+    A pool that missed is tightened: an endpoint's flex workers when it has any
+    (their cold starts are what capacity alone does not see), else its pods; x0.85 for a small
+    shortfall, x0.7 for a large one. The best verified plan (else the best attainment) wins.
+    """
+    search = _Search()
+    max_rounds = max_rounds or int(getattr(world.profile.optimizer, "max_rounds", 3))
+    target = world.profile.slo.attainment
+    for rnd in range(1, max_rounds + 1):
+        inputs = _milp_inputs(world, search.factors, backend, search.price_factors)
+        pools = [p for p in inputs.pools if keep(p)]
+        if not pools:
+            search.note = "no candidate offers this billing mode (prices or candidates.billing)"
+            break
+        inputs = inputs.model_copy(update={"pools": pools, **({"limits": limits} if limits else {})})
+        try:
+            result = solve(inputs)
+        except PlannerError as err:
+            search.note = str(err)
+            break
+        search.solve_s += result.solve_seconds
+        if not result.optimal:
+            search.rounds.append(RoundReport(
+                round=rnd, milp_status=result.status, milp_cost_per_month_usd=None, cost_per_month_usd=None,
+                slo_attainment=None, verified=False, plan="no plan", solve_seconds=result.solve_seconds,
+            ))
+            break
+        entries = _entries(result, inputs, world)
+        t1 = time.perf_counter()
+        try:
+            run, arts = verify(world, inputs, result, entries, backend)
+        except NotSimulable as why:
+            run, arts = unsimulated_run(world, inputs, result, str(why))
+        elapsed = time.perf_counter() - t1
+        search.sim_s += elapsed
+        report = RoundReport(
+            round=rnd, milp_status=result.status, milp_cost_per_month_usd=result.cost_per_month_usd,
+            cost_per_month_usd=run.cost_per_month_usd, slo_attainment=run.slo_attainment,
+            verified=run.verified, plan=describe(entries), solve_seconds=result.solve_seconds,
+            simulate_seconds=elapsed,
+        )
+        search.rounds.append(report)
+        if _better(run, search.best[2] if search.best else None):
+            search.best = (result, entries, run, arts, inputs)
+        if not run.simulated:
+            search.note = f"not simulated ({run.not_simulated_reason}): costs are the MILP's, SLO unverified"
+            break
+        if run.verified:
+            # Verified: check the MILP's flex-cost estimate against the simulated billing; where
+            # flex workers cost clearly more than estimated (more scale-ups, idle tails), price
+            # them at what they really cost and solve again.
+            for name, ratio in _flex_cost_ratios(result, run).items():
+                if ratio > 1.15:
+                    search.price_factors[name] = search.price_factors.get(name, 1.0) * ratio
+                    report.repriced[name] = search.price_factors[name]
+            if not report.repriced:
+                break
+            continue
+        for ep in run.endpoints:
+            if not ep.num_requests or ep.slo_attainment >= target:
+                continue
+            key = endpoint_name(ep.gpu, ep.tensor_parallel_size)
+            used = {e.billing for e in entries if e.endpoint == key}
+            kinds = ["flex"] if "serverless" in used else ["pod"]
+            step = 0.85 if target - ep.slo_attainment < 0.1 else 0.7
+            for kind in kinds:
+                name = pool_name(key, kind)
+                search.factors[name] = search.factors.get(name, 1.0) * step
+                report.tightened[name] = search.factors[name]
+        if not report.tightened:
+            break  # nothing identifiable to tighten
+    return search
+
+
+def _better(run: FleetRun, best: FleetRun | None) -> bool:
+    """Verified beats unverified; among verified the cheaper; among unverified the higher attainment."""
+    if best is None:
+        return True
+    if run.verified != best.verified:
+        return run.verified
+    if run.verified or run.slo_attainment is None or best.slo_attainment is None:
+        return run.cost_usd < best.cost_usd - 1e-9
+    return run.slo_attainment > best.slo_attainment
+
+
+def _flex_cost_ratios(result: SolverResult, run: FleetRun) -> dict[str, float]:
+    """flex pool name -> simulated flex billing / the MILP's flex cost, per endpoint."""
+    ratios = {}
+    for use in result.pools:
+        if use.billing != "flex" or use.cost_usd <= 0:
+            continue
+        ep = endpoint_name(use.gpu_id, use.tensor_parallel_size)
+        simulated = run.cost_lines.get(cost_line(ep, "flex"), 0.0)
+        ratios[pool_name(ep, "flex")] = simulated / use.cost_usd
+    return ratios
+
+
+def _search_specs(world: _World, backend: Backend) -> tuple[dict[str, tuple[str, Limits | None]], float, str | None]:
+    """What to search: the mix, the cheapest single GPU type on pods, and all serverless.
+
+    Returns ({label: (pool filter, limits override)}, solver seconds spent ranking, note).
+    """
+    base = _milp_inputs(world, {}, backend)
+    specs: dict[str, tuple[str, Limits | None]] = {"main": ("all", None)}
+    if world.limits.min_replicas and not any(p.billing in ("pod", "active") for p in base.pools):
+        # Nothing can be always on (no pods allowed, no active-worker price): scale to zero.
+        specs["main"] = ("all", world.limits.model_copy(update={"min_replicas": 0}))
+    spent = 0.0
+    ranked: list[tuple[float, str]] = []
+    for pool in base.pools:
+        if pool.billing != "pod":
+            continue
+        try:
+            res = solve(base.model_copy(update={"pools": [pool]}))
+        except PlannerError:
+            continue  # this GPU cannot serve every bucket alone
+        spent += res.solve_seconds
+        if res.optimal and res.cost_usd is not None:
+            ranked.append((res.cost_usd, pool.name))
+    if ranked:
+        specs["single_gpu_pods"] = ("pool:" + min(ranked)[1], None)
+    limits, note = world.limits, None
+    if limits.min_replicas and not any(p.billing == "active" for p in base.pools):
+        # Without an active-worker price nothing serverless is always on: scale to zero.
+        limits = limits.model_copy(update={"min_replicas": 0})
+        note = "optimizer.min_replicas not applied: no active-worker price, flex workers scale to zero"
+    specs["all_serverless"] = ("serverless", limits)
+    return specs, spent, note
+
+
+def _keep(spec: str) -> Callable[[Pool], bool]:
+    if spec == "all":
+        return lambda p: True
+    if spec == "serverless":
+        return lambda p: p.billing != "pod"
+    name = spec.removeprefix("pool:")
+    return lambda p: p.name == name
+
+
+_FORKED: tuple[_World, Backend, dict[str, tuple[str, Limits | None]]] | None = None
+
+
+def _search_in_child(label: str) -> _Search:
+    """Pool worker: one search, on the world inherited through fork (nothing big is pickled)."""
+    assert _FORKED is not None
+    world, backend, specs = _FORKED
+    spec, limits = specs[label]
+    return _solve_verify(world, backend, _keep(spec), limits=limits)
+
+
+def _run_searches(world: _World, backend: Backend, workers: int) -> dict[str, _Search]:
+    """The three searches, in parallel over forked processes when workers > 1 (else in turn)."""
+    import multiprocessing as mp  # noqa: PLC0415
+
+    global _FORKED
+    specs, ranking_s, note = _search_specs(world, backend)
+    labels = list(specs)
+    if workers > 1 and "fork" in mp.get_all_start_methods():
+        _FORKED = (world, backend, specs)
+        try:
+            with mp.get_context("fork").Pool(min(workers, len(labels))) as pool:
+                found = dict(zip(labels, pool.map(_search_in_child, labels)))
+        finally:
+            _FORKED = None
+    else:
+        found = {label: _solve_verify(world, backend, _keep(specs[label][0]), limits=specs[label][1]) for label in labels}
+    found["main"].solve_s += ranking_s
+    if "all_serverless" in found:
+        found["all_serverless"].note = found["all_serverless"].note or note
+        if found["all_serverless"].best is not None:
+            found["all_serverless"].note = note
+    return found
+
+

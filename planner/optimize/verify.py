@@ -1,0 +1,207 @@
+"""Verify a MILP plan by simulation: the plan's fleet run on the horizon's actual arrivals.
+
+`verify` splits the requests over the plan's endpoints as the MILP routed them (per demand level
+and size bucket), simulates each endpoint's pods and serverless workers through the `Backend`,
+and bills the simulated workers (`planner.billing.price_outcome`). A plan the simulator cannot model
+raises `NotSimulable`; `unsimulated_run` then reports the MILP's own figures instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from planner import billing
+from planner.errors import PlannerError
+from planner.optimize.milp import MilpInputs, SolverResult, endpoint_name
+from planner.optimize.result import (
+    EndpointRun,
+    FleetRun,
+    PlanArtifacts,
+    PlanEntry,
+    cost_line,
+)
+
+if TYPE_CHECKING:
+    from planner.optimize.world import Backend, _World
+
+
+class NotSimulable(Exception):
+    """A plan line the simulator cannot model (e.g. a measured GPU missing from the catalog)."""
+
+
+def unsimulated_run(world: _World, inputs: MilpInputs, result: SolverResult, reason: str) -> tuple[FleetRun, PlanArtifacts]:
+    """The MILP's own figures for a plan that cannot be simulated (no SLO attainment)."""
+    wl = world.workload
+    horizon = float(wl.horizon_s)
+    cost = float(result.cost_usd or 0.0)
+    out_tokens = int(wl.output_tokens.sum())
+    lines: dict[str, float] = {}
+    for u in result.pools:
+        key = cost_line(endpoint_name(u.gpu_id, u.tensor_parallel_size), u.billing)
+        lines[key] = lines.get(key, 0.0) + u.cost_usd
+    run = FleetRun(
+        slo_attainment=None, verified=False, simulated=False, not_simulated_reason=reason,
+        cost_usd=cost, cost_per_month_usd=billing.per_month(cost, horizon),
+        usd_per_million_output_tokens=cost / out_tokens * 1e6 if out_tokens else None,
+        num_requests=len(wl), output_tokens=out_tokens, cost_lines=lines,
+    )
+    nan = np.full(len(wl), np.nan)
+    arts = PlanArtifacts(ttft_s=nan, tpot_s=nan.copy(), ok=np.zeros(len(wl), dtype=bool),
+                         provisioned_per_window=_provisioned(world, inputs, result))
+    return run, arts
+
+
+def _endpoint_weights(inputs: MilpInputs, result: SolverResult) -> list[dict[str, dict[str, float]]]:
+    """Per slot level: bucket -> endpoint -> requests/s the solution routes there."""
+    pools = {p.name: p for p in inputs.pools}
+    weights: list[dict[str, dict[str, float]]] = []
+    for per_bucket in result.routing:
+        level: dict[str, dict[str, float]] = {}
+        for b, per_pool in per_bucket.items():
+            w = level.setdefault(b, {})
+            for name, rate in per_pool.items():
+                ep = pools[name].endpoint
+                w[ep] = w.get(ep, 0.0) + rate
+        weights.append(level)
+    return weights
+
+
+def _prices_for(world: _World, gpu: str, tp: int) -> Any:
+    ep = endpoint_name(gpu, tp)
+    if ep in world.pod_usd_per_hour:
+        return billing.ResolvedPrices(
+            gpu_id=gpu, pod_cloud=world.profile.billing.pod_cloud, pod_provider="measured",
+            pod_usd_per_gpu_hour=world.pod_usd_per_hour[ep] / tp,
+            pod_price_label="capacity section (user-measured)",
+        )
+    return world.prices.get(gpu)
+
+
+def verify(
+    world: _World, inputs: MilpInputs, result: SolverResult, entries: Sequence[PlanEntry], backend: Backend
+) -> tuple[FleetRun, PlanArtifacts]:
+    """Simulate the plan on the horizon's arrivals: requests split over endpoints as routed.
+
+    Returns:
+        (the simulated and billed run, the per-request arrays for the report's plots).
+    Raises:
+        NotSimulable: the backend's simulator refused an endpoint (the caller falls back to
+            `unsimulated_run`).
+    """
+    from planner.sim.metrics import LatencyStats, request_slo  # noqa: PLC0415
+    from planner.traffic import Workload  # noqa: PLC0415
+
+    wl, profile = world.workload, world.profile
+    n = len(wl)
+    horizon = float(wl.horizon_s)
+    # Each request follows the routing of its minute's demand level: busy minutes spill onto flex
+    # workers, quiet minutes stay on always-on capacity, as the MILP planned.
+    windows = np.asarray(world.series.window_level, dtype=np.int64)
+    req_level = windows[np.minimum((wl.arrival_s // world.series.window_s).astype(np.int64), len(windows) - 1)]
+    weights = _endpoint_weights(inputs, result)
+    fleet: dict[str, dict[str, int]] = {}
+    for e in entries:
+        f = fleet.setdefault(e.endpoint, {"pods": 0, "active": 0, "max": 0})
+        if e.billing == "pod":
+            f["pods"] += e.count
+        else:
+            f["active"] += e.active_workers
+            f["max"] += e.count
+    ep_names = list(fleet)
+    fallback = np.zeros(len(ep_names))
+    for level in weights:
+        for level_weights in level.values():
+            for ep, v in level_weights.items():
+                if ep in fleet:
+                    fallback[ep_names.index(ep)] += v
+    if fallback.sum() <= 0:
+        fallback[:] = 1.0
+    assign = np.zeros(n, dtype=np.int64)
+    u = np.random.default_rng(world.seed + 7919).random(n)
+    for li in range(len(weights)):
+        for bi, b in enumerate(world.bucket_names):
+            sel = np.flatnonzero((req_level == li) & (world.bucket_idx == bi))
+            if len(sel) == 0:
+                continue
+            w = np.array([weights[li].get(b, {}).get(ep, 0.0) for ep in ep_names])
+            if w.sum() <= 0:
+                w = fallback
+            cdf = np.cumsum(w / w.sum())
+            assign[sel] = np.minimum(np.searchsorted(cdf, u[sel], side="right"), len(ep_names) - 1)
+    ok = np.zeros(n, dtype=bool)
+    ttft = np.full(n, np.nan)
+    tpot = np.full(n, np.nan)
+    total_cost = 0.0
+    cold_starts = 0
+    out_tokens = 0  # produced: completed requests' output tokens (as billing.price_outcome counts them)
+    lines: dict[str, float] = {}
+    eps: list[EndpointRun] = []
+    for k, ep in enumerate(ep_names):
+        gpu, tp = world.endpoints[ep]
+        f = fleet[ep]
+        sel = np.flatnonzero(assign == k)
+        prices = _prices_for(world, gpu, tp)
+        sub = Workload(wl.arrival_s[sel], wl.prompt_tokens[sel], wl.output_tokens[sel], horizon, f"{wl.source}; {ep} share")
+        try:
+            outcome = backend.simulate_fleet(
+                profile, gpu, tp, sub, pods=f["pods"], active_workers=f["active"], max_workers=f["max"],
+                seed=world.seed,
+            )
+        except PlannerError as err:
+            raise NotSimulable(f"{ep}: {err}") from None
+        rec = outcome.records
+        ttft_sub, tpot_sub, ok_sub = request_slo(rec.arrival_at, rec.first_token_at, rec.finished_at,
+                                                 sub.output_tokens, profile.slo.ttft_seconds, profile.slo.tpot_seconds)
+        ok[sel], ttft[sel], tpot[sel] = ok_sub, ttft_sub, tpot_sub
+        cost = billing.price_outcome(outcome, prices, horizon,
+                                     pod_billing_granularity_s=profile.billing.pod_billing_granularity_seconds)
+        out_tokens += cost.output_tokens
+        total_cost += cost.cost_usd
+        cold_starts += cost.cold_starts
+        for line in cost.lines:
+            key = cost_line(ep, line.kind)
+            lines[key] = lines.get(key, 0.0) + line.cost_usd
+        eps.append(EndpointRun(
+            gpu=gpu, tensor_parallel_size=tp, num_requests=len(sel),
+            slo_attainment=float(ok_sub.mean()) if len(sel) else 1.0, cost_usd=cost.cost_usd,
+            cold_starts=cost.cold_starts, utilization=cost.utilization,
+        ))
+    att = float(ok.mean())
+    ttft_stats, tpot_stats = LatencyStats.of(ttft), LatencyStats.of(tpot)
+    run = FleetRun(
+        slo_attainment=att,
+        verified=att >= profile.slo.attainment,
+        cost_usd=total_cost,
+        cost_per_month_usd=billing.per_month(total_cost, horizon),
+        usd_per_million_output_tokens=total_cost / out_tokens * 1e6 if out_tokens else None,
+        num_requests=n,
+        output_tokens=out_tokens,
+        ttft_p50_s=ttft_stats.p50, ttft_p99_s=ttft_stats.p99,
+        tpot_p50_s=tpot_stats.p50, tpot_p99_s=tpot_stats.p99,
+        cold_starts=cold_starts,
+        cost_lines=lines,
+        endpoints=eps,
+    )
+    arts = PlanArtifacts(ttft_s=ttft, tpot_s=tpot, ok=ok, provisioned_per_window=_provisioned(world, inputs, result))
+    return run, arts
+
+
+def _provisioned(world: _World, inputs: MilpInputs, result: SolverResult) -> np.ndarray:
+    """Requests/s of the planned fleet in each demand window (at the traffic's bucket mix)."""
+    mix = np.bincount(world.bucket_idx, minlength=len(world.bucket_names)).astype(float)
+    mix = mix / mix.sum() if mix.sum() else np.full(len(mix), 1.0 / len(mix))
+    counts = {(u.gpu_id, u.tensor_parallel_size, u.billing): u for u in result.pools}
+    per_level = np.zeros(len(inputs.slots))
+    for p in inputs.pools:
+        use = counts.get((p.gpu_id, p.tensor_parallel_size, p.billing))
+        if use is None:
+            continue
+        inv = sum(m / p.capacity_per_s[b] for m, b in zip(mix, world.bucket_names) if p.capacity_per_s.get(b, 0) > 0 and m > 0)
+        cap = 1.0 / inv if inv > 0 else 0.0
+        for i in range(len(inputs.slots)):
+            n = use.flex_per_slot[i] if p.billing == "flex" else use.count
+            per_level[i] += n * cap
+    return per_level[np.asarray(world.series.window_level, dtype=np.int64)]

@@ -1,0 +1,356 @@
+"""The planning world: what the loop needs from the simulator, catalog and prices (`Backend`), prepared
+once per run (`_World`: capacities, demand, prices, scale-up times), and the MILP's inputs from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from planner import billing
+from planner.errors import PlannerError
+from planner.optimize.demand import DemandSeries, slot_demands
+from planner.optimize.milp import (
+    Limits,
+    MilpInputs,
+    Pool,
+    SlotDemand,
+    SolverResult,
+    endpoint_name,
+)
+from planner.optimize.result import (
+    PlanEntry,
+)
+
+if TYPE_CHECKING:
+    from planner.capacity import Concerns
+
+
+@dataclass
+class Backend:
+    """The optimizer's window on the world; the defaults use the real modules."""
+
+    check_candidate: Callable[..., Any] = field(default=None)  # type: ignore[assignment]
+    capacities: Callable[..., list[Any]] = field(default=None)  # type: ignore[assignment]
+    simulate_fleet: Callable[..., Any] = field(default=None)  # type: ignore[assignment]
+    resolve_prices: Callable[[Any, str], Any] = field(default=None)  # type: ignore[assignment]
+    scale_up_seconds: Callable[[Any, str, int], float] = field(default=None)  # type: ignore[assignment]
+    engine_settings: Callable[[Any, str, int], dict[str, Any]] = field(default=None)  # type: ignore[assignment]
+    assumptions: Callable[[Any, Mapping[str, Collection[str]]], list[tuple[str, Concerns]]] = field(default=None)  # type: ignore[assignment]
+    gpu_fingerprint: Callable[[str], str] = field(default=None)  # type: ignore[assignment]
+    check_names: Callable[[Any], None] = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        from planner import capacity  # noqa: PLC0415
+
+        defaults = {
+            "check_names": check_names,
+            "check_candidate": capacity.check_candidate,
+            "capacities": capacity.capacities,
+            "simulate_fleet": capacity.simulate_fleet,
+            "resolve_prices": capacity.resolve_prices,
+            "scale_up_seconds": capacity.scale_up_seconds,
+            "engine_settings": capacity.engine_settings,
+            "assumptions": capacity.assumptions,
+            "gpu_fingerprint": capacity.gpu_fingerprint,
+        }
+        for name, fn in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, fn)
+
+
+@dataclass
+class _World:
+    """Everything fixed before the first solve."""
+
+    profile: Any
+    workload: Any
+    bucket_names: list[str]
+    bucket_idx: np.ndarray
+    slots: list[SlotDemand]
+    series: DemandSeries
+    checks: list[Any]
+    caps: dict[str, dict[str, float]]  # endpoint -> bucket -> req/s
+    endpoints: dict[str, tuple[str, int]]  # endpoint -> (gpu, tp)
+    pod_usd_per_hour: dict[str, float]  # endpoint -> USD/h of one replica (measured mode)
+    prices: dict[str, Any]  # gpu -> ResolvedPrices
+    limits: Limits
+    seed: int
+    capacity_results: list[Any] = field(default_factory=list)
+    measured: bool = False
+    in_flight: dict[str, dict[str, float]] = field(default_factory=dict)  # endpoint -> bucket -> requests
+    worker_concurrency: int | None = None  # serverless max_concurrency_per_worker
+
+
+def check_names(profile: Any) -> None:
+    """Refuse an unknown model or candidate GPU once, up front, with the catalog's close names.
+
+    Without this each (GPU, TP) check would fail on its own and the error would repeat per
+    candidate, or an unknown GPU would silently drop out of the plan.
+    """
+    from planner.inputs import catalog, models  # noqa: PLC0415
+
+    try:
+        models.get_model(profile.model.name)
+    except PlannerError as err:
+        raise PlannerError(f"model.name: {err}") from None
+    unknown = []
+    for gpu in dict.fromkeys(profile.candidates.gpus):
+        try:
+            catalog.get_gpu(gpu)
+        except PlannerError as err:
+            unknown.append(str(err))
+    if unknown:
+        raise PlannerError("candidates.gpus: " + "; ".join(unknown))
+
+
+def _prepare(profile: Any, workload: Any, seed: int, workers: int, cache: Any, backend: Backend) -> _World:
+    """Buckets, demand levels, candidates and their capacities: everything before the MILP."""
+    from planner import capacity  # noqa: PLC0415
+
+    opt = profile.optimizer
+    measured = profile.capacity is not None
+    checks: list[Any] = []
+    pod_usd_per_hour: dict[str, float] = {}
+    if measured:
+        buckets, results, pod_usd_per_hour = capacity.measured_capacities(profile.capacity)
+        names = [b.name for b in buckets]
+        bucket_idx = capacity.assign_buckets(workload.prompt_tokens, workload.output_tokens, buckets)
+        shares = capacity.measured_shares(profile.capacity)
+        total_slots, series = slot_demands(
+            workload.arrival_s, np.zeros(len(workload), dtype=np.int64), ["all"], workload.horizon_s,
+            slot_s=opt.slot_seconds, percentile=opt.demand_percentile,
+        )
+        slots = [
+            s.model_copy(update={"rate_per_s": {b: s.rate_per_s["all"] * shares.get(b, 0.0) for b in names}})
+            for s in total_slots
+        ]
+        series = series.model_copy(
+            update={"slot_peak_per_s": [{b: p["all"] * shares.get(b, 0.0) for b in names} for p in series.slot_peak_per_s]}
+        )
+    else:
+        buckets = capacity.buckets_from_ranges(opt.size_buckets)
+        names = [b.name for b in buckets]
+        bucket_idx = capacity.assign_buckets(workload.prompt_tokens, workload.output_tokens, buckets)
+        slots, series = slot_demands(
+            workload.arrival_s, bucket_idx, names, workload.horizon_s,
+            slot_s=opt.slot_seconds, percentile=opt.demand_percentile,
+        )
+        total_tokens = workload.prompt_tokens + workload.output_tokens
+        p50 = int(np.median(workload.prompt_tokens))
+        p99 = int(np.percentile(total_tokens, 99))
+        checks = [
+            backend.check_candidate(profile, gpu, tp, p50, p99)
+            for gpu in profile.candidates.gpus
+            for tp in profile.candidates.tensor_parallel_sizes
+        ]
+        fits = [c for c in checks if c.fits]
+        if not fits:
+            raise PlannerError(_no_candidate_message(profile, checks))
+        tasks = capacity.make_tasks(
+            profile, [(c.gpu_id, c.tensor_parallel_size) for c in fits], buckets, workload, seed=seed,
+            gpu_fingerprints={c.gpu_id: backend.gpu_fingerprint(c.gpu_id) for c in fits},
+        )
+        results = backend.capacities(tasks, cache=cache, workers=workers)
+    caps: dict[str, dict[str, float]] = {}
+    in_flight: dict[str, dict[str, float]] = {}
+    endpoints: dict[str, tuple[str, int]] = {}
+    for r in results:
+        ep = endpoint_name(r.gpu_id, r.tensor_parallel_size)
+        endpoints[ep] = (r.gpu_id, r.tensor_parallel_size)
+        caps.setdefault(ep, {})[r.bucket] = float(r.max_rate_per_s)
+        in_flight_at_max = getattr(r, "in_flight_at_max", None)
+        if in_flight_at_max:
+            in_flight.setdefault(ep, {})[r.bucket] = float(in_flight_at_max)
+    prices: dict[str, Any] = {}
+    for gpu, _ in endpoints.values():
+        try:
+            prices[gpu] = backend.resolve_prices(profile, gpu)
+        except PlannerError:
+            prices[gpu] = None
+    unknown = sorted(set(opt.max_gpus_per_type or {}) - {gpu for gpu, _ in endpoints.values()} - set(profile.candidates.gpus))
+    if unknown:
+        raise PlannerError(
+            f"optimizer.max_gpus_per_type names {', '.join(unknown)}, not in candidates.gpus: "
+            "use the candidates' catalog ids"
+        )
+    limits = Limits(
+        max_gpus=dict(opt.max_gpus_per_type or {}),
+        max_serverless_workers=(
+            opt.max_serverless_workers
+            if opt.max_serverless_workers is not None
+            else profile.billing.serverless.max_workers
+        ),
+        min_replicas=opt.min_replicas,
+        budget_usd_per_month=opt.budget_usd_per_month,
+    )
+    return _World(
+        profile=profile, workload=workload, bucket_names=names, bucket_idx=bucket_idx, slots=slots,
+        series=series, checks=checks, caps=caps, endpoints=endpoints, pod_usd_per_hour=pod_usd_per_hour,
+        prices=prices, limits=limits, seed=seed, capacity_results=list(results), measured=measured,
+        in_flight=in_flight, worker_concurrency=_worker_concurrency(profile),
+    )
+
+
+def _worker_concurrency(profile: Any) -> int | None:
+    """Requests one serverless worker holds at once (Runpod vLLM worker MAX_CONCURRENCY)."""
+    try:
+        value = billing.setting(profile.billing, "max_concurrency_per_worker")
+    except (PlannerError, KeyError):
+        return None
+    return int(value) if value else None
+
+
+def _serverless_caps(world: _World, ep: str, caps: dict[str, float]) -> dict[str, float]:
+    """A serverless worker's capacity: a pod's, scaled down when its concurrency cap binds.
+
+    At its SLO capacity a replica holds `in_flight` requests on average (Little's law, measured
+    in the capacity probe); a worker that takes at most `worker_concurrency` at once carries at
+    most that fraction of the rate (an estimate: it ignores the shape of the queue).
+    """
+    if not world.worker_concurrency:
+        return caps
+    out = {}
+    for b, v in caps.items():
+        held = world.in_flight.get(ep, {}).get(b)
+        out[b] = v * min(1.0, world.worker_concurrency / held) if held and held > 0 else v
+    return out
+
+
+def _no_candidate_message(profile: Any, checks: Sequence[Any]) -> str:
+    reasons = []
+    for c in checks:
+        line = f"{c.gpu_id} tp{c.tensor_parallel_size}: {c.reason}"
+        if line not in reasons:
+            reasons.append(line)
+    shown = "; ".join(reasons[:3]) + (f"; and {len(reasons) - 3} more" if len(reasons) > 3 else "")
+    return (
+        f"no candidate can serve {profile.model.name} under the SLO ({shown}); to make it feasible: "
+        "quantize (model.quantization awq/fp8 or kv_cache_dtype fp8), allow larger "
+        "candidates.tensor_parallel_sizes, add bigger GPUs, lower serving.max_model_len, or relax "
+        "slo.ttft_seconds / slo.tpot_seconds"
+    )
+
+
+def _infeasible_message(world: _World, status: str) -> str:
+    lim = world.limits
+    active = []
+    if lim.budget_usd_per_month is not None:
+        active.append(f"optimizer.budget_usd_per_month {lim.budget_usd_per_month:g}")
+    if lim.max_gpus:
+        active.append(f"optimizer.max_gpus_per_type {lim.max_gpus}")
+    if lim.max_serverless_workers is not None:
+        active.append(f"max serverless workers {lim.max_serverless_workers}")
+    peak = max((sum(s.rate_per_s.values()) for s in world.slots), default=0.0)
+    return (
+        f"no fleet carries the peak demand ({peak:.2f} req/s) within the limits ({status}; "
+        f"{', '.join(active) or 'no limits set'}): raise the budget or the GPU/worker limits, "
+        "allow more candidates.gpus or billing modes, or relax the SLO"
+    )
+
+
+def _milp_inputs(
+    world: _World, factors: dict[str, float], backend: Backend, price_factors: dict[str, float] | None = None
+) -> MilpInputs:
+    """Pools for every (endpoint, billing) the profile allows and prices allow.
+
+    `factors` (pool name -> multiplier) are the refinement rounds' tightened capacities.
+    """
+    profile = world.profile
+    allowed = set(profile.candidates.billing)
+    pools: list[Pool] = []
+    for ep, (gpu, tp) in world.endpoints.items():
+        caps = {b: v for b, v in world.caps.get(ep, {}).items() if v > 0}
+        if not caps:
+            continue
+        pr = world.prices.get(gpu)
+        if ep in world.pod_usd_per_hour:
+            pools.append(Pool(gpu_id=gpu, tensor_parallel_size=tp, billing="pod", capacity_per_s=caps,
+                              usd_per_replica_s=world.pod_usd_per_hour[ep] / 3600.0))
+        elif "pod" in allowed and pr is not None and pr.pod_usd_per_gpu_hour is not None:
+            pools.append(Pool(gpu_id=gpu, tensor_parallel_size=tp, billing="pod", capacity_per_s=caps,
+                              usd_per_replica_s=pr.pod_usd_per_hour(tp) / 3600.0))
+        if "serverless" in allowed and pr is not None and pr.flex_usd_per_gpu_s is not None:
+            caps = _serverless_caps(world, ep, caps)
+            pools.append(Pool(gpu_id=gpu, tensor_parallel_size=tp, billing="flex", capacity_per_s=caps,
+                              usd_per_replica_s=pr.flex_usd_per_s(tp),
+                              scale_up_s=backend.scale_up_seconds(profile, gpu, tp)))
+            if pr.active_usd_per_gpu_s is not None:
+                pools.append(Pool(gpu_id=gpu, tensor_parallel_size=tp, billing="active", capacity_per_s=caps,
+                                  usd_per_replica_s=pr.active_usd_per_s(tp)))
+    price_factors = price_factors or {}
+    pools = [
+        p.model_copy(update={
+            "capacity_per_s": {b: v * factors.get(p.name, 1.0) for b, v in p.capacity_per_s.items()},
+            "usd_per_replica_s": p.usd_per_replica_s * price_factors.get(p.name, 1.0),
+        })
+        if factors.get(p.name, 1.0) != 1.0 or price_factors.get(p.name, 1.0) != 1.0 else p
+        for p in pools
+    ]
+    if not pools:
+        raise PlannerError(
+            "no candidate has both a capacity under the SLO and a price for the allowed billing "
+            f"modes ({', '.join(sorted(allowed))}): add prices: entries to the profile or allow "
+            "other candidates.gpus / billing"
+        )
+    return MilpInputs(pools=pools, slots=world.slots, headroom=profile.optimizer.headroom, limits=world.limits)
+
+
+def _entries(result: SolverResult, inputs: MilpInputs, world: _World) -> list[PlanEntry]:
+    """The solver's pools grouped into plan lines: pods, and serverless endpoints (active + flex)."""
+    volume = sum(sum(s.rate_per_s.values()) * s.duration_s for s in inputs.slots) or 1.0
+    routed: dict[str, float] = {}
+    for s, per_bucket in zip(inputs.slots, result.routing):
+        for pools in per_bucket.values():
+            for name, rate in pools.items():
+                routed[name] = routed.get(name, 0.0) + rate * s.duration_s
+    out: dict[tuple[str, str], PlanEntry] = {}
+    for use in result.pools:
+        pool = next(p for p in inputs.pools if p.gpu_id == use.gpu_id and p.tensor_parallel_size == use.tensor_parallel_size and p.billing == use.billing)
+        mode = "pod" if use.billing == "pod" else "serverless"
+        key = (pool.endpoint, mode)
+        entry = out.get(key) or PlanEntry(
+            gpu=use.gpu_id, tensor_parallel_size=use.tensor_parallel_size, billing=mode, count=0, gpus=0,
+            traffic_share=0.0, capacity_per_s=dict(pool.capacity_per_s), milp_cost_usd=0.0,
+        )
+        if use.billing == "pod":
+            entry.count = use.count
+        elif use.billing == "active":
+            entry.active_workers = use.count
+        else:
+            entry.flex_workers_per_level = use.flex_per_slot
+            entry.max_flex_workers = max(use.flex_per_slot, default=0)
+        if mode == "serverless":
+            entry.count = entry.active_workers + entry.max_flex_workers
+        entry.gpus = entry.count * entry.tensor_parallel_size
+        entry.traffic_share += routed.get(pool.name, 0.0) / volume
+        entry.milp_cost_usd += use.cost_usd
+        out[key] = entry
+    return [e for e in out.values() if e.count > 0 or e.traffic_share > 1e-9]
+
+
+def _deploy(world: _World, backend: Backend, entry: PlanEntry) -> dict[str, Any]:
+    """Settings to deploy one plan line (the report renders the vllm command and env vars)."""
+    out: dict[str, Any] = {
+        "gpu": entry.gpu, "tensor_parallel_size": entry.tensor_parallel_size, "billing": entry.billing,
+        "count": entry.count,
+    }
+    try:
+        out["engine"] = backend.engine_settings(world.profile, entry.gpu, entry.tensor_parallel_size)
+    except (PlannerError, ImportError, AttributeError) as err:
+        out["engine"] = None
+        out["engine_note"] = f"engine settings unavailable: {err}"
+    if entry.billing == "serverless":
+        sl = world.profile.billing.serverless
+        out["serverless"] = {
+            "active_workers": entry.active_workers,
+            "max_workers": entry.count,
+            "idle_timeout_seconds": sl.idle_timeout_seconds,
+            "scaler": sl.scaler,
+            "scaler_value": sl.scaler_value_resolved,
+        }
+    return out
+
