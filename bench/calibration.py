@@ -160,7 +160,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=str(ROOT / "bench" / "data"),
                     help="folder with h200-llama-3.1-8b.json and h200-weight-streaming.json "
-                    "(default: the copies in bench/data; the originals are in ../shared/calibration)")
+                    "(default: the copies in bench/data; bench/data/README.md says where the originals are)")
     ap.add_argument("--markdown", action="store_true", help="print markdown tables (docs/perf.md)")
     ap.add_argument("--write", action="store_true", help="rewrite the calibration: blocks of gpu_catalog/*.yaml")
     args = ap.parse_args()

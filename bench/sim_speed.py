@@ -3,7 +3,7 @@
 (a) the shipped real trace (traffic_profiles/azure_conv.yaml: one hour of Azure's conversation
     service, 19,366 requests) on 2 replicas of llama-3.1-8b on h100-sxm;
 (b) one simulated day at 20 requests/s (Poisson, steady.yaml's Azure-like sizes) on 8 replicas
-    of llama-3.1-8b on h100-sxm (issue #5's target: >= 20,000 requests per wall second);
+    of llama-3.1-8b on h100-sxm (the target: >= 20,000 requests per wall second);
 (c) half an hour at 10, 15 and 20 requests/s on ONE such replica: large batches, as capacity
     search sees them near (and past) a replica's capacity.
 

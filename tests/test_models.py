@@ -21,7 +21,7 @@ def test_all_presets_present():
 
 def test_llama_8b_exact_count():
     # 8,030,261,248 in the checkpoint's safetensors metadata; the calibration model of
-    # /work/shared/calibration (8,030,257,152) has the same layers without the final norm (4,096)
+    # bench/data/h200-llama-3.1-8b.json (8,030,257,152) has the same layers without the final norm (4,096)
     c = param_counts(get_model("llama-3.1-8b"))
     assert c.total == 8_030_261_248
     assert c.total - 4096 == 8_030_257_152

@@ -1,4 +1,4 @@
-"""Fleet behaviour the serverless autoscaler (issue #6) and billing rely on."""
+"""Fleet behaviour the serverless autoscaler and billing rely on."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def _attach_scaler(monkeypatch, scaler):
         def attach(fleet, spec):
             fleet.observers.append(scaler)
 
-    # A test double in place of planner.sim.serverless (issue #6), whatever its state.
+    # A test double in place of planner.sim.serverless, whatever its state.
     import planner.sim
 
     monkeypatch.setitem(__import__("sys").modules, "planner.sim.serverless", Attach)

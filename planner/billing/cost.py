@@ -194,7 +194,7 @@ def price_outcome(
 
 
 def headline(cost: CostBreakdown) -> dict[str, Any]:
-    """The cost fields `planner simulate --json` adds at its top level (issue #6)."""
+    """The cost fields `planner simulate --json` adds at its top level."""
     return {
         "cost_usd": cost.cost_usd,
         "cost_per_month_usd": cost.cost_per_month_usd,

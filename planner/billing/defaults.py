@@ -42,7 +42,7 @@ _TENSORFUSE = (
 )
 
 BILLING_DEFAULTS: dict[str, SourcedDefault] = {
-    "pod_cloud": SourcedDefault("secure", "issue #6: secure cloud unless the profile says otherwise", False),
+    "pod_cloud": SourcedDefault("secure", "the planner's choice: secure cloud unless the profile says otherwise", False),
     "pod_provider": SourcedDefault("runpod", "the catalog's main provider (every GPU file lists Runpod prices)", False),
     "pod_billing_granularity_seconds": SourcedDefault(
         1.0, "runpod/docs pods/pricing.mdx @a900806: pods are billed per second", False

@@ -84,7 +84,7 @@ def simulate(
     step_by_step: Annotated[bool, typer.Option("--step-by-step", help="Simulate every decode step (slow; jump mode is exact).")] = False,
     records: Annotated[Optional[str], typer.Option("--records", help="Write one CSV row per request to this file (its folder must exist).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (the metrics) on stdout.")] = False,
-    # Billing options (issue #6): the fleet a billing mode describes, and its cost.
+    # Billing options: the fleet a billing mode describes, and its cost.
     billing: Annotated[Optional[str], typer.Option("--billing", help="pod (--replicas pods), serverless (the profile's endpoint) or mix (pods first, serverless overflow). Default: pods, priced when the catalog has a price.")] = None,
     active_workers: Annotated[Optional[int], typer.Option("--active-workers", help="Serverless always-on workers (default: the profile's).")] = None,
     max_workers: Annotated[Optional[int], typer.Option("--max-workers", help="Serverless worker cap, active included (platform default 3).")] = None,
@@ -134,7 +134,7 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
         if billing_options is None:
             outcome = run_simulation(workload, setup, FleetSpec(pods=replicas), profile.slo, jump=jump, router=router)
             cost = None
-        else:  # issue #6: simulate the billing mode's fleet and price it
+        else:  # simulate the billing mode's fleet and price it
             from planner.inputs.catalog import get_gpu
             from planner.compare import billing_notes, simulate_billed
 

@@ -131,7 +131,7 @@ class PriceOverride(_Section):
         return self
 
 
-# ------------------------------------------------------------------------------ billing (#6)
+# ----------------------------------------------------------------------------------- billing
 # Defaults and their sources: planner.billing.BILLING_DEFAULTS (docs/billing.md). A field left at
 # None takes that sourced default; reports list the estimated ones under "Assumptions".
 class ColdStartSettings(_Section):
@@ -158,7 +158,7 @@ class ColdStartSettings(_Section):
 
 
 class ServerlessSettings(_Section):
-    """Serverless endpoint settings, defaults from Runpod's endpoint docs (shared/facts/FACTS.md 2.2)."""
+    """Serverless endpoint settings, defaults from Runpod's endpoint docs (serverless/endpoints/endpoint-configurations.mdx)."""
 
     active_workers: int = Field(0, ge=0, description="Always-on workers (billed 24/7 at the active rate).")
     max_workers: PositiveInt = Field(3, description="Endpoint cap incl. active workers; Runpod's default is 3.")
@@ -192,7 +192,7 @@ class ServerlessSettings(_Section):
 
 
 class BillingSection(_Section):
-    """How pods and serverless workers are billed (issue #6 owns the accounting)."""
+    """How pods and serverless workers are billed (planner.billing does the accounting)."""
 
     pod_cloud: Literal["secure", "community"] = Field(
         "secure", description="Which catalog pod price applies (a prices: override wins over both)."
@@ -205,7 +205,7 @@ class BillingSection(_Section):
     serverless: ServerlessSettings = Field(default_factory=ServerlessSettings)
 
 
-# ---------------------------------------------------------------------------- optimizer (#7)
+# --------------------------------------------------------------------------------- optimizer
 class SizeBucket(_Section):
     """A range of request sizes the optimizer treats as one class, tokens [lo, hi]."""
 
@@ -214,7 +214,7 @@ class SizeBucket(_Section):
 
 
 class OptimizerSection(_Section):
-    """Settings of the fleet MILP (issue #7)."""
+    """Settings of the fleet MILP."""
 
     slot_seconds: PositiveFloat = Field(3600.0, description="Length of a planning time slot.")
     demand_percentile: float = Field(
@@ -233,7 +233,7 @@ class OptimizerSection(_Section):
     )
 
 
-# ----------------------------------------------------------------------------- capacity (#7)
+# ---------------------------------------------------------------------------------- capacity
 class CapacityBucket(_Section):
     """Measured capacity of one replica for one request-size bucket."""
 

@@ -35,7 +35,7 @@ from planner.units import GIB
 #
 # Forward pass, per token: the MLP's gate/up output (2 x intermediate / TP) and its activated
 # product (intermediate / TP) live at once, beside ~8 hidden-size buffers (residual stream, norm
-# output, attention output, q/k/v). Checked against /work/shared/calibration/h200-llama-3.1-8b.json
+# output, attention output, q/k/v). Checked against bench/data/h200-llama-3.1-8b.json
 # (eager PyTorch, Llama-3.1-8B bf16): 2 x (8 x 4096 + 3 x 14336) = 151,552 B/token, the measured
 # activation_peak_bytes at 512...16,384 tokens exactly (e.g. 620,756,992 B at 4,096 tokens).
 FORWARD_HIDDEN_BUFFERS = 8

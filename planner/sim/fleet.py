@@ -7,7 +7,7 @@ fleet-level FIFO queue holding requests while no ready worker will take them (th
 TTFT); observers notified of arrivals, finishes, idle workers and readiness.
 
 Scenario: `simulate()` builds a Fleet, starts the pods, lets `planner.sim.serverless.attach` add
-its autoscaler (issue #6), then the arrival process replays the workload: each request is
+its autoscaler, then the arrival process replays the workload: each request is
 rejected (with a reason) if it can never fit, else dispatched to the router's pick among the
 ready workers that accept it, else queued at the fleet until one does.
 """

@@ -1,6 +1,6 @@
 """A serverless endpoint on the fleet: active and flex workers, a scaler, idle timeout, cold starts.
 
-Covers: Runpod-style endpoint semantics (../shared/facts/FACTS.md §2.2): `active_workers` always
+Covers: Runpod-style endpoint semantics (Runpod's docs, serverless/endpoints/endpoint-configurations.mdx): `active_workers` always
 on (ready at t = 0, never stopped); flex workers started by the scaler, billed from start (cold
 start included) until they stop after `idle_timeout_s` without work; at most `max_workers`
 workers in all (active included); each worker holds at most `max_concurrency_per_worker`

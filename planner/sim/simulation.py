@@ -90,7 +90,7 @@ def simulate(
     if fleet.pod_schedule is not None and len(fleet.pod_schedule) > 1:
         env.process(sim.pod_schedule(fleet.pod_schedule, fleet.pod_schedule_slot_s, fleet.pod_provision_s, fleet.pod_prewarm))
     if fleet.serverless is not None:
-        from planner.sim import serverless  # issue #6; imported lazily so pods-only runs never need it
+        from planner.sim import serverless  # imported lazily so pods-only runs never need it
 
         serverless.attach(sim, fleet.serverless)
     sim.start_arrivals(arrival.tolist(), prompt.tolist(), output.tolist(), progress)

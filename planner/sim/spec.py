@@ -44,7 +44,7 @@ class FleetSpec(BaseModel):
     a count per slot of `pod_schedule_slot_s` seconds (slot 0 from t = 0; the last count holds
     after); scale-ups take `pod_provision_s` to become ready (started that much before the slot
     when `pod_prewarm`), scale-downs drain the newest pods. `serverless` is handed to
-    `planner.sim.serverless.attach(fleet, serverless)` (issue #6), which adds its autoscaler.
+    `planner.sim.serverless.attach(fleet, serverless)`, which adds its autoscaler.
     """
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
@@ -57,7 +57,7 @@ class FleetSpec(BaseModel):
     pod_max_outstanding: int | None = Field(
         None, ge=1, description="Cap on requests a pod holds (None: the router pushes without limit)."
     )
-    serverless: Any = Field(None, description="planner.sim.serverless spec (issue #6), or None.")
+    serverless: Any = Field(None, description="planner.sim.serverless spec, or None.")
 
     @model_validator(mode="after")
     def _check(self) -> "FleetSpec":

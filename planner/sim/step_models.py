@@ -1,6 +1,6 @@
 """What the simulator needs from a step-time model, and a hand-computable linear one.
 
-The real model is planner.perf.StepTimeModel (issue #3). The simulator only calls the two
+The real model is planner.perf.StepTimeModel. The simulator only calls the two
 methods of `StepTimeModelLike`, so tests and what-if studies can inject their own timings.
 """
 
