@@ -133,23 +133,28 @@ def test_deploy_settings_render_vllm_names():
         "engine": {"model": "llama-3.1-8b", "tensor_parallel_size": 2, "max_model_len": 8192,
                    "gpu_memory_utilization": 0.9, "max_num_seqs": 256, "max_num_batched_tokens": 8192,
                    "block_size": 16, "enable_chunked_prefill": True, "quantization": "awq",
-                   "kv_cache_dtype": "fp8", "precision": "bf16"},
-        "serverless": {"active_workers": 1, "max_workers": 3, "idle_timeout_seconds": 5, "scaler": "queue-delay", "scaler_value": 4},
+                   "kv_cache_dtype": "fp8", "precision": None},
+        "serverless": {"active_workers": 1, "max_workers": 3, "idle_timeout_seconds": 5, "scaler": "queue-delay",
+                       "scaler_value": 4, "max_concurrency_per_worker": 30, "cached_model": False},
     }
     cmd = deploy.vllm_serve_command(entry)
     comment, serve = cmd.split("\n", 1)
     assert comment.startswith("# --async-scheduling") and "host-overhead" in comment
-    assert serve.startswith("vllm serve meta-llama/Llama-3.1-8B-Instruct")
+    # AWQ serves a pre-quantized checkpoint; vLLM reads its format from the checkpoint (no flag).
+    assert serve.startswith("vllm serve hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4")
     assert serve.rstrip().endswith("--async-scheduling")  # the timing model's zero host overhead needs it
     assert subprocess.run(["bash", "-n"], input=cmd, text=True).returncode == 0  # a valid shell command
     for flag in ("--tensor-parallel-size 2", "--max-model-len 8192", "--gpu-memory-utilization 0.9",
-                 "--quantization awq", "--kv-cache-dtype fp8", "--enable-chunked-prefill"):
+                 "--kv-cache-dtype fp8", "--enable-chunked-prefill"):
         assert flag in cmd
+    assert "--quantization" not in cmd
     env = deploy.serverless_env(entry)
     assert env["MAX_MODEL_LEN"] == "8192" and env["GPU_MEMORY_UTILIZATION"] == "0.9"
     assert env["TENSOR_PARALLEL_SIZE"] == "2" and env["ENABLE_CHUNKED_PREFILL"] == "true"
+    assert env["ASYNC_SCHEDULING"] == "true" and env["MAX_CONCURRENCY"] == "30"
     ep = deploy.endpoint_settings(entry)
-    assert ep["active_workers"] == 1 and ep["max_workers"] == 3 and ep["scaler_type"] == "QUEUE_DELAY"
+    assert ep["workersMin"] == 1 and ep["workersMax"] == 3 and ep["scalerType"] == "QUEUE_DELAY"
+    assert ep["gpuIds"] == "ADA_48_PRO" and ep["gpuCount"] == 2
 
 
 def test_markdown_marks_a_plan_that_misses_the_slo(planned):

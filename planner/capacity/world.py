@@ -82,6 +82,7 @@ def engine_settings(profile: Any, gpu_id: str, tensor_parallel_size: int) -> dic
     data["quantization"] = profile.model.quantization
     data["kv_cache_dtype"] = profile.model.kv_cache_dtype
     data["precision"] = profile.model.precision
+    data["repo"] = profile.model.repo
     data["max_concurrency"] = getattr(parts["view"], "max_concurrency", None)
     return data
 

@@ -82,5 +82,10 @@ def optimize_cmd(
         typer.echo(_summary(result))
         if written:
             typer.echo(f"{'report':<17} {written[0].parent / 'report.html'}")
+    if written:
+        from planner.report.deploy import deploy_problems  # noqa: PLC0415
+
+        for problem in deploy_problems(result.deploy):
+            typer.echo(f"warning: no deploy file for {problem}", err=True)
     if not result.verified:
         typer.echo(f"warning: {result.notes[-1] if result.notes else 'the plan missed the SLO in simulation'}", err=True)

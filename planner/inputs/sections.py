@@ -68,6 +68,11 @@ class ModelSection(_Section):
     )
     quantization: Quantization = Field("none", description="Weight quantization format.")
     kv_cache_dtype: KvCacheDtype = Field("auto", description="KV cache dtype; auto = compute dtype.")
+    repo: str | None = Field(
+        None,
+        description="Hugging Face repository (or local folder) of the checkpoint to deploy, in the "
+        "planned format; None = the preset's own, or a known quantized checkpoint of it.",
+    )
 
     @field_validator("name")
     @classmethod

@@ -351,6 +351,8 @@ def _deploy(world: _World, backend: Backend, entry: PlanEntry) -> dict[str, Any]
             "idle_timeout_seconds": sl.idle_timeout_seconds,
             "scaler": sl.scaler,
             "scaler_value": sl.scaler_value_resolved,
+            "max_concurrency_per_worker": sl.max_concurrency_per_worker,
+            "cached_model": sl.cold_start.cached_model,
         }
     return out
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -255,7 +254,7 @@ def render_markdown(result: Any, images: dict[str, str] | None = None) -> str:
         md += ["", "Candidates left out:", ""]
         md += [f"- {c['gpu_id']} tp{c['tensor_parallel_size']}: {c.get('reason')}" for c in rejected]
     md.append("")
-    md += ["## Deploy", "", deploy_mod.deploy_text(result.deploy), ""]
+    md += ["## Deploy", "", deploy_mod.deploy_text(result.deploy, result.profile), ""]
     md += ["## Assumptions", "", "### For the chosen plan", ""] + [f"- {a}" for a in result.assumptions] + [""]
     if result.alternative_assumptions:
         md += ["### For the alternatives shown (not already listed above)", ""]
@@ -399,17 +398,8 @@ def write_report(result: Any, arts: Any, directory: str | Path, *, profile: Any 
         (tmp / "plan.json").write_text(result.model_dump_json(indent=2) + "\n")
         dep = tmp / "deploy"
         dep.mkdir()
-        for e in result.deploy:
-            stem = f"{e['gpu']}-tp{e['tensor_parallel_size']}-{e['billing']}"
-            if e.get("engine") is None:
-                continue
-            if e["billing"] == "pod":
-                (dep / f"{stem}.sh").write_text("#!/usr/bin/env bash\n# Run on each pod of the plan.\n"
-                                                 + deploy_mod.vllm_serve_command(e) + "\n")
-            else:
-                env = deploy_mod.serverless_env(e)
-                (dep / f"{stem}.env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-                (dep / f"{stem}.endpoint.json").write_text(json.dumps(deploy_mod.endpoint_settings(e), indent=2) + "\n")
+        for rel, (text, _executable) in deploy_mod.deploy_files(result.deploy, result.profile).items():
+            (dep / rel).write_text(text)
 
     # The whole folder is drawn in a temporary folder and moved in at the end (files.write_folder).
     return write_folder(directory, fill, what="--report", executable=lambda rel: rel.suffix == ".sh")
