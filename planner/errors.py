@@ -4,6 +4,7 @@ that word its messages (pydantic errors, close-name suggestions) the same way ev
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,7 +30,9 @@ def validation_line(err: ValidationError, default_loc: str = "input") -> str:
     """One line for a pydantic ValidationError: '<loc>: <msg>' of `first_validation_error`."""
     first = first_validation_error(err)
     where = ".".join(str(p) for p in first.get("loc", ())) or default_loc
-    return f"{where}: {first.get('msg', 'invalid value')}"
+    # pydantic names the model class ("a valid dictionary or instance of GpuSpec"): users wrote YAML.
+    msg = re.sub(r" or instance of \w+", "", str(first.get("msg", "invalid value")))
+    return f"{where}: {msg}"
 
 
 def did_you_mean(name: str, candidates: Iterable[str], *, n: int = 1, cutoff: float = 0.6, quote: bool = False) -> str:

@@ -28,3 +28,28 @@ def per_month(usd: float, horizon_s: float) -> float:
     if horizon_s <= 0:
         raise PlannerError(f"horizon must be > 0 seconds to scale a cost to a month, got {horizon_s}")
     return usd * SECONDS_PER_MONTH / horizon_s
+
+
+def format_duration(seconds: float | None) -> str:
+    """A duration in the unit its size calls for: '850.0 ms', '12.3 s', '45.3 min', '2.5 h'."""
+    if seconds is None:
+        return "n/a"
+    if abs(seconds) < 1:
+        return f"{seconds * 1e3:,.1f} ms"
+    if abs(seconds) < 60:
+        return f"{seconds:,.2f} s"
+    if abs(seconds) < 3600:
+        return f"{seconds / 60:,.1f} min"
+    return f"{seconds / 3600:,.2f} h"
+
+
+def round_floats(value: object, digits: int = 7) -> object:
+    """`value` (a JSON-ready structure) with every float rounded to `digits` significant digits, so
+    JSON output carries no binary noise (0.30000000000000004) or false precision."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if value == value and value not in (float("inf"), float("-inf")) else value
+    if isinstance(value, dict):
+        return {k: round_floats(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [round_floats(v, digits) for v in value]
+    return value

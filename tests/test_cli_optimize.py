@@ -76,12 +76,14 @@ def test_cache_options_reach_the_optimizer(fake_plan, tmp_path):
     assert fake_plan[-1]["use_cache"] is False and fake_plan[-1]["cache_dir"] == tmp_path / "c"
 
 
-def test_bad_profile_is_one_line_exit_2(tmp_path):
+def test_bad_profile_is_one_line_per_error_exit_2(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: {name: llama-3.1-8b}\n")
     res = runner.invoke(app, ["optimize", "--profile", str(bad), "--no-report"])
     assert res.exit_code == 2
-    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.output
+    lines = res.stderr.strip().splitlines()
+    assert [line.split(": ")[-2] for line in lines] == ["traffic", "slo", "candidates"]  # every error at once
+    assert all(line.startswith("error: bad.yaml: ") for line in lines) and "Traceback" not in res.output
 
 
 @pytest.mark.parametrize(

@@ -75,7 +75,7 @@ def test_size_hf_config(tmp_path):
     (["--model", "llama-3.1-8b", "--gpu-memory-utilization", "0"], "(0, 1]"),
     (["--model", "llama-3.1-8b", "--tensor-parallel-size", "3"], "do not divide"),
     (["--model", "llama-3.1-8b", "--overhead", "-0.1"], "--overhead"),
-    (["--model", "llama-3.1-8b", "--kv-cache-dtype", "int2"], "kv_cache_dtype"),
+    (["--model", "llama-3.1-8b", "--kv-cache-dtype", "int2"], "--kv-cache-dtype"),
 ])
 def test_size_bad_input(args, needle):
     res = run("size", *args)

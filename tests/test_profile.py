@@ -208,7 +208,9 @@ def test_cli_bad_profile_exits_2_with_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["traffic", "--profile", str(_write(tmp_path, data))])
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line]
-    assert lines == ["error: p.yaml: traffic.arrivals.base_rate_per_s: must be >= 0.0 (got -1)"]
+    path = tmp_path / "p.yaml"
+    line_no = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "base_rate_per_s" in t)
+    assert lines == [f"error: p.yaml: line {line_no}: traffic.arrivals.base_rate_per_s: must be >= 0.0 (got -1)"]
 
 
 # ---------------------------------------------------------------------------------- lognormal

@@ -8,6 +8,7 @@ import typer
 
 from planner.inputs.catalog import GpuSpec, load_catalog
 from planner.cli._app import app, emit_json, handle_errors
+from planner.cli._app import JsonOption
 from planner.errors import PlannerError
 from planner.memory import kv_bytes_per_token
 from planner.inputs.models import get_model, list_presets, param_counts
@@ -47,7 +48,8 @@ def render_gpus(gpus: dict[str, GpuSpec]) -> str:
     lines.append(
         "* estimated or derived (usable memory by a stated rule, a rate derived from a sparse figure or "
         "an unsourced table, a low-confidence price). '-' = no source gives it. "
-        "Dense rates in TFLOPS. Sources, dates and notes: `planner catalog --json` or gpu_catalog/*.yaml."
+        "Dense rates in TFLOPS. Prices are per GPU: $ per GPU-hour for pods (secure, community cloud), $ per "
+        "GPU-second for serverless workers. Sources, dates and notes: `planner catalog --json` or gpu_catalog/*.yaml."
     )
     return "\n".join(lines)
 
@@ -90,7 +92,7 @@ def render_models(rows: list[dict]) -> str:
 @handle_errors
 def catalog(
     models: Annotated[bool, typer.Option("--models", help="List the model presets instead of the GPUs.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """The GPUs of the catalog with specs and prices, or (--models) the model presets."""
     if models:

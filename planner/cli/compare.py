@@ -9,6 +9,7 @@ import typer
 
 from planner.billing import per_month
 from planner.cli._app import app, emit_json, handle_errors
+from planner.cli._app import GpuOption, JsonOption, ProfileOption, ScalerChoice, SeedOption, TpOption
 from planner.errors import PlannerError
 from planner.units import format_usd
 
@@ -34,7 +35,8 @@ def format_cost(cost) -> str:  # noqa: ANN001 (planner.billing.CostBreakdown)
     p = cost.prices
     price_bits = []
     for line in cost.lines:
-        unit = f"{line.usd_per_gpu_s * 3600:.3f} USD/GPU-h" if line.kind == "pod" else f"{line.usd_per_gpu_s:g} USD/GPU-s"
+        unit = (f"${line.usd_per_gpu_s * 3600:,.3f} per GPU-hour" if line.kind == "pod"
+                else f"${line.usd_per_gpu_s:g} per GPU-second")
         price_bits.append(f"{line.kind} {line.num_workers} × {unit}")
     rows = [
         ("cost", f"{format_usd(cost.cost_usd)} for the {cost.horizon_s / 3600:.3g} h horizon, "
@@ -60,8 +62,8 @@ def format_cold_start(cold) -> str:  # noqa: ANN001 (planner.billing.ColdStart)
 
 
 def _table(result) -> str:  # noqa: ANN001 (planner.compare.CompareResult)
-    hdr = f"{'option':<11}{'pods':>5}{'max wkr':>8}{'USD/horizon':>13}{'USD/month':>12}{'USD/M tok':>11}" \
-          f"{'USD/1k req':>11}{'batch':>13}{'in flight':>10}{'cold st.':>9}{'SLO att.':>10}  verdict"
+    hdr = f"{'option':<11}{'pods':>5}{'max wkr':>8}{'per horizon':>13}{'per month':>13}{'per M tok':>11}" \
+          f"{'per 1k req':>11}{'batch':>13}{'in flight':>10}{'cold st.':>9}{'SLO att.':>10}  verdict"
     lines = [hdr]
     for r in result.options:
         c = r.cost
@@ -71,9 +73,9 @@ def _table(result) -> str:  # noqa: ANN001 (planner.compare.CompareResult)
             f"{r.mean_batch_per_replica:.1f}" + (f"/{r.max_num_seqs}" if r.max_num_seqs else ""))
         flight = "n/a" if c.utilization is None else f"{c.utilization:.0%}"
         lines.append(
-            f"{r.option:<11}{r.pods:>5}{(r.serverless_max_workers or 0):>8}{c.cost_usd:>13,.2f}"
-            f"{c.cost_per_month_usd:>12,.0f}{(c.cost_per_million_output_tokens_usd or 0):>11,.2f}"
-            f"{(c.cost_per_1000_requests_usd or 0):>11,.3f}{batch:>13}{flight:>10}{c.cold_starts:>9}{att:>10}  {verdict}"
+            f"{r.option:<11}{r.pods:>5}{(r.serverless_max_workers or 0):>8}{format_usd(c.cost_usd):>13}"
+            f"{format_usd(c.cost_per_month_usd):>13}{format_usd(c.cost_per_million_output_tokens_usd):>11}"
+            f"{format_usd(c.cost_per_1000_requests_usd):>11}{batch:>13}{flight:>10}{c.cold_starts:>9}{att:>10}  {verdict}"
         )
     lines.append("(batch = mean running sequences per replica / max_num_seqs: how full the GPUs are; in flight = "
                  "share of billed GPU-seconds with any request running, near 100% at almost any load)")
@@ -81,12 +83,12 @@ def _table(result) -> str:  # noqa: ANN001 (planner.compare.CompareResult)
 
 
 def _sweep_table(result) -> str:  # noqa: ANN001
-    lines = [f"{'req/s':>8}{'pods':>6}{'pods USD/mo':>14}{'serverless USD/mo':>19}{'mix USD/mo':>13}"]
+    lines = [f"{'req/s':>8}{'pods':>6}{'pods $/month':>14}{'serverless $/month':>19}{'mix $/month':>13}"]
     for p in result.sweep:
         def cell(k: str, width: int) -> str:
             v = p.cost_per_month_usd.get(k)
             mark = "" if p.meets_slo.get(k) is not False else "*"
-            return f"{('n/a' if v is None else f'{v:,.0f}') + mark:>{width}}"
+            return f"{format_usd(v) + mark:>{width}}"
         lines.append(f"{p.mean_rate_per_s:>8.3g}{p.pods_needed:>6}{cell('pods', 14)}{cell('serverless', 19)}{cell('mix', 13)}")
     lines.append("(* = misses the SLO)")
     return "\n".join(lines)
@@ -107,19 +109,19 @@ def _parse_factors(text: str | None) -> tuple[float, ...] | None:
 @app.command("compare")
 @handle_errors
 def compare_cmd(
-    profile: Annotated[Path, typer.Option("--profile", "-p", help="Profile YAML: model, traffic, SLO, billing.")],
-    gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog id (see `planner catalog`) or a GPU YAML.")],
-    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", "-tp", min=1, help="GPUs per replica/worker.")] = 1,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Traffic seed (default: the profile's).")] = None,
+    profile: ProfileOption,
+    gpu: GpuOption,
+    tensor_parallel_size: TpOption = 1,
+    seed: SeedOption = None,
     active_workers: Annotated[Optional[int], typer.Option("--active-workers", help="Serverless always-on workers.")] = None,
     max_workers: Annotated[Optional[int], typer.Option("--max-workers", help="Serverless worker cap (default: raised to 2 x the pods needed).")] = None,
     idle_timeout: Annotated[Optional[float], typer.Option("--idle-timeout", help="Seconds an idle flex worker stays up.")] = None,
-    scaler: Annotated[Optional[str], typer.Option("--scaler", help="queue-delay or request-count.")] = None,
+    scaler: Annotated[Optional[ScalerChoice], typer.Option("--scaler", help="Serverless autoscaler.")] = None,
     scaler_value: Annotated[Optional[float], typer.Option("--scaler-value", help="Queue delay (s) or requests per worker.")] = None,
     load_factors: Annotated[Optional[str], typer.Option("--load-factors", help="Rate multipliers to sweep, e.g. 0.25,0.5,1,2.")] = None,
     max_pods: Annotated[int, typer.Option("--max-pods", min=1, help="Upper bound of the pods search.")] = 32,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Write a PNG of cost per month vs mean load to this .png file.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (the comparison) on stdout.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Pods vs serverless vs a mix (pods for the base, serverless for bursts): cost, SLO, break-even."""
     _compare(profile, gpu, tensor_parallel_size, seed, active_workers, max_workers, idle_timeout, scaler,

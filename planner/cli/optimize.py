@@ -16,6 +16,8 @@ from typing import Annotated, Optional
 import typer
 
 from planner.cli._app import app, emit_json, handle_errors
+from planner.cli._app import JsonOption, ProfileOption, SeedOption
+from planner.units import format_duration, format_usd
 
 
 def _summary(result) -> str:  # noqa: ANN001
@@ -24,10 +26,10 @@ def _summary(result) -> str:  # noqa: ANN001
     v = result.verification
     rows = [
         ("plan", describe(result.plan)),
-        ("cost", f"${result.cost_per_month_usd:,.2f} per month (${result.cost_usd:,.2f} for the "
-                 f"{result.horizon_s:g} s horizon; MILP estimate ${result.milp_cost_usd:,.2f})"),
+        ("cost", f"{format_usd(result.cost_per_month_usd)} per month ({format_usd(result.cost_usd)} for the "
+                 f"{format_duration(result.horizon_s)} horizon; MILP estimate {format_usd(result.milp_cost_usd)})"),
         ("per token", "n/a" if result.usd_per_million_output_tokens is None
-         else f"${result.usd_per_million_output_tokens:,.2f} per million output tokens"),
+         else f"{format_usd(result.usd_per_million_output_tokens)} per million output tokens"),
         ("SLO", "not simulated (see the notes)" if result.slo_attainment is None else
                 f"{result.slo_attainment:.1%} of {v.num_requests:,} requests in simulation "
                 f"(target {result.slo_target:.0%}: {'met' if result.verified else 'NOT met'})"),
@@ -40,27 +42,31 @@ def _summary(result) -> str:  # noqa: ANN001
             rows.append((a.kind.replace("_", " "), f"infeasible ({a.note})"))
         else:
             rows.append((a.kind.replace("_", " "),
-                         f"{a.name.split(': ', 1)[-1]}: ${a.cost_per_month_usd:,.2f}/month, SLO "
+                         f"{a.name.split(': ', 1)[-1]}: {format_usd(a.cost_per_month_usd)}/month, SLO "
                          f"{'unverified' if a.slo_attainment is None else f'{a.slo_attainment:.1%}'}"
                          f"{f', below the {result.slo_target:.0%} target' if a.slo_attainment is not None and not a.verified else ''}; "
                          f"the optimized mix saves {a.savings_of_optimized_pct:.1f}%"))
     rows += [("note", n) for n in result.notes]
-    rows.append(("time", f"{result.wall_seconds:.1f} s (capacities {result.capacity_seconds:.1f} s, "
-                         f"simulation {result.simulate_seconds:.1f} s, MILP {result.solve_seconds:.2f} s)"))
+    d = format_duration
+    # The verification simulations of the plan and its alternatives run in parallel processes:
+    # their time is CPU time summed over those workers and can exceed the wall time.
+    rows.append(("time", f"{d(result.wall_seconds)} wall (capacities {d(result.capacity_seconds)}; verification "
+                         f"simulations {d(result.simulate_seconds)} of CPU time summed over workers; "
+                         f"MILP {d(result.solve_seconds)})"))
     return "\n".join(f"{k:<17} {v}" for k, v in rows)
 
 
 @app.command("optimize")
 @handle_errors
 def optimize_cmd(
-    profile: Annotated[Path, typer.Option("--profile", "-p", help="Profile YAML: model, traffic, SLO, candidates, billing.")],
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Traffic and simulation seed (default: the profile's traffic.seed).")] = None,
+    profile: ProfileOption,
+    seed: SeedOption = None,
     workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Processes for the capacity simulations (default: CPU count).")] = max(1, os.cpu_count() or 1),
     report: Annotated[Optional[str], typer.Option("--report", help="Report folder (default: reports/<profile>-<date>/ under the current directory).")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Write no report files.")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Capacity cache folder (default: ~/.cache/planner or $PLANNER_CACHE_DIR).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute capacities; do not read or write the cache.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (the result) on stdout and nothing else there.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Find the cheapest fleet (GPU types, counts, pods vs serverless) that meets the SLO."""
     from planner.optimize.loop import plan  # noqa: PLC0415

@@ -9,6 +9,10 @@ import typer
 
 from planner.inputs.catalog import get_gpu
 from planner.cli._app import app, emit_json, handle_errors
+from planner.cli._app import (
+    GpuMemoryUtilizationOption, GpuOption, JsonOption, KvCacheDtypeOption, ModelOption, PrecisionOption,
+    QuantizationOption, TpOption,
+)
 from planner.errors import PlannerError
 from planner.inputs.models import get_model
 from planner.perf import StepBreakdown
@@ -18,20 +22,20 @@ from planner.perf.summary import PerfReport, perf_report
 @app.command("perf")
 @handle_errors
 def perf(
-    model: Annotated[str, typer.Option("--model", "-m", help="Preset id (see `planner catalog --models`) or a Hugging Face config.json path.")],
-    gpu: Annotated[str, typer.Option(help="Catalog GPU id (e.g. h200, h100-sxm) or a GPU YAML path.")],
+    model: ModelOption,
+    gpu: GpuOption,
     batch: Annotated[int, typer.Option(help="Decoding sequences in the step.")],
     context: Annotated[int, typer.Option(help="Tokens already cached per decoding sequence.")],
-    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", "--tp", help="GPUs the model is split over.")] = 1,
-    precision: Annotated[Optional[str], typer.Option(help="Weight dtype: fp32, bf16, fp16, fp8, int8, int4, mxfp4. Default: the checkpoint's own.")] = None,
-    quantization: Annotated[str, typer.Option(help="none, awq, gptq (4-bit weight-only), fp8, w8a8, mxfp4.")] = "none",
-    kv_cache_dtype: Annotated[str, typer.Option("--kv-cache-dtype", help="auto (= activation dtype), bf16, fp16, fp32 or fp8.")] = "auto",
+    tensor_parallel_size: TpOption = 1,
+    precision: PrecisionOption = None,
+    quantization: QuantizationOption = "none",
+    kv_cache_dtype: KvCacheDtypeOption = "auto",
     prompt: Annotated[Optional[int], typer.Option(help="Prompt tokens for prefill_seconds. Default: --context.")] = None,
     prefill_chunk: Annotated[Optional[int], typer.Option(help="Also time a mixed step: the batch's decodes plus one prefill chunk of this many tokens.")] = None,
     host_overhead_ms: Annotated[Optional[float], typer.Option(help="Engine host time per step, ms. Default: the GPU calibration's setting (0: overlapped scheduling).")] = None,
-    gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="Fraction of each GPU's memory the engine may use, in (0, 1], for the memory check. Default 0.9 (vLLM's).")] = None,
+    gpu_memory_utilization: GpuMemoryUtilizationOption = None,
     split_kv_attention: Annotated[bool, typer.Option("--split-kv-attention", help="Decode attention splits long contexts across SMs (FlashInfer, FlashAttention split-KV); default: the calibration's kernel, which does not.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Time of one decode step, one prefill and (with --prefill-chunk) one mixed step."""
     if host_overhead_ms is not None and host_overhead_ms < 0:

@@ -9,16 +9,21 @@ from typing import Annotated, Optional
 import typer
 
 from planner.cli._app import app, emit_json, handle_errors
+from planner.cli._app import (
+    BillingChoice, GpuOption, JsonOption, ProfileOption, RouterChoice, ScalerChoice, SeedOption, TpOption,
+)
 from planner.errors import PlannerError
+from planner.units import format_duration
 from planner.sim.metrics import LatencyStats, SimMetrics
 
 
 def _ms(stats: LatencyStats) -> str:
+    """Latency percentiles, each in the unit its size calls for (ms, s, min)."""
     if stats.count == 0:
         return "n/a"
-    # count > 0: LatencyStats.of sets every field
-    return (f"mean {stats.mean * 1e3:,.1f}  p50 {stats.p50 * 1e3:,.1f}  p90 {stats.p90 * 1e3:,.1f}  "  # type: ignore[operator]
-            f"p95 {stats.p95 * 1e3:,.1f}  p99 {stats.p99 * 1e3:,.1f} ms")  # type: ignore[operator]
+    d = format_duration
+    return (f"mean {d(stats.mean)}  p50 {d(stats.p50)}  p90 {d(stats.p90)}  "
+            f"p95 {d(stats.p95)}  p99 {d(stats.p99)}")
 
 
 def _summary(m: SimMetrics, title: str, max_num_seqs: int | None = None) -> str:
@@ -75,29 +80,27 @@ def _progress_bar():
 @app.command("simulate")
 @handle_errors
 def simulate(
-    profile: Annotated[Path, typer.Option("--profile", "-p", help="Profile YAML: model, serving settings, traffic, SLO.")],
-    gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog id (see `planner catalog`) or a GPU YAML.")],
+    profile: ProfileOption,
+    gpu: GpuOption,
     replicas: Annotated[int, typer.Option("--replicas", "-n", min=1, help="Replicas (pods) serving the traffic.")] = 1,
-    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", "-tp", min=1, help="GPUs per replica.")] = 1,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Traffic seed (default: the profile's traffic.seed).")] = None,
-    router: Annotated[str, typer.Option("--router", help="least_outstanding, round_robin or pods_first.")] = "least_outstanding",
+    tensor_parallel_size: TpOption = 1,
+    seed: SeedOption = None,
+    router: Annotated[RouterChoice, typer.Option("--router", help="How requests pick a replica.")] = "least_outstanding",
     step_by_step: Annotated[bool, typer.Option("--step-by-step", help="Simulate every decode step (slow; jump mode is exact).")] = False,
     records: Annotated[Optional[str], typer.Option("--records", help="Write one CSV row per request to this file (its folder must exist).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object (the metrics) on stdout.")] = False,
+    json_out: JsonOption = False,
     # Billing options: the fleet a billing mode describes, and its cost.
-    billing: Annotated[Optional[str], typer.Option("--billing", help="pod (--replicas pods), serverless (the profile's endpoint) or mix (pods first, serverless overflow). Default: pods, priced when the catalog has a price.")] = None,
+    billing: Annotated[Optional[BillingChoice], typer.Option("--billing", help="pod (--replicas pods), serverless (the profile's endpoint) or mix (pods first, serverless overflow). Default: pods, priced when the catalog has a price.")] = None,
     active_workers: Annotated[Optional[int], typer.Option("--active-workers", help="Serverless always-on workers (default: the profile's).")] = None,
     max_workers: Annotated[Optional[int], typer.Option("--max-workers", help="Serverless worker cap, active included (platform default 3).")] = None,
     idle_timeout: Annotated[Optional[float], typer.Option("--idle-timeout", help="Seconds an idle flex worker stays up (default 5).")] = None,
-    scaler: Annotated[Optional[str], typer.Option("--scaler", help="queue-delay or request-count.")] = None,
+    scaler: Annotated[Optional[ScalerChoice], typer.Option("--scaler", help="Serverless autoscaler.")] = None,
     scaler_value: Annotated[Optional[float], typer.Option("--scaler-value", help="Queue delay threshold (s) or requests per worker.")] = None,
     pod_schedule: Annotated[Optional[str], typer.Option("--pod-schedule", help="Pods per hour instead of --replicas, e.g. 1,2,4,2 (scale-ups take billing.pod_provisioning_delay_seconds).")] = None,
 ) -> None:
     """Simulate a continuous-batching fleet on the profile's traffic: TTFT, TPOT, throughput, SLO."""
     from planner.compare import ServerlessOverrides
 
-    if billing not in (None, "pod", "serverless", "mix"):
-        raise PlannerError(f"--billing {billing!r}: use pod, serverless or mix")
     schedule = None
     if pod_schedule is not None:
         try:

@@ -8,6 +8,10 @@ import typer
 
 from planner.inputs.catalog import GpuSpec, get_gpu, load_catalog
 from planner.cli._app import app, emit_json, handle_errors
+from planner.cli._app import (
+    GpuMemoryUtilizationOption, GpusOption, JsonOption, KvCacheDtypeOption, ModelOption, OptionalTpOption,
+    PrecisionOption, QuantizationOption,
+)
 from planner.errors import PlannerError
 from planner.memory import SizeReport, check_positive, size_report
 from planner.inputs.models import get_model, param_counts
@@ -17,21 +21,21 @@ from planner.units import GB, GIB, MIB
 @app.command("size")
 @handle_errors
 def size(
-    model: Annotated[str, typer.Option("--model", "-m", help="Preset id (see `planner catalog --models`) or a Hugging Face config.json path.")],
-    precision: Annotated[Optional[str], typer.Option(help="Weight dtype: fp32, bf16, fp16, fp8, int8, int4, mxfp4. Default: the checkpoint's own.")] = None,
-    quantization: Annotated[str, typer.Option(help="none, awq, gptq (4-bit, group 128), fp8, w8a8, mxfp4.")] = "none",
-    kv_cache_dtype: Annotated[str, typer.Option("--kv-cache-dtype", help="auto (= activation dtype), bf16, fp16, fp32 or fp8.")] = "auto",
+    model: ModelOption,
+    precision: PrecisionOption = None,
+    quantization: QuantizationOption = "none",
+    kv_cache_dtype: KvCacheDtypeOption = "auto",
     context: Annotated[int, typer.Option(help="Tokens per request for the sizing rule.")] = 4096,
     concurrency: Annotated[int, typer.Option(help="Concurrent requests for the sizing rule.")] = 1,
     overhead: Annotated[float, typer.Option(help="Overhead fraction of the sizing rule (0.15 = 15%).")] = 0.15,
-    gpu: Annotated[Optional[str], typer.Option(help="Catalog GPU id(s), comma-separated, or a GPU YAML path; default: every catalog GPU.")] = None,
-    tensor_parallel_size: Annotated[Optional[int], typer.Option("--tensor-parallel-size", "--tp", help="Fixed TP; default: the smallest of 1, 2, 4, 8 that fits.")] = None,
-    gpu_memory_utilization: Annotated[Optional[float], typer.Option(help="Fraction of GPU memory the engine may use, in (0, 1]. Default 0.9.")] = None,
+    gpu: GpusOption = None,
+    tensor_parallel_size: OptionalTpOption = None,
+    gpu_memory_utilization: GpuMemoryUtilizationOption = None,
     max_model_len: Annotated[Optional[int], typer.Option(help="Tokens per request the engine must hold. Default: --context.")] = None,
     max_num_seqs: Annotated[Optional[int], typer.Option(help="Engine's running sequences per step. Default: vLLM's for the GPU.")] = None,
     max_num_batched_tokens: Annotated[Optional[int], typer.Option(help="Engine's tokens per step. Default: vLLM's for the GPU.")] = None,
     block_size: Annotated[Optional[int], typer.Option(help="Tokens per KV block. Default 16.")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Memory needed by a model: the quick sizing rule and, per GPU, what a vLLM-like engine gets."""
     for name, value in (("--context", context), ("--concurrency", concurrency),
@@ -97,14 +101,14 @@ def render_size(report: SizeReport, spec) -> str:  # noqa: ANN001 (ModelSpec)
         "",
         f"Engine view (vLLM-like): usable memory x gpu_memory_utilization - weights/TP - activations - "
         f"non-torch -> KV blocks of {report.block_size} tokens; max_model_len {report.max_model_len:,}",
-        f"  {'gpu':<15}{'TP':>3} {'fits':>5} {'usable GiB':>11} {'weights/GPU GB':>15} {'activ. GB':>10} "
+        f"  {'gpu':<15}{'TP':>3} {'fits':>5} {'usable GiB':>11} {'weights/GPU GB':>15} {'act. GB/GPU':>12} "
         f"{'KV GB/GPU':>10} {'KV tokens':>11} {'max conc.':>10} {'rule TP':>8}",
     ]
     for g in report.gpus:
         usable = f"{g.memory_bytes_usable / GIB:,.2f}{'*' if g.memory_usable_estimated else ' '}"
         lines.append(
             f"  {g.gpu:<15}{g.tensor_parallel_size:>3} {'yes' if g.fits else 'no':>5} {usable:>11} "
-            f"{g.weights_bytes_per_gpu / GB:>15,.2f} {g.activation_peak_bytes / GB:>10,.2f} "
+            f"{g.weights_bytes_per_gpu / GB:>15,.2f} {g.activation_peak_bytes / GB:>12,.2f} "
             f"{g.kv_cache_bytes_per_gpu / GB:>10,.2f} {g.kv_cache_tokens:>11,} {g.max_concurrency:>9,.2f}x "
             f"{g.rule_tensor_parallel_size or '>8':>8}"
         )
@@ -117,4 +121,17 @@ def render_size(report: SizeReport, spec) -> str:  # noqa: ANN001 (ModelSpec)
     misses = [g for g in report.gpus if not g.fits]
     for g in misses:
         lines.append(f"  {g.gpu}: does not fit: {g.reason}")
+    fitting = [g for g in report.gpus if g.fits]
+    if fitting:
+        ok = [g.gpu for g in fitting if g.concurrency_fits]
+        short = [g.gpu for g in fitting if not g.concurrency_fits]
+        want = f"{report.concurrency:,} concurrent request(s) of {report.context:,} tokens"
+        lines.append(f"  {want}: fit at once on {', '.join(ok) if ok else 'none of them'}"
+                     + (f"; not on {', '.join(short)} (KV cache or max_num_seqs too small)" if short else ""))
+    refuse = [g for g in fitting if g.starts_at_default_max_model_len is False]
+    for g in refuse:
+        lines.append(
+            f"  {g.gpu}: `vllm serve` without --max-model-len would refuse to start: it takes the model's maximum, "
+            f"{g.default_max_model_len:,} tokens, and the KV cache holds {g.kv_cache_tokens:,}; "
+            f"pass --max-model-len {report.max_model_len}")
     return "\n".join(lines)

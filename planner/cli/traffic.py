@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from planner.cli._app import app, emit_json, handle_errors
+from planner.cli._app import JsonOption, SeedOption, TraceFormatChoice
 from planner.inputs.profile import load_profile
 from planner.traffic import TrafficStats, describe_traffic
 
@@ -41,10 +42,10 @@ def _table(stats: TrafficStats) -> str:
 def traffic(
     profile: Annotated[Optional[Path], typer.Option("--profile", "-p", help="Profile YAML whose traffic to draw.")] = None,
     trace: Annotated[Optional[Path], typer.Option("--trace", help="Or a bare trace file, read as recorded.")] = None,
-    format: Annotated[Optional[str], typer.Option("--format", help="Trace format: azure, mooncake or csv (default: detected).")] = None,
+    format: Annotated[Optional[TraceFormatChoice], typer.Option("--format", help="Trace format (default: detected).")] = None,
     jitter: Annotated[Optional[str], typer.Option("--jitter", help="Bare trace only: 'batch' or seconds of uniform jitter (default none).")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (default: the profile's traffic.seed).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    seed: SeedOption = None,
+    json_out: JsonOption = False,
     plot: Annotated[Optional[str], typer.Option("--plot", help="Also write a PNG (a .png file name): arrivals per minute and size histograms.")] = None,
 ) -> None:
     """Requests, rates, burstiness and token percentiles of a profile's traffic or of a trace."""

@@ -2,7 +2,8 @@
 
 One pydantic model (`Profile`) is the single source of truth for a planning question. Every section
 rejects unknown keys so a typo in the YAML fails loudly, and `load_profile` turns validation errors
-into one `PlannerError` line that names the field ("traffic.arrivals.rate_per_s: must be > 0").
+into a `PlannerError` with one line per bad field, naming it and its line in the file
+("bursty.yaml: line 14: traffic.arrivals.rate_per_s: must be > 0").
 Paths inside a profile (trace files, a model's config.json) are resolved relative to the profile
 file. Every field is documented in the README's annotated profile and in docs/profile.md. The
 sections live in `sections.py` and `traffic_sections.py`; this module re-exports them.
@@ -10,6 +11,7 @@ sections live in `sections.py` and `traffic_sections.py`; this module re-exports
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from types import UnionType
@@ -106,22 +108,18 @@ def _tags(model: type[BaseModel]) -> tuple[Any, ...]:
     return get_args(field.annotation) if field is not None else ()
 
 
-def validation_message(err: ValidationError, prefix: str = "") -> str:
-    """One line naming the first bad field, e.g. 'traffic.arrivals.rate_per_s: must be > 0'.
+def _where(loc: tuple[Any, ...]) -> list[Any]:
+    """An error location without the union tag pydantic inserts after a discriminated field
+    (arrivals.poisson.rate_per_s -> arrivals.rate_per_s)."""
+    return [p for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] in ("arrivals", "sizes") and p in _UNION_TAGS)]
 
-    Unknown keys are reported first (a typo also makes the intended key look missing).
-    """
-    first = first_validation_error(err)
-    loc = list(first.get("loc", ()))
-    # Drop the union tag pydantic inserts after a discriminated field (arrivals.poisson.rate_per_s).
-    parts = [
-        str(p)
-        for i, p in enumerate(loc)
-        if not (i > 0 and loc[i - 1] in ("arrivals", "sizes") and p in _UNION_TAGS)
-    ]
-    where = ".".join(parts) or "profile"
-    kind = first.get("type", "")
-    ctx = first.get("ctx") or {}
+
+def _error_text(error: Any) -> str:
+    """'<field>: <what is wrong>' for one pydantic error, in the profile's words."""
+    loc = list(error.get("loc", ()))
+    where = ".".join(str(p) for p in _where(tuple(loc))) or "profile"
+    kind = error.get("type", "")
+    ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":
         model = _model_at(loc)
         allowed = list(model.model_fields) if model is not None else []
@@ -133,12 +131,87 @@ def validation_message(err: ValidationError, prefix: str = "") -> str:
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
         bound = next(iter(ctx.values()), "?")
-        msg = f"must be {op} {bound} (got {first.get('input')!r})"
+        msg = f"must be {op} {bound} (got {error.get('input')!r})"
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        # pydantic names the class ("instance of ModelSection"): say what the YAML needs instead.
+        section = _model_at(loc + ["*"])
+        keys = f" with keys {', '.join(section.model_fields)}" if section is not None else ""
+        msg = f"must be a section (a YAML mapping){keys} (got {error.get('input')!r})"
     else:
-        msg = re.sub(r"^(Value|Assertion) error, ", "", str(first.get("msg", "invalid value")))
-        if kind.endswith(("_type", "_parsing")) and "input" in first:
-            msg += f" (got {first['input']!r})"
-    return f"{prefix}{where}: {msg}"
+        msg = re.sub(r"^(Value|Assertion) error, ", "", str(error.get("msg", "invalid value")))
+        if kind.endswith(("_type", "_parsing")) and "input" in error:
+            msg += f" (got {error['input']!r})"
+    return f"{where}: {msg}"
+
+
+def _reported_errors(err: ValidationError) -> list[Any]:
+    """The errors worth a line: all of them, less the 'missing' a reported typo explains
+    (`ttft_second` unknown makes `ttft_seconds` look missing)."""
+    errors = err.errors()
+    hidden: set[tuple[Any, ...]] = set()
+    for e in errors:
+        if e.get("type") != "extra_forbidden":
+            continue
+        loc = list(e.get("loc", ()))
+        model = _model_at(loc)
+        if model is None:
+            continue
+        close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+        if close:
+            hidden.add((*loc[:-1], close[0]))
+    return [e for e in errors if not (e.get("type") == "missing" and tuple(e.get("loc", ())) in hidden)]
+
+
+def validation_messages(err: ValidationError, prefix: str = "", lines: dict[tuple[Any, ...], int] | None = None) -> list[str]:
+    """One line per bad field, in file order when `lines` (key path -> YAML line) is given.
+
+    Each reads '<prefix>line N: <field>: <what is wrong>' ('line N: ' only when the field or its
+    section is in the file). Unknown keys come first among errors on the same line.
+    """
+    out: list[tuple[int, int, str]] = []
+    for e in _reported_errors(err):
+        path = tuple(_where(tuple(e.get("loc", ()))))
+        line = None
+        if lines:
+            for n in range(len(path), 0, -1):
+                if path[:n] in lines:
+                    line = lines[path[:n]]
+                    break
+        where = f"line {line}: " if line is not None else ""
+        out.append((line or 0, 0 if e.get("type") == "extra_forbidden" else 1, f"{prefix}{where}{_error_text(e)}"))
+    return [text for _, _, text in sorted(out, key=lambda t: (t[0], t[1]))]
+
+
+def validation_message(err: ValidationError, prefix: str = "") -> str:
+    """One line naming the first bad field, e.g. 'traffic.arrivals.rate_per_s: must be > 0'.
+
+    Unknown keys are reported first (a typo also makes the intended key look missing).
+    """
+    return f"{prefix}{_error_text(first_validation_error(err))}"
+
+
+def yaml_key_lines(text: str) -> dict[tuple[Any, ...], int]:
+    """Key path -> 1-based line of every key and list item in a YAML document (for error lines)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    lines: dict[tuple[Any, ...], int] = {}
+
+    def walk(node: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = (*path, key.value)
+                lines.setdefault(sub, key.start_mark.line + 1)
+                walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[(*path, i)] = item.start_mark.line + 1
+                walk(item, (*path, i))
+
+    if root is not None:
+        walk(root, ())
+    return lines
 
 
 def shipped_profiles() -> list[str]:
@@ -173,8 +246,9 @@ def load_profile(path: str | Path) -> Profile:
         raise PlannerError(
             f"profile not found: {path} (give a YAML file; shipped ones: {', '.join(shipped_profiles())})"
         )
+    text = path.read_text()
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -185,4 +259,6 @@ def load_profile(path: str | Path) -> Profile:
     try:
         return Profile.from_dict(data, path.resolve().parent)
     except ValidationError as err:
-        raise PlannerError(validation_message(err, prefix=f"{path.name}: ")) from None
+        # Every bad field at once, one line each with its line in the file.
+        lines = validation_messages(err, prefix=f"{path.name}: ", lines=yaml_key_lines(text))
+        raise PlannerError("\n".join(lines)) from None

@@ -124,6 +124,14 @@ class GpuFit(BaseModel):
     )
     rule_bytes_per_gpu: int = Field(description="sizing rule per GPU at rule_tensor_parallel_size (or TP 1)")
     reason: str = ""
+    concurrency_fits: bool = Field(
+        False, description="the engine holds the requested concurrency of context-token requests at once: "
+        "their KV blocks fit and max_num_seqs allows them")
+    default_max_model_len: int | None = Field(
+        None, description="max_model_len vLLM takes when none is given: the model's maximum context")
+    starts_at_default_max_model_len: bool | None = Field(
+        None, description="whether `vllm serve` without --max-model-len would start here: vLLM refuses to "
+        "start when the KV cache cannot hold one request of the model's maximum length (None: not checked)")
 
 
 def sizing_rule_per_gpu(
@@ -196,6 +204,19 @@ def size_report(
                     break
         if view is None:  # only the search above can leave it unset
             raise PlannerError(f"{spec.name}: no tensor_parallel_size in 1, 2, 4, 8 splits its heads")
+        blocks_per_request = -(-context // args.block_size)
+        concurrency_fits = (view.fits and concurrency <= args.max_num_seqs
+                            and view.num_gpu_blocks >= concurrency * blocks_per_request)
+        default_len = spec.max_position_embeddings
+        starts_default: bool | None = None
+        if view.fits and default_len is not None and default_len > length:
+            default_args = default_engine_args(
+                gpu, default_len, spec,
+                gpu_memory_utilization=gpu_memory_utilization, max_num_seqs=max_num_seqs,
+                max_num_batched_tokens=max_num_batched_tokens, block_size=block_size,
+            )
+            starts_default = engine_view(spec, gpu, default_args, view.tensor_parallel_size, precision,
+                                         quantization, kv_cache_dtype).fits
         rule_tp = None
         rule_bytes = 0
         for tp in valid_tensor_parallel_sizes(spec):
@@ -222,6 +243,9 @@ def size_report(
             rule_tensor_parallel_size=rule_tp,
             rule_bytes_per_gpu=rule_bytes,
             reason=view.reason,
+            concurrency_fits=concurrency_fits,
+            default_max_model_len=default_len,
+            starts_at_default_max_model_len=starts_default,
         ))
     return SizeReport(
         **rule.model_dump(),
