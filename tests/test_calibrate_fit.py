@@ -1,0 +1,119 @@
+"""The fit recovers known corrections from simulated 'measured' runs with 3% noise, says when it is
+weakly determined, cross-checks by leave-one-file-out, and refuses runs of another setup."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from planner.calibrate.calibrate import CalibrationRequest, calibrate, setup_builder
+from planner.calibrate.corrections import Corrections
+from planner.calibrate.replay import semaphore_send_times, send_times
+from planner.catalog import get_gpu
+from planner.errors import PlannerError
+from calibrate_helpers import measure, run_doc
+
+TRUTH = Corrections(gemm_scale=1.25, attention_scale=0.8, step_overhead_s=0.003)
+REQUEST = CalibrationRequest(gpu="h200", model="llama-3.1-8b", serving={"max_model_len": 32768},
+                             bootstrap_samples=100, leave_one_out=False)
+
+
+def _files(tmp_path, docs, noise=0.03, seed=11):
+    _, build = setup_builder(REQUEST, get_gpu("h200"))
+    return measure(docs, tmp_path, build, TRUTH, noise=noise, rng=np.random.default_rng(seed))
+
+
+def _four_runs(rng):
+    # Prefill-heavy single user, a busy short-context loop, long contexts (attention-bound decode)
+    # and bursty open arrivals: together they pull the three corrections apart.
+    return [
+        run_doc(12, 6000, 48, concurrency=1, rng=rng),
+        run_doc(96, 1000, 200, concurrency=32, rng=rng),
+        run_doc(48, 12000, 96, concurrency=16, rng=rng),
+        run_doc(80, 1500, 150, rate=6.0, burstiness=0.5, rng=rng),
+    ]
+
+
+def test_fit_recovers_each_correction_within_5_percent(tmp_path):
+    paths = _files(tmp_path, _four_runs(np.random.default_rng(5)))
+    result = calibrate(REQUEST, paths)
+    got = result.fit.corrections
+    for name in ("gemm_scale", "attention_scale", "step_overhead_s"):
+        assert getattr(got, name) == pytest.approx(getattr(TRUTH, name), rel=0.05), name
+    fit = result.fit
+    assert fit.rms_error_after < 0.05 < fit.rms_error_before
+    for f in fit.files:  # the error falls on every file
+        assert np.sqrt(np.mean(np.square(list(f.after_error.values())))) < \
+            np.sqrt(np.mean(np.square(list(f.before_error.values()))))
+    assert not fit.weakly_determined and fit.bootstrap_samples == 100
+    for v in fit.values:  # the bootstrap interval holds the fitted value
+        assert v.low <= v.value <= v.high
+    block = result.calibration
+    assert block.base_gpu == "h200" and result.calibrated_id == "h200-calibrated"
+    assert block.valid_for.model == "llama-3.1-8b" and block.valid_for.tensor_parallel_size == 1
+    assert [r.sha256 for r in block.results] == [json.loads(p.read_text()) and __import__("hashlib").sha256(p.read_bytes()).hexdigest() for p in paths]
+
+
+def test_one_file_is_weakly_determined(tmp_path):
+    rng = np.random.default_rng(3)
+    paths = _files(tmp_path, [run_doc(48, 2000, 100, concurrency=8, rng=rng)])
+    result = calibrate(REQUEST.model_copy(update={"fit": ("gemm_scale", "step_overhead_s")}), paths)
+    assert result.fit.weakly_determined and result.fit.bootstrap_samples == 0
+    assert any("weakly determined" in w for w in result.warnings)
+
+
+def test_leave_one_file_out_with_three_files(tmp_path):
+    rng = np.random.default_rng(4)
+    docs = [run_doc(24, 3000, 40, concurrency=2, rng=rng), run_doc(48, 800, 120, concurrency=16, rng=rng),
+            run_doc(32, 8000, 60, concurrency=8, rng=rng)]
+    paths = _files(tmp_path, docs)
+    request = REQUEST.model_copy(update={"leave_one_out": True, "fit": ("gemm_scale", "step_overhead_s"),
+                                         "bootstrap_samples": 0})
+    result = calibrate(request, paths)
+    assert all(f.held_out_error is not None for f in result.fit.files)
+    assert result.fit.rms_error_held_out is not None
+    assert result.fit.rms_error_held_out >= result.fit.rms_error_after - 1e-9
+
+
+@pytest.mark.parametrize("change, pattern", [
+    ({"model_id": "meta-llama/Llama-3.1-70B-Instruct"}, "model_id"),
+    ({"gpu": "H100"}, "gpu="),
+    ({"tensor_parallel_size": "2"}, "tensor_parallel_size=2"),
+    ({"quantization": "fp8"}, "quantization="),
+])
+def test_a_file_of_another_setup_is_refused(tmp_path, change, pattern):
+    doc = {**run_doc(4, 100, 10, concurrency=1, rng=np.random.default_rng(0)), **change}
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PlannerError, match=pattern) as err:
+        calibrate(REQUEST, [path])
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_matching_metadata_is_accepted(tmp_path):
+    doc = run_doc(8, 500, 20, concurrency=2, rng=np.random.default_rng(0),
+                  metadata={"gpu": "NVIDIA H200", "tensor_parallel_size": "1", "vllm_version": "0.24.0"})
+    path = tmp_path / "ok.json"
+    path.write_text(json.dumps(doc))
+    result = calibrate(REQUEST.model_copy(update={"fit": ("step_overhead_s",), "bootstrap_samples": 0}), [path])
+    assert result.calibration.valid_for.vllm_versions == ["0.24.0"]
+
+
+def test_send_times_follow_vllm_client():
+    rng = np.random.default_rng(0)
+    due = send_times(1000, 5.0, 0.5, rng)
+    assert due[-1] == pytest.approx(200.0) and np.all(np.diff(due) >= 0)
+    gaps = np.diff(due)
+    assert np.std(gaps) / np.mean(gaps) == pytest.approx(np.sqrt(2.0), rel=0.15)  # cv = 1/sqrt(shape)
+    assert np.all(send_times(5, None, 1.0, rng) == 0)
+
+
+def test_semaphore_send_times_first_come_first_served():
+    due = np.zeros(5)
+    finished = np.array([3.0, 1.0, 4.0, 5.0, 9.0])
+    # Two slots: requests 0 and 1 go at once; 2 takes the slot freed at 1.0 (request 1), 3 the one
+    # freed at 3.0 (request 0), 4 the one freed at 4.0 (request 2).
+    assert semaphore_send_times(due, finished, 2).tolist() == [0.0, 0.0, 1.0, 3.0, 4.0]
+    assert semaphore_send_times(due, finished, None).tolist() == [0.0] * 5
