@@ -212,3 +212,22 @@ def calibrate(request: CalibrationRequest, files: Sequence[str | Path],
     return CalibrationResult(gpu_id=base_gpu.id, calibrated_id=calibrated_id, model=spec.name,
                              tensor_parallel_size=request.tensor_parallel_size, fit=outcome,
                              calibration=block, warnings=warnings)
+
+
+def calibrated_gpu(result: CalibrationResult) -> dict[str, Any]:
+    """The GPU YAML's content: the base catalog entry under the calibrated id, with the
+    `benchmark_calibration` block; every field the catalog loader reads, nothing else."""
+    from planner.catalog import get_gpu
+
+    base = get_gpu(result.gpu_id)
+    entry = base.model_dump(mode="json", exclude={"benchmark_calibration"} if "benchmark_calibration" in type(base).model_fields else set())
+    block = result.calibration
+    c = block.corrections
+    entry["id"] = result.calibrated_id
+    entry["name"] = f"{base.name} (calibrated: {block.valid_for.model}, TP {block.valid_for.tensor_parallel_size})"
+    entry["sources"] = [*base.sources, (
+        f"planner calibrate on {block.fitted_on}: {len(block.results)} vllm bench serve run(s) of "
+        f"{block.valid_for.model} (sha256 in benchmark_calibration.results); GEMM x{c.gemm_scale:.3f}, "
+        f"attention x{c.attention_scale:.3f}, +{c.step_overhead_s * 1e3:.2f} ms per step")]
+    entry["benchmark_calibration"] = block.model_dump(mode="json")
+    return entry

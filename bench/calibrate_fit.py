@@ -1,0 +1,68 @@
+"""`planner calibrate` on simulator-made 'measured' runs (prints figures; not a test).
+
+Makes four `vllm bench serve` result documents (a prefill-heavy single user, 32 users on short
+prompts, 16 users on 12k-token prompts, bursty open arrivals at 6 req/s) for llama-3.1-8b on one
+h200, their latencies simulated with known corrections (GEMM x1.25, attention x0.8, +3 ms per
+step) and 3% noise on every request, then fits them back, for several seeds: how close the fit
+comes, the error before/after, and how long it takes on this machine.
+
+Usage: python bench/calibrate_fit.py [--seeds N] [--noise 0.03]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from planner.calibrate.calibrate import CalibrationRequest, calibrate, setup_builder
+from planner.calibrate.corrections import Corrections
+from planner.calibrate.synthetic import measured, run_doc
+from planner.catalog import get_gpu
+
+TRUTH = Corrections(gemm_scale=1.25, attention_scale=0.8, step_overhead_s=0.003)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--noise", type=float, default=0.03)
+    args = parser.parse_args()
+    request = CalibrationRequest(gpu="h200", model="llama-3.1-8b", serving={"max_model_len": 32768})
+    _, build = setup_builder(request, get_gpu("h200"))
+    truth_setup = build(TRUTH)
+    print(f"true corrections: GEMM x{TRUTH.gemm_scale}, attention x{TRUTH.attention_scale}, "
+          f"+{TRUTH.step_overhead_s * 1e3:g} ms/step; noise {args.noise:.0%} per request")
+    print(f"{'seed':>4} {'gemm err':>9} {'attn err':>9} {'ovh err':>9} {'rms before':>10} {'rms after':>9} "
+          f"{'LOFO':>6} {'evals':>5} {'wall s':>6}")
+    worst = 0.0
+    for seed in range(1, args.seeds + 1):
+        rng = np.random.default_rng(seed)
+        docs = [run_doc(12, 6000, 48, concurrency=1, rng=rng), run_doc(96, 1000, 200, concurrency=32, rng=rng),
+                run_doc(48, 12000, 96, concurrency=16, rng=rng),
+                run_doc(80, 1500, 150, rate=6.0, burstiness=0.5, rng=rng)]
+        noise_rng = np.random.default_rng(100 + seed)
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = []
+            for k, doc in enumerate(docs):
+                path = Path(tmp) / f"run{k}.json"
+                path.write_text(json.dumps(measured(doc, truth_setup, noise=args.noise, rng=noise_rng)))
+                paths.append(path)
+            t0 = time.perf_counter()
+            result = calibrate(request, paths)
+            wall = time.perf_counter() - t0
+        c, fit = result.fit.corrections, result.fit
+        errs = [c.gemm_scale / TRUTH.gemm_scale - 1, c.attention_scale / TRUTH.attention_scale - 1,
+                c.step_overhead_s / TRUTH.step_overhead_s - 1]
+        worst = max(worst, *map(abs, errs))
+        print(f"{seed:>4} {errs[0]:>+9.1%} {errs[1]:>+9.1%} {errs[2]:>+9.1%} {fit.rms_error_before:>10.1%} "
+              f"{fit.rms_error_after:>9.2%} {fit.rms_error_held_out or 0:>6.2%} {fit.solver_evaluations:>5} {wall:>6.1f}")
+    print(f"largest error of any correction over {args.seeds} seeds: {worst:.1%}")
+
+
+if __name__ == "__main__":
+    main()

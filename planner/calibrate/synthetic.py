@@ -1,0 +1,53 @@
+"""Result documents made by the simulator: what `vllm bench serve --save-result --save-detailed`
+would have written if the GPU behaved exactly as the step-time model with chosen corrections, plus
+measurement noise. For checking the fit (tests, bench/calibrate_fit.py, docs/calibrate.md): a
+fit must recover the corrections these documents were made with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from planner.calibrate.bench_results import VllmBenchResult
+from planner.calibrate.replay import latency_means, make_replay, simulate_requests
+
+
+def run_doc(n: int, isl: int, osl: int, *, concurrency: int | None = None, rate: float | None = None,
+            burstiness: float = 1.0, rng: np.random.Generator,
+            model_id: str = "meta-llama/Llama-3.1-8B-Instruct",
+            metadata: dict[str, str] | None = None) -> dict[str, Any]:
+    """A result document in vLLM's layout (2026 fields) with per-request lengths spread +-20%
+    around isl/osl; its latencies are placeholders until `measured`."""
+    prompt = rng.integers(int(isl * 0.8), int(isl * 1.2) + 1, n).tolist()
+    output = rng.integers(max(2, int(osl * 0.8)), int(osl * 1.2) + 1, n).tolist()
+    return {
+        "date": "20261201-120000", "endpoint_type": "openai", "backend": "openai", "label": None,
+        "model_id": model_id, "tokenizer_id": model_id, "num_prompts": n, **(metadata or {}),
+        "request_rate": rate if rate is not None else "inf", "burstiness": burstiness,
+        "max_concurrency": concurrency, "duration": 1.0, "completed": n, "failed": 0,
+        "total_input_tokens": sum(prompt), "total_output_tokens": sum(output),
+        "input_lens": prompt, "output_lens": output, "errors": [""] * n,
+        "mean_ttft_ms": 1.0, "mean_tpot_ms": 1.0, "mean_itl_ms": 1.0,
+    }
+
+
+def measured(doc: dict[str, Any], setup: Any, *, noise: float, rng: np.random.Generator,
+             seed: int = 0) -> dict[str, Any]:
+    """`doc` with the mean TTFT/TPOT/ITL the simulator gives on `setup` (a ReplicaSetup with the
+    true corrections applied), every request's TTFT and decode time multiplied by
+    (1 + N(0, noise)), averaged over the replay's draws of the arrivals as the fit averages them
+    (`seed` must be the fit's)."""
+    run = VllmBenchResult(source="synthetic", sha256="0" * 64, **{
+        k: v for k, v in doc.items() if k in VllmBenchResult.model_fields and k not in ("source", "sha256")})
+    replay = make_replay(run.model_copy(update={"request_rate": float(doc["request_rate"])}), seed=seed)
+    draws = []
+    for realization in range(len(replay.arrivals)):
+        ttft, decode = simulate_requests(replay, setup, realization)
+        ttft = ttft * (1.0 + rng.normal(0.0, noise, len(ttft)))
+        decode = decode * (1.0 + rng.normal(0.0, noise, len(decode)))
+        draws.append(latency_means(ttft, decode, replay.output_tokens))
+    out = dict(doc)
+    for metric in draws[0]:
+        out[f"mean_{metric}_ms"] = float(np.mean([d[metric] for d in draws])) * 1e3
+    return out
