@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from planner.calibrate.corrections import Corrections
+from planner.inputs.bench_calibration import Corrections
 from planner.calibrate.synthetic import measured, run_doc  # noqa: F401  (re-exported for the tests)
 
 

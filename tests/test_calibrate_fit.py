@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from planner.calibrate.calibrate import CalibrationRequest, calibrate, setup_builder
-from planner.calibrate.corrections import Corrections
+from planner.inputs.bench_calibration import Corrections
 from planner.calibrate.replay import semaphore_send_times, send_times
-from planner.catalog import get_gpu
+from planner.inputs.catalog import get_gpu
 from planner.errors import PlannerError
 from calibrate_helpers import measure, run_doc
 

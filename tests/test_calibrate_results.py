@@ -205,7 +205,7 @@ def test_gpu_names_against_h100_sxm(recorded, ok):
 
 
 def test_model_names():
-    from planner.models import _preset_alias
+    from planner.inputs.models import _preset_alias
 
     def resolve(name):
         return name.lower() if name.lower() in ("llama-3.1-8b", "llama-3.1-70b") else _preset_alias(name.lower())

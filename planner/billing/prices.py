@@ -147,6 +147,15 @@ def _setting(settings: Any, name: str) -> Any:
     return default(name)
 
 
+def _override_gpu_id(name: str) -> str:
+    """A `prices:` entry's GPU: its id, or the id inside a GPU YAML it names by path."""
+    if not name.endswith((".yaml", ".yml")):
+        return name
+    from planner.inputs.catalog import get_gpu
+
+    return get_gpu(name).id
+
+
 def resolve_prices(gpu: Any, settings: Any = None, overrides: Iterable[Any] = ()) -> ResolvedPrices:
     """The prices for `gpu` (a catalog GpuSpec): the catalog's, replaced by the profile's overrides.
 
@@ -185,7 +194,7 @@ def resolve_prices(gpu: Any, settings: Any = None, overrides: Iterable[Any] = ()
     updates: dict[str, Any] = {}
     override_source = None
     for override in overrides:
-        if str(_get(override, "gpu")) != gpu_id:
+        if _override_gpu_id(str(_get(override, "gpu"))) != gpu_id:
             continue
         override_source = override
         for field_in, field_out in (

@@ -21,8 +21,15 @@ from planner.calibrate.bench_results import (
     model_names_match,
     read_result_files,
 )
-from planner.calibrate.block import BenchmarkCalibration, CalibratedFile, CalibrationValidity, FittedCorrection
-from planner.calibrate.corrections import CORRECTION_NAMES, Corrections, corrected
+from planner.inputs.bench_calibration import (
+    CORRECTION_NAMES,
+    BenchmarkCalibration,
+    CalibratedFile,
+    CalibrationValidity,
+    Corrections,
+    FittedCorrection,
+)
+from planner.perf.corrections import corrected
 from planner.calibrate.fit import FitOutcome, fit_corrections
 from planner.calibrate.replay import DEFAULT_MAX_REQUESTS, make_replay
 from planner.errors import PlannerError
@@ -55,7 +62,8 @@ class CalibrationResult(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    gpu_id: str
+    gpu_id: str = Field(description="catalog id of the base GPU")
+    source_gpu: str = Field(description="the --gpu argument (an id or a GPU YAML path)")
     calibrated_id: str
     model: str
     tensor_parallel_size: int
@@ -66,7 +74,7 @@ class CalibrationResult(BaseModel):
 
 def _resolve_model(name: str) -> str | None:
     """A model name or HF id to its preset id, or None."""
-    from planner.models import _preset_alias, list_presets
+    from planner.inputs.models import _preset_alias, list_presets
 
     key = name.strip().lower()
     return key if key in list_presets() else _preset_alias(key)
@@ -107,14 +115,12 @@ def check_runs(runs: Sequence[VllmBenchResult], gpu: Any, model: str, tensor_par
 
 
 def _base_gpu(gpu: Any) -> Any:
-    """The GPU the corrections are fitted on: a calibrated entry's base, so a recalibration starts
-    from the model itself, not from the last fit."""
+    """The GPU the corrections are fitted on: a calibrated entry without its corrections, under its
+    base id, so a recalibration starts from the model itself, not from the last fit."""
     block = getattr(gpu, "benchmark_calibration", None)
     if block is None:
         return gpu
-    from planner.catalog import get_gpu
-
-    return get_gpu(block.base_gpu)
+    return gpu.model_copy(update={"benchmark_calibration": None, "id": block.base_gpu})
 
 
 def setup_builder(request: CalibrationRequest, gpu: Any) -> tuple[Any, Callable[[Corrections], Any]]:
@@ -123,7 +129,7 @@ def setup_builder(request: CalibrationRequest, gpu: Any) -> tuple[Any, Callable[
     Raises:
         PlannerError: unknown model, or the model does not fit the GPUs (as `planner simulate`).
     """
-    from planner.profile import ModelSection, ServingSection
+    from planner.inputs.sections import ModelSection, ServingSection
     from planner.sim.setup import replica_setup
 
     model = ModelSection(name=request.model, precision=request.precision,
@@ -160,7 +166,7 @@ def calibrate(request: CalibrationRequest, files: Sequence[str | Path],
         PlannerError: bad files (one line naming the file), a mismatch between a file and the
         arguments, or a setup the simulator cannot run.
     """
-    from planner.catalog import get_gpu
+    from planner.inputs.catalog import get_gpu
 
     gpu = get_gpu(request.gpu)
     base_gpu = _base_gpu(gpu)
@@ -183,7 +189,7 @@ def calibrate(request: CalibrationRequest, files: Sequence[str | Path],
         warnings.append("some files have no per-request lengths: replayed at their mean lengths "
                         "(run vllm bench serve with --save-detailed)")
     calibrated_id = request.calibrated_id or f"{base_gpu.id}-calibrated"
-    from planner.models import get_model
+    from planner.inputs.models import get_model
 
     spec = get_model(request.model)
     block = BenchmarkCalibration(
@@ -192,7 +198,8 @@ def calibrate(request: CalibrationRequest, files: Sequence[str | Path],
         fitted=[FittedCorrection(name=v.name, value=v.value, std_error=v.std_error, low=v.low, high=v.high,
                                  determined=v.determined) for v in outcome.values],
         valid_for=CalibrationValidity(
-            model=spec.name, tensor_parallel_size=request.tensor_parallel_size, precision=request.precision,
+            model=spec.name, tensor_parallel_size=request.tensor_parallel_size,
+            precision=request.precision or getattr(spec, "default_dtype", None),
             quantization=request.quantization, kv_cache_dtype=request.kv_cache_dtype,
             vllm_versions=versions,
         ),
@@ -209,7 +216,7 @@ def calibrate(request: CalibrationRequest, files: Sequence[str | Path],
         method="planner calibrate: least squares on the relative errors of mean TTFT/TPOT/ITL, "
                + outcome.uncertainty_method,
     )
-    return CalibrationResult(gpu_id=base_gpu.id, calibrated_id=calibrated_id, model=spec.name,
+    return CalibrationResult(gpu_id=base_gpu.id, source_gpu=request.gpu, calibrated_id=calibrated_id, model=spec.name,
                              tensor_parallel_size=request.tensor_parallel_size, fit=outcome,
                              calibration=block, warnings=warnings)
 
@@ -217,10 +224,10 @@ def calibrate(request: CalibrationRequest, files: Sequence[str | Path],
 def calibrated_gpu(result: CalibrationResult) -> dict[str, Any]:
     """The GPU YAML's content: the base catalog entry under the calibrated id, with the
     `benchmark_calibration` block; every field the catalog loader reads, nothing else."""
-    from planner.catalog import get_gpu
+    from planner.inputs.catalog import get_gpu
 
-    base = get_gpu(result.gpu_id)
-    entry = base.model_dump(mode="json", exclude={"benchmark_calibration"} if "benchmark_calibration" in type(base).model_fields else set())
+    base = _base_gpu(get_gpu(result.source_gpu))
+    entry = base.model_dump(mode="json", exclude={"benchmark_calibration"})
     block = result.calibration
     c = block.corrections
     entry["id"] = result.calibrated_id

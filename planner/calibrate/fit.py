@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.optimize import least_squares
 
-from planner.calibrate.corrections import BOUNDS, CORRECTION_NAMES, Corrections
+from planner.inputs.bench_calibration import BOUNDS, CORRECTION_NAMES, Corrections
 from planner.calibrate.replay import METRICS, Replay, predict
 from planner.errors import PlannerError
 

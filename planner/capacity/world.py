@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from planner.capacity.tasks import _engine_parts, replica_setup
+from planner.perf.corrections import calibration_assumptions
 
 # ------------------------------------------------------- the rest of the optimizer's world ---
 # What `planner.optimize.loop.plan` needs besides capacities, each one function over the real modules
@@ -141,6 +142,9 @@ def assumptions(profile: Any, uses: Mapping[str, Collection[str]]) -> list[tuple
                 if isinstance(value, dict) and value.get("estimated"):
                     add(f"{gpu_id}: efficiency {key} = {value.get('value')} is estimated "
                         f"({value.get('source', 'no source')})", frozenset({(gpu_id, "*")}))
+        m = profile.model
+        for line in calibration_assumptions(gpu, model, None, m.precision, m.quantization, m.kv_cache_dtype):
+            add(line, frozenset({(gpu_id, "*")}))
     return lines
 
 

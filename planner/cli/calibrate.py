@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from planner.calibrate.calibrate import CalibrationRequest, calibrate, calibrated_gpu
-from planner.calibrate.corrections import CORRECTION_NAMES
+from planner.inputs.bench_calibration import CORRECTION_NAMES
 from planner.cli._app import app, emit_json, handle_errors
 from planner.errors import PlannerError
 from planner.report.calibrate_report import render_calibration, write_gpu_yaml

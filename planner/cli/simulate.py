@@ -142,7 +142,7 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
             from planner.compare import billing_notes, simulate_billed
 
             gpu_spec = get_gpu(gpu)
-            notes = billing_notes(profile, gpu_spec, billing_options[0], billing_options[1])
+            notes = billing_notes(profile, gpu_spec, billing_options[0], billing_options[1], tensor_parallel_size=tp)
             outcome, cost = simulate_billed(profile, gpu_spec, setup, workload, billing_options[0],
                                             replicas=replicas, overrides=billing_options[1],
                                             pod_schedule=billing_options[2], require_price=billing_options[3],

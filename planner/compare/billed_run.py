@@ -195,16 +195,30 @@ class BillingNotes(BaseModel):
 
 
 def billing_notes(
-    profile: Any, gpu: Any, mode: Literal["pod", "serverless", "mix"] = "pod", overrides: ServerlessOverrides | None = None
+    profile: Any, gpu: Any, mode: Literal["pod", "serverless", "mix"] = "pod", overrides: ServerlessOverrides | None = None,
+    tensor_parallel_size: int | None = None,
 ) -> BillingNotes:
-    """The cold start and the estimated or dated inputs behind `simulate_billed`'s cost for `mode`."""
+    """The cold start and the estimated or dated inputs behind `simulate_billed`'s cost for `mode`
+    (and, for a GPU calibrated by `planner calibrate`, its corrections, checked at this TP)."""
     settings = (overrides or ServerlessOverrides()).merged(profile.billing)
     prices = billing.resolve_prices(gpu, settings, getattr(profile, "prices", ()))
     serverless = mode != "pod"
     return BillingNotes(
         cold_start=billing.cold_start(model_weights_bytes(profile), settings) if serverless else None,
-        assumptions=billing.assumptions(profile.billing, prices, serverless=serverless, model=model_id(profile)),
+        assumptions=billing.assumptions(profile.billing, prices, serverless=serverless, model=model_id(profile))
+        + _calibration_lines(profile, gpu, tensor_parallel_size),
     )
+
+
+def _calibration_lines(profile: Any, gpu: Any, tensor_parallel_size: int | None = None) -> list[str]:
+    """The assumption lines of a GPU that runs on the user's `planner calibrate` corrections."""
+    from planner.inputs.catalog import get_gpu
+    from planner.perf.corrections import calibration_assumptions
+
+    spec = get_gpu(gpu) if isinstance(gpu, str) else gpu
+    m = profile.model
+    return calibration_assumptions(spec, model_id(profile), tensor_parallel_size, m.precision, m.quantization,
+                                   m.kv_cache_dtype)
 
 
 class BilledRun(BaseModel):

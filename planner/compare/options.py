@@ -20,6 +20,7 @@ from planner.compare.billed_run import (
     ServerlessOverrides,
     SimulateFn,
     _batch_fields,
+    _calibration_lines,
     _default_simulate,
     _price,
     model_id,
@@ -240,7 +241,8 @@ def compare(
         break_even_rate_per_s=rate,
         break_even_note=note,
         sweep=sweep,
-        assumptions=billing.assumptions(profile.billing, prices, model=model_id(profile)) + [
+        assumptions=billing.assumptions(profile.billing, prices, model=model_id(profile))
+        + _calibration_lines(profile, gpu, tensor_parallel_size) + [
             "serverless max workers raised to at least 2 × the pods needed at each load unless --max-workers "
             "is given; in the mix, a pod holds at most min(max_num_seqs, requests of mean size its KV cache "
             "holds) and the overflow goes to serverless workers",

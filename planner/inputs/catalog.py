@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from planner.errors import PlannerError, did_you_mean, validation_line
+from planner.inputs.bench_calibration import BenchmarkCalibration
 from planner.inputs.calibration import PerfCalibration
 from planner.resources import data_dir
 from planner.units import GIB
@@ -95,6 +96,8 @@ class GpuSpec(BaseModel):
     pod_prices: list[PodPrice] = Field(default_factory=list)
     serverless: ServerlessPrice | None = None
     calibration: PerfCalibration | None = None
+    benchmark_calibration: BenchmarkCalibration | None = Field(
+        None, description="step-time corrections fitted by `planner calibrate` to the user's own vLLM runs")
     estimated: list[str] = Field(default_factory=list, description="fields derived or estimated")
     notes: dict[str, str] = Field(default_factory=dict, description="field -> provenance note")
     sources: list[str] = Field(default_factory=list)

@@ -58,6 +58,16 @@ TraceFile = Annotated[str, AfterValidator(_resolve_file)]
 """A trace file that must exist, resolved against the profile's folder (traffic arrivals and sizes)."""
 
 
+def _resolve_gpu(value: str, info: ValidationInfo) -> str:
+    """A GPU YAML path (e.g. one `planner calibrate` wrote) resolved against the profile's folder;
+    a catalog id as it is."""
+    return _resolve_file(value, info) if value.endswith((".yaml", ".yml")) else value
+
+
+GpuName = Annotated[str, AfterValidator(_resolve_gpu)]
+"""A catalog GPU id, or a GPU YAML path resolved against the profile's folder."""
+
+
 # --------------------------------------------------------------------------------------- model
 class ModelSection(_Section):
     """Which model is served, and at which precision."""
@@ -115,7 +125,7 @@ class SloSection(_Section):
 class CandidatesSection(_Section):
     """What the optimizer may choose from."""
 
-    gpus: list[str] = Field(min_length=1, description="GPU catalog ids (planner catalog).")
+    gpus: list[GpuName] = Field(min_length=1, description="GPU catalog ids (planner catalog) or GPU YAML paths.")
     tensor_parallel_sizes: list[Literal[1, 2, 4, 8]] = Field([1], min_length=1)
     billing: list[BillingMode] = Field(["pod", "serverless"], min_length=1)
 
@@ -123,7 +133,7 @@ class CandidatesSection(_Section):
 class PriceOverride(_Section):
     """Replace a catalog price for one GPU (e.g. a negotiated rate); give at least one price."""
 
-    gpu: str
+    gpu: GpuName = Field(description="the GPU's id (a calibrated entry's own id) or its GPU YAML path")
     pod_usd_per_hour: PositiveFloat | None = None
     flex_usd_per_s: PositiveFloat | None = None
     active_usd_per_s: PositiveFloat | None = None

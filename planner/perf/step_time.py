@@ -67,9 +67,14 @@ class StepTimeModel(StepTimeConstants):
         Raises:
             PlannerError: a TP size the heads do not divide, an unknown format, a missing rate.
         """
-        return cls(**step_time_constants(
+        from planner.perf.corrections import with_gpu_calibration
+
+        model = cls(**step_time_constants(
             spec, gpu, tensor_parallel_size, precision, quantization, kv_cache_dtype,
             host_overhead_s=host_overhead_s, attention_split_kv=attention_split_kv))
+        # A GPU YAML written by `planner calibrate` carries corrections fitted to the user's runs.
+        return with_gpu_calibration(model, gpu, spec.name, tensor_parallel_size, precision, quantization,
+                                    kv_cache_dtype)
 
     def _gemm_time(self, g: _Gemm, rows: int) -> float:
         stream = self.kernel_s + g.weight_bytes / self.bw

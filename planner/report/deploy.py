@@ -285,7 +285,12 @@ def endpoint_settings(entry: dict[str, Any], name: str = "planner") -> dict[str,
 
 
 def _stem(e: dict[str, Any]) -> str:
-    return f"{e['gpu']}-tp{e['tensor_parallel_size']}-{e['billing']}"
+    # A GPU given as a YAML path (e.g. one `planner calibrate` wrote) is named by its file name:
+    # the path itself would put the file outside the deploy folder.
+    gpu = str(e["gpu"])
+    if gpu.endswith((".yaml", ".yml")):
+        gpu = gpu.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return f"{gpu}-tp{e['tensor_parallel_size']}-{e['billing']}"
 
 
 def deploy_files(entries: list[dict[str, Any]], name: str = "planner") -> dict[str, tuple[str, bool]]:

@@ -1,0 +1,95 @@
+"""Apply a GPU's `benchmark_calibration` corrections (planner.inputs.bench_calibration) to a
+step-time model: GEMM time x gemm_scale, attention time x attention_scale, plus step_overhead_s
+per step; everything else in a step as the model has it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Protocol, runtime_checkable
+
+from planner.errors import PlannerError
+from planner.inputs.bench_calibration import Corrections
+
+
+@runtime_checkable
+class CorrectableModel(Protocol):
+    """A step-time model that applies corrections itself."""
+
+    def with_corrections(self, gemm_scale: float, attention_scale: float, step_overhead_s: float) -> Any:
+        """A copy whose GEMM time is x gemm_scale, attention x attention_scale, plus
+        step_overhead_s per step."""
+        ...
+
+
+def corrected(model: Any, corrections: Corrections) -> Any:
+    """`model` with `corrections` applied.
+
+    A model with a `with_corrections` method applies them itself. `StepTimeModel` (the physics
+    model) is corrected by scaling its own constants: each GEMM's bytes and FLOP rate and the
+    per-kernel fixed time by gemm_scale (a GEMM's time is homogeneous of degree one in those), the
+    attention rates by attention_scale, and the host time per step by step_overhead_s; the
+    result's step times are exactly the corrected sums (tests/test_calibrate_fit.py checks it on
+    the step breakdown).
+
+    Raises:
+        PlannerError: a model of another kind.
+    """
+    if corrections.is_identity:
+        return model
+    if isinstance(model, CorrectableModel):
+        return model.with_corrections(corrections.gemm_scale, corrections.attention_scale,
+                                      corrections.step_overhead_s)
+    # NOTE: the model's class is taken from the model, not imported: step_time imports this module.
+    if not all(hasattr(model, k) for k in ("dense_gemms", "moe_gemms", "head", "attn_rate", "host_s")):
+        raise PlannerError(f"cannot apply a calibration to a {type(model).__name__}: it has no with_corrections()")
+    g, a = corrections.gemm_scale, corrections.attention_scale
+    constants = {k: v for k, v in vars(model).items() if not k.startswith("_")}
+
+    def gemm(x: Any) -> Any:
+        return replace(x, weight_bytes=x.weight_bytes * g, flop_rate=x.flop_rate / g)
+
+    constants.update(
+        dense_gemms=tuple(gemm(x) for x in model.dense_gemms),
+        moe_gemms=tuple(gemm(x) for x in model.moe_gemms),
+        head=gemm(model.head),
+        kernel_s=model.kernel_s * g,
+        expert_bytes_each=model.expert_bytes_each * g,
+        expert_rate=model.expert_rate / g,
+        # Attention: prefill FLOPs and K/V reads, decode per-token streaming and the serial scan.
+        attn_rate=model.attn_rate / a,
+        kv_tok_layer=model.kv_tok_layer * a,
+        decode_attn_s_per_token=model.decode_attn_s_per_token * a,
+        unit_bw=model.unit_bw / a,
+        host_s=model.host_s + corrections.step_overhead_s,
+    )
+    return type(model)(**constants)
+
+
+def calibration_assumptions(gpu: Any, model: str, tensor_parallel_size: int | None = None,
+                            precision: str | None = None, quantization: str = "none",
+                            kv_cache_dtype: str = "auto") -> list[str]:
+    """The assumption lines of a GPU that runs on the user's calibration (none for a catalog GPU):
+    what was fitted to what, and a warning when this setup is not the one it was fitted on."""
+    block = getattr(gpu, "benchmark_calibration", None)
+    if block is None:
+        return []
+    lines = [f"{gpu.id} runs on the user's calibration: {block.summary()}"]
+    outside = block.outside_validity(model, tensor_parallel_size, precision, quantization, kv_cache_dtype)
+    if outside:
+        lines.append(f"WARNING: {gpu.id}'s calibration is used outside what it was fitted on: {'; '.join(outside)}")
+    return lines
+
+
+def with_gpu_calibration(model: Any, gpu: Any, spec_name: str, tensor_parallel_size: int,
+                         precision: str | None, quantization: str, kv_cache_dtype: str) -> Any:
+    """`model` with the GPU's `benchmark_calibration` applied (unchanged without one); when the
+    setup is not the one the corrections were fitted on, the model's notes say so."""
+    block = getattr(gpu, "benchmark_calibration", None)
+    if block is None:
+        return model
+    out = corrected(model, block.corrections)
+    if out is model:
+        out = type(model)(**{k: v for k, v in vars(model).items() if not k.startswith("_")})
+    out.notes = [*getattr(model, "notes", []), *calibration_assumptions(
+        gpu, spec_name, tensor_parallel_size, precision, quantization, kv_cache_dtype)]
+    return out
