@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from planner.calibrate.calibrate import CalibrationRequest, calibrate, setup_builder
-from planner.calibrate.corrections import Corrections
+from planner.inputs.bench_calibration import Corrections
 from planner.calibrate.synthetic import measured, run_doc
-from planner.catalog import get_gpu
+from planner.inputs.catalog import get_gpu
 
 TRUTH = Corrections(gemm_scale=1.25, attention_scale=0.8, step_overhead_s=0.003)
 
