@@ -11,7 +11,10 @@ import typer
 
 from planner.calibrate.calibrate import CalibrationRequest, calibrate, calibrated_gpu
 from planner.inputs.bench_calibration import CORRECTION_NAMES
-from planner.cli._app import app, emit_json, handle_errors
+from planner.cli._app import (
+    GpuMemoryUtilizationOption, GpuOption, JsonOption, KvCacheDtypeOption, ModelOption, PrecisionOption,
+    QuantizationOption, TpOption, app, emit_json, handle_errors,
+)
 from planner.errors import PlannerError
 from planner.report.calibrate_report import render_calibration, write_gpu_yaml
 from planner.report.files import check_output_path
@@ -46,14 +49,14 @@ def _counter() -> tuple[Any, Any]:
 @handle_errors
 def calibrate_cmd(
     results: Annotated[list[Path], typer.Argument(help="Result files of `vllm bench serve --save-result` (add --save-detailed for per-request lengths).", show_default=False)],
-    gpu: Annotated[str, typer.Option("--gpu", "-g", help="The GPU the benchmark ran on: catalog id or GPU YAML.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="The served model: preset id or a Hugging Face config.json path.")],
-    tensor_parallel_size: Annotated[int, typer.Option("--tensor-parallel-size", "--tp", min=1, help="GPUs the server split the model over.")] = 1,
-    precision: Annotated[Optional[str], typer.Option(help="Weight dtype the server ran; default: the checkpoint's own.")] = None,
-    quantization: Annotated[str, typer.Option(help="none, awq, gptq, fp8, w8a8, mxfp4 (as the server ran).")] = "none",
-    kv_cache_dtype: Annotated[str, typer.Option("--kv-cache-dtype", help="auto, bf16, fp16, fp32 or fp8 (as the server ran).")] = "auto",
+    gpu: GpuOption,
+    model: ModelOption,
+    tensor_parallel_size: TpOption = 1,
+    precision: PrecisionOption = None,
+    quantization: QuantizationOption = "none",
+    kv_cache_dtype: KvCacheDtypeOption = "auto",
     max_model_len: Annotated[Optional[int], typer.Option("--max-model-len", min=1, help="The server's --max-model-len; default: the model's maximum.")] = None,
-    gpu_memory_utilization: Annotated[float, typer.Option("--gpu-memory-utilization", help="The server's --gpu-memory-utilization.")] = 0.9,
+    gpu_memory_utilization: GpuMemoryUtilizationOption = None,
     max_num_seqs: Annotated[Optional[int], typer.Option("--max-num-seqs", min=1, help="The server's --max-num-seqs; default: vLLM's.")] = None,
     max_num_batched_tokens: Annotated[Optional[int], typer.Option("--max-num-batched-tokens", min=1, help="The server's --max-num-batched-tokens; default: vLLM's.")] = None,
     block_size: Annotated[int, typer.Option("--block-size", help="The server's KV block size, tokens.")] = 16,
@@ -64,14 +67,19 @@ def calibrate_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the calibrated GPU YAML here (e.g. my-gpu.yaml).")] = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Resamples of the files for the 95% intervals (0: none).")] = 400,
     seed: Annotated[int, typer.Option(help="Seed of the replayed arrival times and the bootstrap.")] = 0,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    json_out: JsonOption = False,
 ) -> None:
-    """Fit GEMM, attention and per-step corrections of the step-time model to benchmark runs."""
+    """Fit GEMM, attention and per-step corrections of the step-time model to vllm bench serve runs.
+
+    Each run is replayed in the simulator as vLLM's client sent it; the corrections (at most three,
+    bounded) minimise the relative errors of the mean TTFT, TPOT and ITL. The GPU, model and engine
+    arguments must be the ones the benchmarked server ran. docs/calibrate.md has the workflow.
+    """
     if out is not None:
         check_output_path(out, "--out", suffix=".yaml", example="my-gpu.yaml")
-    if not 0 < gpu_memory_utilization <= 1:
+    if gpu_memory_utilization is not None and not 0 < gpu_memory_utilization <= 1:
         raise PlannerError(f"--gpu-memory-utilization must be in (0, 1], got {gpu_memory_utilization}")
-    serving = {"max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization,
+    serving = {"max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization or 0.9,
                "max_num_seqs": max_num_seqs, "max_num_batched_tokens": max_num_batched_tokens,
                "block_size": block_size, "enable_chunked_prefill": enable_chunked_prefill}
     request = CalibrationRequest(
