@@ -5,10 +5,13 @@
 (b) one simulated day at 20 requests/s (Poisson, steady.yaml's Azure-like sizes) on 8 replicas
     of llama-3.1-8b on h100-sxm (the target: >= 20,000 requests per wall second);
 (c) half an hour at 10, 15 and 20 requests/s on ONE such replica: large batches, as capacity
-    search sees them near (and past) a replica's capacity.
+    search sees them near (and past) a replica's capacity;
+(d) a closed loop of 400 users (exponential think time, mean 20 s: about 18 requests/s) on 8
+    such replicas for --closed-hours (default 2) hours: the arrivals come from completions.
 
-Usage: python bench/sim_speed.py [--hours H] [--step-check] [--profile-out FILE] [--skip-day]
+Usage: python bench/sim_speed.py [--hours H] [--closed-hours H] [--step-check] [--profile-out FILE] [--skip-day]
   --hours H        shorten (b) to H hours (default 24)
+  --closed-hours H length of (d) (default 2; 0 skips it)
   --step-check     also time (a) with jump=False (step by step) for comparison
   --profile-out F  run (b) under cProfile and write the 25 top functions by total time to F
 """
@@ -21,12 +24,14 @@ import io
 import pstats
 import sys
 import time
+from dataclasses import replace
 
-from planner.profile import load_profile
+from planner.inputs.profile import ExponentialThink, load_profile
 from planner.resources import data_dir
 from planner.sim import FleetSpec, simulate
 from planner.sim.setup import replica_setup
 from planner.traffic import generate_workload
+from planner.traffic.closed_loop import closed_loop
 
 
 def _run(name: str, workload, setup, pods: int, slo, jump: bool = True) -> None:
@@ -35,6 +40,7 @@ def _run(name: str, workload, setup, pods: int, slo, jump: bool = True) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     out = simulate(workload, setup, FleetSpec(pods=pods), slo, jump=jump)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    workload = out.workload  # a closed loop's requests as its users sent them
     m = out.metrics
     print(
         f"{name}: {len(workload):,} requests, {m.simulated_seconds:,.0f} simulated s, {pods} replicas: "
@@ -52,6 +58,7 @@ def main() -> None:
     parser.add_argument("--step-check", action="store_true")
     parser.add_argument("--profile-out", default=None)
     parser.add_argument("--skip-day", action="store_true", help="skip (b)")
+    parser.add_argument("--closed-hours", type=float, default=2.0)
     args = parser.parse_args()
     profiles = data_dir("traffic_profiles")
 
@@ -77,6 +84,12 @@ def main() -> None:
     for rate in (10.0, 15.0, 20.0):
         wl = generate_workload(at_rate(rate, 0.5), max_model_len=setup.engine_args.max_model_len)
         _run(f"(c) 0.5 h at {rate:g} req/s on one replica", wl, setup, 1, steady.slo)
+    if args.closed_hours > 0:
+        closed = load_profile(profiles / "closed.yaml")
+        loop = closed_loop(closed, max_model_len=setup.engine_args.max_model_len)
+        loop = replace(loop.with_users(400), think=ExponentialThink(distribution="exponential", mean_seconds=20.0),
+                       horizon_s=args.closed_hours * 3600.0)
+        _run(f"(d) closed loop, 400 users, {args.closed_hours:g} h", loop, setup, 8, closed.slo)
     if args.skip_day:
         return
     day = at_rate(20.0, args.hours)

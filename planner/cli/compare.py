@@ -83,13 +83,16 @@ def _table(result) -> str:  # noqa: ANN001 (planner.compare.CompareResult)
 
 
 def _sweep_table(result) -> str:  # noqa: ANN001
-    lines = [f"{'req/s':>8}{'pods':>6}{'pods $/month':>14}{'serverless $/month':>19}{'mix $/month':>13}"]
+    closed = result.users is not None
+    lines = [(f"{'users':>7}" if closed else "")
+             + f"{'req/s':>8}{'pods':>6}{'pods $/month':>14}{'serverless $/month':>19}{'mix $/month':>13}"]
     for p in result.sweep:
         def cell(k: str, width: int) -> str:
             v = p.cost_per_month_usd.get(k)
             mark = "" if p.meets_slo.get(k) is not False else "*"
             return f"{format_usd(v) + mark:>{width}}"
-        lines.append(f"{p.mean_rate_per_s:>8.3g}{p.pods_needed:>6}{cell('pods', 14)}{cell('serverless', 19)}{cell('mix', 13)}")
+        lines.append((f"{p.users:>7}" if closed else "")
+                     + f"{p.mean_rate_per_s:>8.3g}{p.pods_needed:>6}{cell('pods', 14)}{cell('serverless', 19)}{cell('mix', 13)}")
     lines.append("(* = misses the SLO)")
     return "\n".join(lines)
 
@@ -150,9 +153,12 @@ def _compare(profile_path: Path, gpu: str, tp: int, seed: int | None, active_wor
     if json_out:
         emit_json(result)
         return
+    closed = result.users is not None
+    load = (f"{result.users:,} users in a closed loop ({result.num_requests:,} requests over "
+            f"{result.horizon_s / 3600:.3g} h on the pods, {result.mean_rate_per_s:.3g} req/s mean)" if closed else
+            f"{result.num_requests:,} requests over {result.horizon_s / 3600:.3g} h ({result.mean_rate_per_s:.3g} req/s mean)")
     out = [
-        f"{result.profile}: {result.gpu_id} × TP{result.tensor_parallel_size}, {result.num_requests:,} requests over "
-        f"{result.horizon_s / 3600:.3g} h ({result.mean_rate_per_s:.3g} req/s mean); serverless cold start "
+        f"{result.profile}: {result.gpu_id} × TP{result.tensor_parallel_size}, {load}; serverless cold start "
         f"{result.cold_start_s:.1f} s",
         "",
         _table(result),
@@ -160,7 +166,8 @@ def _compare(profile_path: Path, gpu: str, tp: int, seed: int | None, active_wor
         f"cheapest meeting the SLO: {result.cheapest_meeting_slo or 'none'}",
         f"break-even: {result.break_even_note}",
         "",
-        "cost per month versus load (the same requests, time scaled):",
+        ("cost per month versus load (users scaled; req/s as simulated on the pods):" if closed else
+         "cost per month versus load (the same requests, time scaled):"),
         _sweep_table(result),
         "",
         "Assumptions:",

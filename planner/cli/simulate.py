@@ -122,7 +122,7 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
     from planner.sim import FleetSpec
     from planner.sim import simulate as run_simulation
     from planner.sim.setup import replica_setup
-    from planner.traffic import generate_workload
+    from planner.traffic import traffic_for_simulation
 
     if records_path is not None:  # refuse a bad path before the (possibly long) simulation
         from planner.report.files import check_output_path
@@ -130,8 +130,9 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
         records_path = check_output_path(records_path, "--records", example="records.csv")
     profile = load_profile(profile_path)
     setup = replica_setup(profile, gpu, tp)
-    workload = generate_workload(profile, seed=seed, max_model_len=setup.engine_args.max_model_len)
-    show_bar = not json_out and len(workload) >= 20_000 and sys.stderr.isatty()
+    workload = traffic_for_simulation(profile, seed=seed, max_model_len=setup.engine_args.max_model_len)
+    closed = profile.traffic.closed_loop
+    show_bar = not json_out and (closed or len(workload) >= 20_000) and sys.stderr.isatty()
     progress, close = _progress_bar() if show_bar else (None, lambda: None)
     try:
         if billing_options is None:
@@ -172,7 +173,9 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
     else:
         fleet_desc = f"{replicas} x {setup.gpu_id}" if billing_options is None or billing_options[0] == "pod" else \
             f"{billing_options[0]} on {setup.gpu_id}" + (f" ({replicas} pods first)" if billing_options[0] == "mix" else "")
-        typer.echo(_summary(outcome.metrics, f"{profile.name}: {fleet_desc} (TP {tp}), {len(workload):,} requests",
+        load = (f"{workload.users:,} users in a closed loop, {len(outcome.records):,} requests sent" if closed
+                else f"{len(workload):,} requests")
+        typer.echo(_summary(outcome.metrics, f"{profile.name}: {fleet_desc} (TP {tp}), {load}",
                             max_num_seqs=int(setup.engine_args.max_num_seqs)))
         if isinstance(cost, str):
             typer.echo(f"{'cost':<15} n/a: {cost}")

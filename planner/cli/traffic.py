@@ -10,7 +10,8 @@ import typer
 from planner.cli._app import app, emit_json, handle_errors
 from planner.cli._app import JsonOption, SeedOption, TraceFormatChoice
 from planner.inputs.profile import load_profile
-from planner.traffic import TrafficStats, describe_traffic
+from planner.errors import PlannerError
+from planner.traffic import ClosedLoopStats, TrafficStats, closed_loop, closed_loop_stats, describe_traffic
 
 
 def _table(stats: TrafficStats) -> str:
@@ -37,6 +38,27 @@ def _table(stats: TrafficStats) -> str:
     return "\n".join(f"{k:<18} {v}" for k, v in lines)
 
 
+def _closed_table(stats: ClosedLoopStats) -> str:
+    """A closed loop before simulation: what the users do, not when requests arrive."""
+    bound = " or ".join(b for b in (f"{stats.horizon_seconds:,.1f} s" if stats.horizon_seconds is not None else "",
+                                     f"{stats.requests:,} requests" if stats.requests is not None else "") if b)
+    lines = [
+        ("source", stats.source),
+        ("users", f"{stats.users:,} concurrent (closed loop: the first {stats.users:,} requests at t = 0, "
+                  "then each completion sends that user's next request)"),
+        ("think time", f"{stats.think_time} (mean {stats.mean_think_time_seconds:,.2f} s)"),
+        ("until", bound),
+        ("arrival rate", stats.arrival_rate),
+    ]
+    for name, tok in (("prompt tokens", stats.prompt_tokens), ("output tokens", stats.output_tokens)):
+        lines.append((name, f"mean {tok.mean:,.1f}  p50 {tok.p50:,.0f}  p90 {tok.p90:,.0f}  "
+                            f"p99 {tok.p99:,.0f}  max {tok.max:,}  (first {stats.sample_requests:,} requests)"))
+    if stats.num_capped:
+        lines.append(("capped", f"{stats.num_capped:,} of them capped to max_model_len"))
+    lines.append(("seed", str(stats.seed)))
+    return "\n".join(f"{k:<18} {v}" for k, v in lines)
+
+
 @app.command("traffic")
 @handle_errors
 def traffic(
@@ -55,6 +77,18 @@ def traffic(
 
         plot_path = check_plot_path(plot)
     loaded = load_profile(profile) if profile is not None else None
+    if loaded is not None and loaded.traffic.closed_loop:
+        if plot_path is not None:
+            raise PlannerError("--plot needs arrival times; a closed loop has none before simulation "
+                               "(planner simulate --records writes them)")
+        if format is not None or jitter is not None:
+            raise PlannerError("--format and --jitter apply to --trace only")
+        closed = closed_loop_stats(closed_loop(loaded, seed), loaded.name)
+        if json_out:
+            emit_json(closed)
+        else:
+            typer.echo(_closed_table(closed))
+        return
     workload, stats = describe_traffic(loaded, trace, format, seed, jitter)
     if plot_path is not None:
         from planner.report.traffic_plot import plot_traffic

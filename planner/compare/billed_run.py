@@ -114,15 +114,20 @@ def pod_saturation(setup: Any, workload: Any) -> int:
     smaller, the requests of mean size its KV cache holds. Past this, requests only queue inside
     the engine, so a mix sends them to serverless instead."""
     cfg = setup.scheduler_config
-    mean_tokens = float(np.mean(np.asarray(workload.prompt_tokens) + np.asarray(workload.output_tokens)))
+    # A closed loop has no request list before it runs: the sizes its users will send.
+    prompt, output = (workload.sizes_sample() if hasattr(workload, "sizes_sample")
+                      else (workload.prompt_tokens, workload.output_tokens))
+    mean_tokens = float(np.mean(np.asarray(prompt) + np.asarray(output)))
     kv_requests = int(setup.num_gpu_blocks * cfg.block_size // max(mean_tokens, 1.0))
     return max(1, min(int(cfg.max_num_seqs), kv_requests))
 
 
 def _price(outcome: Any, workload: Any, prices: ResolvedPrices, settings: Any) -> CostBreakdown:
-    """`billing.price_outcome` with the profile's pod billing granularity."""
+    """`billing.price_outcome` with the profile's pod billing granularity, over the horizon of what
+    was simulated (a closed loop's: the run's, when only a request budget bounds it)."""
+    simulated = getattr(outcome, "workload", None)
     return billing.price_outcome(
-        outcome, prices, float(workload.horizon_s),
+        outcome, prices, float((simulated if simulated is not None else workload).horizon_s),
         pod_billing_granularity_s=float(billing.setting(settings, "pod_billing_granularity_seconds")),
     )
 

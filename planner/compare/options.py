@@ -41,7 +41,8 @@ class LoadPoint(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     load_factor: float
-    mean_rate_per_s: float
+    mean_rate_per_s: float = Field(description="requests per second (a closed loop's: as simulated on the pods)")
+    users: int | None = Field(None, description="closed loop: the users at this load (None: open-loop traffic)")
     pods_needed: int
     cost_per_month_usd: dict[str, float | None]
     meets_slo: dict[str, bool | None]
@@ -59,6 +60,8 @@ class CompareResult(BaseModel):
     horizon_s: float
     num_requests: int
     mean_rate_per_s: float
+    users: int | None = Field(None, description="closed loop: the profile's users (requests and rate as simulated "
+                              "on the pods that meet the SLO); None: open-loop traffic")
     cold_start_s: float
     options: list[BilledRun] = Field(description="pods, serverless and mix at the profile's load")
     cheapest_meeting_slo: Option | None
@@ -87,8 +90,11 @@ def pods_needed(
 def _evaluate_load(
     workload: Any, setup: Any, slo: Any, prices: ResolvedPrices, settings: Any, weights_bytes: int, *,
     start_pods: int, max_pods: int, max_workers: int | None, simulate: SimulateFn,
-) -> tuple[int, dict[str, BilledRun]]:
+) -> tuple[int, dict[str, BilledRun], Any]:
+    """Pods needed, the three options priced, and the requests as simulated on the pods."""
     n, outcome = pods_needed(workload, setup, slo, start=start_pods, max_pods=max_pods, simulate=simulate)
+    simulated = getattr(outcome, "workload", None)
+    sent = simulated if simulated is not None else workload  # a closed loop's requests, as sent
     runs: dict[str, BilledRun] = {}
     m = outcome.metrics
     runs["pods"] = BilledRun(option="pods", pods=n, slo_attainment=m.slo_attainment, meets_slo=m.slo_met,
@@ -108,7 +114,7 @@ def _evaluate_load(
         if best is None or _better(run, best):
             best = run
     runs["mix"] = best  # type: ignore[assignment]
-    return n, runs
+    return n, runs, sent
 
 
 def _better(a: BilledRun, b: BilledRun) -> bool:
@@ -182,33 +188,42 @@ def compare(
 
         setup = replica_setup(profile, gpu, tensor_parallel_size)
     if workload is None:
-        from planner.traffic import generate_workload
+        from planner.traffic import traffic_for_simulation
 
-        workload = generate_workload(profile, seed=seed, max_model_len=setup.engine_args.max_model_len)
-    if len(workload) == 0:
+        workload = traffic_for_simulation(profile, seed=seed, max_model_len=setup.engine_args.max_model_len)
+    closed_users = getattr(workload, "users", None)  # a closed loop: its load is users, its rate simulated
+    if closed_users is None and len(workload) == 0:
         raise PlannerError("the profile's traffic has no requests in its horizon; raise the rate or the horizon")
     weights = model_weights_bytes(profile)
     explicit_max = overrides.max_workers if overrides is not None else None
     points: dict[float, LoadPoint] = {}
     at_profile: dict[str, BilledRun] = {}
+    sent_at_profile: list[Any] = []
 
     def evaluate(factor: float) -> None:
         scaled = workload if factor == 1.0 else workload.scale_rate(factor)
+        if closed_users is not None and factor != 1.0 and any(p.users == scaled.users for p in points.values()):
+            return  # a closed loop's load is whole users: this factor rounds to a load already swept
         # More load never needs fewer pods: start the search at the pods of the next lower load.
         start = max([p.pods_needed for f, p in points.items() if f < factor], default=1)
-        n, runs = _evaluate_load(scaled, setup, profile.slo, prices, settings, weights, start_pods=start,
-                                 max_pods=max_pods, max_workers=explicit_max, simulate=simulate)
+        n, runs, sent = _evaluate_load(scaled, setup, profile.slo, prices, settings, weights, start_pods=start,
+                                       max_pods=max_pods, max_workers=explicit_max, simulate=simulate)
         points[factor] = LoadPoint(
             load_factor=factor,
-            mean_rate_per_s=len(scaled) / scaled.horizon_s,
+            mean_rate_per_s=len(sent) / sent.horizon_s,
+            users=getattr(scaled, "users", None),
             pods_needed=n,
             cost_per_month_usd={k: r.cost.cost_per_month_usd for k, r in runs.items()},
             meets_slo={k: r.meets_slo for k, r in runs.items()},
         )
         if factor == 1.0:
             at_profile.update(runs)
+            sent_at_profile.append(sent)
 
-    for factor in sorted(set(float(f) for f in load_factors) | {1.0}):
+    factors = sorted(set(float(f) for f in load_factors) | {1.0})
+    if closed_users is not None:  # the profile's own load first: other factors may round to its users
+        factors = [1.0] + [f for f in factors if f != 1.0]
+    for factor in factors:
         evaluate(factor)
     # Extend the sweep until it brackets the break-even (within [MIN, MAX]_EXTEND_FACTOR).
     for _ in range(extend_steps):
@@ -232,9 +247,10 @@ def compare(
         gpu_id=prices.gpu_id,
         tensor_parallel_size=int(tensor_parallel_size),
         seed=seed,
-        horizon_s=float(workload.horizon_s),
-        num_requests=len(workload),
-        mean_rate_per_s=len(workload) / float(workload.horizon_s),
+        horizon_s=float(sent_at_profile[0].horizon_s),
+        num_requests=len(sent_at_profile[0]),
+        mean_rate_per_s=len(sent_at_profile[0]) / float(sent_at_profile[0].horizon_s),
+        users=closed_users,
         cold_start_s=billing.cold_start_seconds(weights, settings),
         options=options,
         cheapest_meeting_slo=cheapest,

@@ -67,9 +67,11 @@ class Profile(_Section):
 
 
 _UNION_TAGS = {
-    "poisson", "gamma", "onoff", "diurnal", "piecewise", "trace",
-    "fixed", "uniform", "lognormal", "empirical",
+    "poisson", "gamma", "onoff", "diurnal", "piecewise", "trace", "closed",
+    "fixed", "uniform", "lognormal", "empirical", "exponential",
 }
+# Tags of the think-time union (a number of seconds or a distribution): never shown in messages.
+_THINK_TAGS = ("_number", "_distribution")
 _MESSAGES = {
     "extra_forbidden": "unknown key (check the spelling against the README's annotated profile)",
     "missing": "required field is missing",
@@ -80,7 +82,7 @@ def _model_at(loc: list[Any]) -> type[BaseModel] | None:
     """The section model that holds the last element of a pydantic error location."""
     cls: Any = Profile
     for part in loc[:-1]:
-        if isinstance(part, int):
+        if isinstance(part, int) or part in _THINK_TAGS:
             continue
         if isinstance(cls, type) and issubclass(cls, BaseModel) and part in cls.model_fields:
             cls = cls.model_fields[part].annotation
@@ -111,7 +113,9 @@ def _tags(model: type[BaseModel]) -> tuple[Any, ...]:
 def _where(loc: tuple[Any, ...]) -> list[Any]:
     """An error location without the union tag pydantic inserts after a discriminated field
     (arrivals.poisson.rate_per_s -> arrivals.rate_per_s)."""
-    return [p for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] in ("arrivals", "sizes") and p in _UNION_TAGS)]
+    return [p for i, p in enumerate(loc)
+            if not (i > 0 and loc[i - 1] in ("arrivals", "sizes", "_distribution") and p in _UNION_TAGS)
+            and p not in _THINK_TAGS]
 
 
 def _error_text(error: Any) -> str:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    BaseModel,
+    Discriminator,
     Field,
+    Tag,
     field_validator,
     model_validator,
 )
 
 from planner.inputs.sections import (
+    NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
     TokenRange,
@@ -119,37 +123,8 @@ class TraceArrivals(_Section):
     )
 
 
-Arrivals = Annotated[
-    Union[PoissonArrivals, GammaArrivals, OnOffArrivals, DiurnalArrivals, PiecewiseArrivals, TraceArrivals],
-    Field(discriminator="process"),
-]
-
-
-class FixedSizes(_Section):
-    """Every request has the same prompt and output length."""
-
-    distribution: Literal["fixed"]
-    prompt_tokens: PositiveInt
-    output_tokens: PositiveInt
-
-
-class UniformSizes(_Section):
-    """Integer lengths drawn uniformly from [lo, hi] (inclusive)."""
-
-    distribution: Literal["uniform"]
-    prompt_tokens: TokenRange
-    output_tokens: TokenRange
-
-    @field_validator("prompt_tokens", "output_tokens")
-    @classmethod
-    def _ordered(cls, value: list[int]) -> list[int]:
-        if value[0] < 1 or value[1] < value[0]:
-            raise ValueError("must be [lo, hi] with 1 <= lo <= hi")
-        return value
-
-
-class LognormalTokens(_Section):
-    """A lognormal length: (mu, sigma) of ln(tokens), or two of mean / median / p90 / p99."""
+class _Lognormal(_Section):
+    """A lognormal quantity: (mu, sigma) of its logarithm, or two of mean / median / p90 / p99."""
 
     mu: float | None = None
     sigma: PositiveFloat | None = None
@@ -157,11 +132,9 @@ class LognormalTokens(_Section):
     median: PositiveFloat | None = None
     p90: PositiveFloat | None = None
     p99: PositiveFloat | None = None
-    min_tokens: PositiveInt = Field(1, description="Floor after rounding.")
-    max_tokens: PositiveInt | None = Field(None, description="Clip above (max_model_len caps anyway).")
 
     @model_validator(mode="after")
-    def _solvable(self) -> LognormalTokens:
+    def _solvable(self) -> _Lognormal:
         self.mu_sigma()  # raises ValueError with the reason
         return self
 
@@ -198,6 +171,108 @@ class LognormalTokens(_Section):
             "give mu and sigma, or two of mean/median/p90/p99 (mean+median, median+p90|p99, "
             "mean+p90|p99)"
         )
+
+
+# ------------------------------------------------------------------ closed loop: think times
+class FixedThink(_Section):
+    """Every user waits the same time after each completion."""
+
+    distribution: Literal["fixed"]
+    seconds: NonNegativeFloat
+
+
+class UniformThink(_Section):
+    """Think time drawn uniformly from [lo, hi] seconds."""
+
+    distribution: Literal["uniform"]
+    seconds: Annotated[list[NonNegativeFloat], Field(min_length=2, max_length=2)]
+
+    @field_validator("seconds")
+    @classmethod
+    def _ordered(cls, value: list[float]) -> list[float]:
+        if value[1] < value[0]:
+            raise ValueError("must be [lo, hi] with 0 <= lo <= hi")
+        return value
+
+
+class ExponentialThink(_Section):
+    """Memoryless think time with the given mean (an idle user is a Poisson source)."""
+
+    distribution: Literal["exponential"]
+    mean_seconds: PositiveFloat
+
+
+class LognormalThink(_Lognormal):
+    """A lognormal think time: (mu, sigma) of ln(seconds), or two of mean / median / p90 / p99."""
+
+    distribution: Literal["lognormal"]
+    max_seconds: PositiveFloat | None = Field(None, description="Clip above.")
+
+
+ThinkTime = Annotated[
+    Union[FixedThink, UniformThink, ExponentialThink, LognormalThink], Field(discriminator="distribution")
+]
+
+
+def _number_or_distribution(value: Any) -> str:
+    return "_distribution" if isinstance(value, (dict, BaseModel)) else "_number"
+
+
+# A number of seconds, or a distribution written like the size distributions; the callable
+# discriminator keeps pydantic's error on the branch the user meant (one clear line).
+ThinkSeconds = Annotated[
+    Union[Annotated[NonNegativeFloat, Tag("_number")], Annotated[ThinkTime, Tag("_distribution")]],
+    Discriminator(_number_or_distribution),
+]
+
+
+class ClosedArrivals(_Section):
+    """Closed loop: `users` clients, each sending its next request when its previous one completes
+    (plus think time); the first wave of `users` requests starts at t = 0. Arrival times depend on
+    the engine, so they are simulated, not drawn (vllm bench serve --max-concurrency)."""
+
+    process: Literal["closed"]
+    users: PositiveInt = Field(description="Concurrent users (clients).")
+    think_time_seconds: ThinkSeconds = Field(
+        0.0, description="Wait after each completion before the next request: seconds or a distribution."
+    )
+
+
+Arrivals = Annotated[
+    Union[PoissonArrivals, GammaArrivals, OnOffArrivals, DiurnalArrivals, PiecewiseArrivals, TraceArrivals,
+          ClosedArrivals],
+    Field(discriminator="process"),
+]
+
+
+class FixedSizes(_Section):
+    """Every request has the same prompt and output length."""
+
+    distribution: Literal["fixed"]
+    prompt_tokens: PositiveInt
+    output_tokens: PositiveInt
+
+
+class UniformSizes(_Section):
+    """Integer lengths drawn uniformly from [lo, hi] (inclusive)."""
+
+    distribution: Literal["uniform"]
+    prompt_tokens: TokenRange
+    output_tokens: TokenRange
+
+    @field_validator("prompt_tokens", "output_tokens")
+    @classmethod
+    def _ordered(cls, value: list[int]) -> list[int]:
+        if value[0] < 1 or value[1] < value[0]:
+            raise ValueError("must be [lo, hi] with 1 <= lo <= hi")
+        return value
+
+
+class LognormalTokens(_Lognormal):
+    """A lognormal length: (mu, sigma) of ln(tokens), or two of mean / median / p90 / p99."""
+
+    min_tokens: PositiveInt = Field(1, description="Floor after rounding.")
+    max_tokens: PositiveInt | None = Field(None, description="Clip above (max_model_len caps anyway).")
 
 
 class LognormalSizes(_Section):
@@ -243,11 +318,23 @@ class TrafficSection(_Section):
         description="Requests longer than max_model_len: cap (synthetic default) or keep for the "
         "simulator to reject (trace-size default).",
     )
+    requests: PositiveInt | None = Field(
+        None,
+        description="Closed loop only: stop after this many requests (the horizon, when also set, "
+        "may stop it earlier).",
+    )
     seed: int = Field(0, ge=0, description="Default random seed, >= 0 (the CLI's --seed overrides it).")
 
     @model_validator(mode="after")
     def _sizes_match_arrivals(self) -> TrafficSection:
         is_trace = isinstance(self.arrivals, TraceArrivals)
+        if isinstance(self.arrivals, ClosedArrivals):
+            if self.horizon_seconds is None and self.requests is None:
+                raise ValueError(
+                    "a closed loop (arrivals.process: closed) needs a bound: set horizon_seconds, requests, or both"
+                )
+        elif self.requests is not None:
+            raise ValueError("requests applies to closed-loop arrivals only; bound open-loop traffic with horizon_seconds")
         if self.sizes is None and not is_trace:
             raise ValueError("sizes is required unless arrivals.process is trace")
         if isinstance(self.sizes, TraceSizes) and not is_trace:
@@ -260,10 +347,16 @@ class TrafficSection(_Section):
         return self.sizes is None or isinstance(self.sizes, TraceSizes)
 
     @property
+    def closed_loop(self) -> bool:
+        """True when arrivals come from closed-loop users (simulated, not drawn up front)."""
+        return isinstance(self.arrivals, ClosedArrivals)
+
+    @property
     def default_horizon_seconds(self) -> float | None:
-        """The horizon to simulate (None for a trace without one: its span decides)."""
+        """The horizon to simulate (None for a trace without one: its span decides; None for a
+        closed loop bounded only by requests: the run's length decides)."""
         if self.horizon_seconds is not None:
             return self.horizon_seconds
-        return None if isinstance(self.arrivals, TraceArrivals) else 3600.0
+        return None if isinstance(self.arrivals, (TraceArrivals, ClosedArrivals)) else 3600.0
 
 

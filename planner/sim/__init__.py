@@ -1,9 +1,12 @@
 """SimPy serving simulator: continuous-batching replicas (scheduler → KV manager → block pool),
 a fleet of pods and serverless workers behind a router, per-request records and metrics.
 
-Public API: `simulate(workload, setup, fleet, slo, *, jump, router, seed, progress) -> SimOutcome`.
+Public API: `simulate(workload, setup, fleet, slo, *, jump, router, seed, progress) -> SimOutcome`
+(a workload, or a closed loop of users); `bench_closed_loop(model, gpu, tp, users=..., ...)` for a
+benchmark-style closed loop on one replica.
 """
 
+from planner.sim.benchmark import ClosedLoopBench, bench_closed_loop
 from planner.sim.fleet import REJECT_REASONS, ROUTERS, Fleet, FleetObserver
 from planner.sim.metrics import LatencyStats, RequestRecords, SimMetrics, WorkerSpan
 from planner.sim.replica import Replica, WorkerState
@@ -13,6 +16,8 @@ from planner.sim.spec import FleetSpec, ReplicaSetup
 from planner.sim.step_models import LinearStepModel, StepTimeModelLike
 
 __all__ = [
+    "ClosedLoopBench",
+    "bench_closed_loop",
     "REJECT_REASONS",
     "ROUTERS",
     "Fleet",

@@ -91,6 +91,19 @@ class _RecordBuffer:
         self.preemptions = array("i", [0]) * n
         self.rejected_code = array("b", [0]) * n
 
+    def grow(self, n: int) -> None:
+        """Make room for n requests in all (a closed loop learns its count as it runs)."""
+        more = n - len(self.rejected_code)
+        if more > 0:
+            more = max(more, len(self.rejected_code))  # doubling: amortized O(1) per request
+            nan = array("d", [math.nan]) * more
+            self.admitted_at.extend(nan)
+            self.first_token_at.extend(nan)
+            self.finished_at.extend(nan)
+            self.replica.extend(array("i", [-1]) * more)
+            self.preemptions.extend(array("i", [0]) * more)
+            self.rejected_code.extend(array("b", [0]) * more)
+
     def finish(self, request: Request) -> None:
         i = request.req_id
         self.admitted_at[i] = request.admitted_at
@@ -130,6 +143,7 @@ class Fleet:
         router: str = "least_outstanding",
         series_bin_s: float = 60.0,
         seed: int = 0,
+        arrivals_open: bool = False,
     ):
         if router not in ROUTERS:
             raise ValueError(f"unknown router {router!r}; use one of {', '.join(ROUTERS)}")
@@ -145,14 +159,16 @@ class Fleet:
         self.records = _RecordBuffer(num_requests)
         self.num_requests = num_requests
         self.num_resolved = 0  # finished + rejected
+        # True while a source (a closed loop) may still add requests: num_requests is not final.
+        self.arrivals_open = arrivals_open
         self.num_preemptions = 0
         # progress(fraction resolved) is called when num_resolved reaches _progress_next (never without one)
         self._progress: Callable[[float], None] | None = None
         self._progress_tick = 1
         self._progress_next = num_requests + 1
         self.all_resolved = env.event()
-        if num_requests == 0:
-            self.all_resolved.succeed()
+        self.check_all_resolved()
+        self._max_tokens_in_kv = setup.num_gpu_blocks * scheduler_config.block_size
         self._ready: list[Replica] = []  # workers in READY state, worker_id order
         self._rr_next = 0
         # Time-weighted sums per series bin (summed over workers): running sequences × s, used blocks × s.
@@ -294,8 +310,8 @@ class Fleet:
                     obs.on_worker_idle(self, worker)
         if self.queue:
             self._drain_queue()
-        if self.num_resolved >= self.num_requests and not self.all_resolved.triggered:
-            self.all_resolved.succeed()
+        if self.num_resolved >= self.num_requests:
+            self.check_all_resolved()
 
     def _reject(self, request: Request, reason: str) -> None:
         request.status = RequestStatus.REJECTED
@@ -303,7 +319,12 @@ class Fleet:
         self.num_resolved += 1
         if self.num_resolved >= self._progress_next:
             self._report_progress()
-        if self.num_resolved >= self.num_requests and not self.all_resolved.triggered:
+        if self.num_resolved >= self.num_requests:
+            self.check_all_resolved()
+
+    def check_all_resolved(self) -> None:
+        """Fire `all_resolved` once every request is finished or rejected and none can come."""
+        if self.num_resolved >= self.num_requests and not self.arrivals_open and not self.all_resolved.triggered:
             self.all_resolved.succeed()
 
     def _report_progress(self) -> None:
@@ -352,29 +373,31 @@ class Fleet:
 
     def _on_arrival_time(self, _event: Event) -> None:
         arrival_s, prompt_tokens, output_tokens = self._arrivals
-        cfg = self.scheduler_config
-        max_model_len = cfg.max_model_len
-        max_tokens_in_kv = self.setup.num_gpu_blocks * cfg.block_size
-        observers = self.observers
         now = self.env.now
         n = len(arrival_s)
         i = self._next_arrival
         while i < n and arrival_s[i] <= now:
-            prompt, output = prompt_tokens[i], output_tokens[i]
-            request = Request(i, arrival_s[i], prompt, output)
-            if prompt + output > max_model_len:
-                # vLLM refuses a request whose prompt plus max_tokens exceeds max_model_len.
-                self._reject(request, "exceeds_max_model_len")
-            elif prompt + output - 1 > max_tokens_in_kv:
-                # The last output token is never fed back, so it needs no KV slot.
-                self._reject(request, "exceeds_kv_cache")
-            else:
-                for obs in observers:
-                    obs.on_arrival(self, request)
-                self.dispatch(request)
+            self.submit(Request(i, arrival_s[i], prompt_tokens[i], output_tokens[i]))
             i += 1
         self._next_arrival = i
         self._schedule_next_arrival()
+
+    def submit(self, request: Request) -> bool:
+        """A request arrives now: reject it (with its reason) if it can never be served, else
+        tell the observers and dispatch it. Returns False when rejected."""
+        prompt, output = request.num_prompt_tokens, request.max_output_tokens
+        if prompt + output > self.scheduler_config.max_model_len:
+            # vLLM refuses a request whose prompt plus max_tokens exceeds max_model_len.
+            self._reject(request, "exceeds_max_model_len")
+            return False
+        if prompt + output - 1 > self._max_tokens_in_kv:
+            # The last output token is never fed back, so it needs no KV slot.
+            self._reject(request, "exceeds_kv_cache")
+            return False
+        for obs in self.observers:
+            obs.on_arrival(self, request)
+        self.dispatch(request)
+        return True
 
     def pod_schedule(self, counts: list[int], slot_s: float, provision_s: float, prewarm: bool):
         """SimPy process: follow a per-slot pod count (slot 0's pods are started by the caller).

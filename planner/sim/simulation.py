@@ -15,16 +15,26 @@ from planner.sim.fleet import REJECT_REASONS, Fleet, ROUTERS
 from planner.sim.metrics import RequestRecords, SimMetrics, WorkerSpan, compute_metrics
 from planner.sim.replica import WorkerState
 from planner.sim.request import Request
+from planner.sim.closed_loop import ClosedLoopSource
 from planner.sim.spec import FleetSpec, ReplicaSetup
+from planner.traffic import Workload
+from planner.traffic.closed_loop import ClosedLoop
 
 
 @dataclass(frozen=True)
 class SimOutcome:
-    """Result of one run: records (numpy, one per request), metrics (pydantic), worker spans (billing)."""
+    """Result of one run: records (numpy, one per request), metrics (pydantic), worker spans (billing).
+
+    `workload` is what was simulated as a Workload: the input one, or for a closed loop the
+    requests its users sent (arrival = send time), horizon = the loop's horizon or, with only a
+    request budget, the time the last request finished; `user` says who sent each (closed loop).
+    """
 
     records: RequestRecords
     metrics: SimMetrics
     workers: list[WorkerSpan]
+    workload: Any = None
+    user: np.ndarray | None = None  # closed loop: the user (0 .. users-1) who sent each request
 
 
 def _validate(workload: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -57,7 +67,9 @@ def simulate(
     """Replay `workload` against `fleet` replicas of `setup` and measure what users would see.
 
     Args:
-        workload: planner.traffic.Workload (arrival_s, prompt_tokens, output_tokens, horizon_s).
+        workload: planner.traffic.Workload (arrival_s, prompt_tokens, output_tokens, horizon_s),
+            or a closed loop of users (planner.traffic.ClosedLoop: each user sends its
+            next request when the previous one completes; see planner.sim.closed_loop).
         setup: one replica's step-time model, KV blocks and engine limits.
         fleet: pods (fixed or scheduled) and an optional serverless spec.
         slo: anything with ttft_seconds, tpot_seconds, attainment (profile's SloSection), or None.
@@ -78,12 +90,18 @@ def simulate(
         raise PlannerError("the replica has no KV-cache blocks; use a larger GPU or more tensor parallelism")
     if fleet.max_pods == 0 and fleet.serverless is None:
         raise PlannerError("the fleet has no pods and no serverless workers; set --replicas >= 1")
-    arrival, prompt, output, horizon = _validate(workload)
+    closed = workload if isinstance(workload, ClosedLoop) else None
+    if closed is None:
+        arrival, prompt, output, horizon = _validate(workload)
+        num_requests = len(arrival)
+    else:
+        horizon, num_requests = closed.horizon_s or 0.0, 0
     wall0 = time.perf_counter()
     env = simpy.Environment()
     bin_s = series_bin_s or max(1.0, horizon / 288.0)
     sim = Fleet(
-        env, setup, setup.scheduler_config, len(arrival), jump=jump, router=router, series_bin_s=bin_s, seed=seed
+        env, setup, setup.scheduler_config, num_requests, jump=jump, router=router, series_bin_s=bin_s, seed=seed,
+        arrivals_open=closed is not None,
     )
     for _ in range(fleet.initial_pods):
         sim.add_worker("pod", max_outstanding=fleet.pod_max_outstanding)
@@ -93,7 +111,12 @@ def simulate(
         from planner.sim import serverless  # imported lazily so pods-only runs never need it
 
         serverless.attach(sim, fleet.serverless)
-    sim.start_arrivals(arrival.tolist(), prompt.tolist(), output.tolist(), progress)
+    source = user = None
+    if closed is None:
+        sim.start_arrivals(arrival.tolist(), prompt.tolist(), output.tolist(), progress)
+    else:
+        source = ClosedLoopSource(sim, closed, progress)
+        source.start()
     try:
         env.run(until=sim.all_resolved)
     except RuntimeError as err:
@@ -107,6 +130,14 @@ def simulate(
     if progress is not None:
         progress(1.0)
     spans = _close_spans(sim, end_s)
+    if source is not None:
+        n = source.num_sent
+        arrival = np.asarray(source.arrival_at, dtype=np.float64)
+        prompt = np.asarray(source.draws.prompt_tokens[:n], dtype=np.int64)
+        output = np.asarray(source.draws.output_tokens[:n], dtype=np.int64)
+        workload = Workload(arrival, prompt, output, horizon or max(end_s, 1e-9), closed.source,  # type: ignore[union-attr]
+                            num_capped=source.draws.num_capped_among(n))
+        user = np.asarray(source.user_of, dtype=np.int32)
     records = _records(sim, arrival, prompt, output)
     wall_s = time.perf_counter() - wall0
     metrics = compute_metrics(
@@ -121,7 +152,7 @@ def simulate(
         simulated_seconds=end_s,
         wall_seconds=wall_s,
     )
-    return SimOutcome(records=records, metrics=metrics, workers=spans)
+    return SimOutcome(records=records, metrics=metrics, workers=spans, workload=workload, user=user)
 
 
 def _mark_unserved(sim: Fleet) -> None:
@@ -158,14 +189,16 @@ def _close_spans(sim: Fleet, end_s: float) -> list[WorkerSpan]:
 
 def _records(sim: Fleet, arrival: np.ndarray, prompt: np.ndarray, output: np.ndarray) -> RequestRecords:
     buf = sim.records
-    codes = np.frombuffer(buf.rejected_code, dtype=np.int8) if len(arrival) else np.zeros(0, dtype=np.int8)
+    codes = np.frombuffer(buf.rejected_code, dtype=np.int8)[: len(arrival)] if len(arrival) else np.zeros(0, dtype=np.int8)
     reasons = np.asarray(REJECT_REASONS, dtype=object)[codes].astype(str) if len(arrival) else np.zeros(0, dtype=str)
 
+    n = len(arrival)  # a closed loop's buffers may be longer than what it sent
+
     def f64(a):
-        return np.frombuffer(a, dtype=np.float64).copy() if len(arrival) else np.zeros(0)
+        return np.frombuffer(a, dtype=np.float64)[:n].copy() if n else np.zeros(0)
 
     def i32(a):
-        return np.frombuffer(a, dtype=np.int32).copy() if len(arrival) else np.zeros(0, dtype=np.int32)
+        return np.frombuffer(a, dtype=np.int32)[:n].copy() if n else np.zeros(0, dtype=np.int32)
 
     return RequestRecords(
         arrival_at=arrival,

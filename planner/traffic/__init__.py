@@ -12,14 +12,24 @@ the prompt truncated to what is left, as a client trims old context); a trace's 
 the simulator rejects them with a reason, unless the profile says `oversize: cap`.
 
 Modules: workload (`Workload`, stats), traces (readers), synthetic (arrival processes, sizes),
-generation (a profile's traffic section to a `Workload`).
+generation (a profile's traffic section to a `Workload`), closed_loop (closed-loop users: what
+they send, drawn up front; when, simulated by planner.sim).
 """
 
+from planner.traffic.closed_loop import (
+    ClosedLoop,
+    ClosedLoopStats,
+    closed_loop,
+    closed_loop_stats,
+    fixed_closed_loop,
+    traffic_for_simulation,
+)
 from planner.traffic.generation import (
     describe_traffic,
     generate,
     generate_workload,
     hourly_counts,
+    resolve_traffic,
 )
 from planner.traffic.synthetic import (
     MAX_REQUESTS,
@@ -67,4 +77,11 @@ __all__ = [
     "generate",
     "hourly_counts",
     "describe_traffic",
+    "resolve_traffic",
+    "ClosedLoop",
+    "ClosedLoopStats",
+    "closed_loop",
+    "closed_loop_stats",
+    "fixed_closed_loop",
+    "traffic_for_simulation",
 ]

@@ -9,6 +9,7 @@ import numpy as np
 
 from planner.errors import PlannerError
 from planner.inputs.profile import (
+    ClosedArrivals,
     Profile,
     TraceArrivals,
     TrafficSection,
@@ -89,6 +90,23 @@ def _describe(traffic: TrafficSection, seed: int) -> str:
     return f"{what}; {sizes}; seed {seed}"
 
 
+def resolve_traffic(
+    source: Profile | TrafficSection, seed: int | None, max_model_len: int | None
+) -> tuple[TrafficSection, int, int | None]:
+    """(traffic section, seed, max_model_len cap) of a Profile or a bare TrafficSection: seed None =
+    traffic.seed; max_model_len None = the profile's serving.max_model_len (a section: no cap)."""
+    if isinstance(source, Profile):
+        traffic = source.traffic
+        if max_model_len is None:
+            max_model_len = source.serving.max_model_len
+    else:
+        traffic = source
+    seed = traffic.seed if seed is None else int(seed)
+    if seed < 0:
+        raise PlannerError(f"seed must be a non-negative integer (got {seed})")
+    return traffic, seed, max_model_len
+
+
 def generate_workload(
     source: Profile | TrafficSection,
     seed: int | None = None,
@@ -103,15 +121,12 @@ def generate_workload(
     Returns:
         The Workload over traffic's horizon (a trace without horizon_seconds: its span).
     """
-    if isinstance(source, Profile):
-        traffic = source.traffic
-        if max_model_len is None:
-            max_model_len = source.serving.max_model_len
-    else:
-        traffic = source
-    seed = traffic.seed if seed is None else int(seed)
-    if seed < 0:
-        raise PlannerError(f"seed must be a non-negative integer (got {seed})")
+    traffic, seed, max_model_len = resolve_traffic(source, seed, max_model_len)
+    if isinstance(traffic.arrivals, ClosedArrivals):
+        raise PlannerError(
+            "closed-loop traffic (arrivals.process: closed) has no arrival times before it is simulated; "
+            "use planner.traffic.closed_loop(profile) and planner.sim.simulate"
+        )
     arrivals_ss, sizes_ss = np.random.SeedSequence(seed).spawn(2)
     rng_arrivals, rng_sizes = np.random.default_rng(arrivals_ss), np.random.default_rng(sizes_ss)
 
@@ -165,6 +180,8 @@ def describe_traffic(
     if profile is not None and (format is not None or jitter is not None):
         raise PlannerError("--format and --jitter apply to --trace only; a profile sets them under traffic.arrivals")
     if profile is not None:
+        if profile.traffic.closed_loop:
+            raise PlannerError("a closed loop has no arrivals to describe before simulation; use closed_loop_stats")
         workload = generate_workload(profile, seed)
         stats = trace_stats(workload)
         return workload, stats.model_copy(
