@@ -6,7 +6,9 @@ h200, their latencies simulated with known corrections (GEMM x1.25, attention x0
 step) and 3% noise on every request, then fits them back, for several seeds: how close the fit
 comes, the error before/after, and how long it takes on this machine.
 
-Usage: python bench/calibrate_fit.py [--seeds N] [--noise 0.03]
+Usage: python bench/calibrate_fit.py [--seeds N] [--noise 0.03] [--write-runs DIR]
+  --write-runs DIR  also keep the first seed's result files in DIR (docs/calibrate.md's example:
+                    planner calibrate DIR/*.json --gpu h200 --model llama-3.1-8b --max-model-len 32768)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--noise", type=float, default=0.03)
+    parser.add_argument("--write-runs", type=Path, default=None)
     args = parser.parse_args()
     request = CalibrationRequest(gpu="h200", model="llama-3.1-8b", serving={"max_model_len": 32768})
     _, build = setup_builder(request, get_gpu("h200"))
@@ -52,6 +55,9 @@ def main() -> None:
                 path = Path(tmp) / f"run{k}.json"
                 path.write_text(json.dumps(measured(doc, truth_setup, noise=args.noise, rng=noise_rng)))
                 paths.append(path)
+                if args.write_runs is not None and seed == 1:
+                    args.write_runs.mkdir(parents=True, exist_ok=True)
+                    (args.write_runs / path.name).write_text(path.read_text())
             t0 = time.perf_counter()
             result = calibrate(request, paths)
             wall = time.perf_counter() - t0

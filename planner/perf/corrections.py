@@ -67,14 +67,19 @@ def corrected(model: Any, corrections: Corrections) -> Any:
 
 def calibration_assumptions(gpu: Any, model: str, tensor_parallel_size: int | None = None,
                             precision: str | None = None, quantization: str = "none",
-                            kv_cache_dtype: str = "auto") -> list[str]:
+                            kv_cache_dtype: str = "auto", tables_vllm_version: str | None = None) -> list[str]:
     """The assumption lines of a GPU that runs on the user's calibration (none for a catalog GPU):
-    what was fitted to what, and a warning when this setup is not the one it was fitted on."""
+    what was fitted to what, and a warning when this setup is not the one it was fitted on, or when
+    the step model's kernel tables (`tables_vllm_version`) are not the vLLM version it was fitted
+    with."""
     block = getattr(gpu, "benchmark_calibration", None)
     if block is None:
         return []
     lines = [f"{gpu.id} runs on the user's calibration: {block.summary()}"]
     outside = block.outside_validity(model, tensor_parallel_size, precision, quantization, kv_cache_dtype)
+    fitted_tables = block.step_model_vllm_version
+    if tables_vllm_version and fitted_tables and tables_vllm_version != fitted_tables:
+        outside.append(f"step-time tables of vLLM {tables_vllm_version} (fitted on tables of vLLM {fitted_tables})")
     if outside:
         lines.append(f"WARNING: {gpu.id}'s calibration is used outside what it was fitted on: {'; '.join(outside)}")
     return lines
@@ -91,5 +96,6 @@ def with_gpu_calibration(model: Any, gpu: Any, spec_name: str, tensor_parallel_s
     if out is model:
         out = type(model)(**{k: v for k, v in vars(model).items() if not k.startswith("_")})
     out.notes = [*getattr(model, "notes", []), *calibration_assumptions(
-        gpu, spec_name, tensor_parallel_size, precision, quantization, kv_cache_dtype)]
+        gpu, spec_name, tensor_parallel_size, precision, quantization, kv_cache_dtype,
+        getattr(model, "vllm_version", None))]
     return out

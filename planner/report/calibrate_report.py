@@ -31,7 +31,7 @@ def write_gpu_yaml(path: str | Path, entry: dict[str, Any]) -> Path:
 def _pct(errors: dict[str, float] | None) -> str:
     if not errors:
         return "-"
-    return " ".join(f"{errors[m] * 100:+.0f}%" if m in errors else "  -" for m in _METRICS)
+    return " ".join(f"{round(errors[m] * 100):+d}%" if m in errors else "  -" for m in _METRICS)
 
 
 def _value(name: str, v: float | None) -> str:
