@@ -138,3 +138,15 @@ def test_json_output_is_one_object(result_files, monkeypatch, capsys):
     data = json.loads(out)
     assert code == 0 and data["calibrated_id"] == "h100-sxm-calibrated"
     assert data["fit"]["weakly_determined"] is True and data["fit"]["files"][0]["after_error"]
+
+
+def test_other_kernel_table_version_is_warned(calibrated_yaml):
+    from planner.perf.corrections import calibration_assumptions
+
+    gpu = load_gpu_yaml(calibrated_yaml)
+    block = gpu.benchmark_calibration.model_copy(update={"step_model_vllm_version": "0.24.0"})
+    gpu = gpu.model_copy(update={"benchmark_calibration": block})
+    same = calibration_assumptions(gpu, "llama-3.1-8b", 1, None, "none", "auto", "0.24.0")
+    other = calibration_assumptions(gpu, "llama-3.1-8b", 1, None, "none", "auto", "0.25.0")
+    assert len(same) == 1 and "runs on the user's calibration" in same[0]
+    assert "step-time tables of vLLM 0.25.0 (fitted on tables of vLLM 0.24.0)" in other[1]
