@@ -24,12 +24,13 @@ class CorrectableModel(Protocol):
 def corrected(model: Any, corrections: Corrections) -> Any:
     """`model` with `corrections` applied.
 
-    A model with a `with_corrections` method applies them itself. `StepTimeModel` (the physics
-    model) is corrected by scaling its own constants: each GEMM's bytes and FLOP rate and the
-    per-kernel fixed time by gemm_scale (a GEMM's time is homogeneous of degree one in those), the
-    attention rates by attention_scale, and the host time per step by step_overhead_s; the
-    result's step times are exactly the corrected sums (tests/test_calibrate_fit.py checks it on
-    the step breakdown).
+    A model with a `with_corrections` method applies them itself. The kernel-table `StepTimeModel`
+    is corrected by multiplying its compiled GEMM rows (layers and LM head) by gemm_scale and its
+    attention grids by attention_scale; the physics model by scaling its constants (each GEMM's
+    bytes and FLOP rate and the per-kernel fixed time by gemm_scale: a GEMM's time is homogeneous
+    of degree one in those; the attention rates by attention_scale). Both add step_overhead_s to
+    the host time per step. The step times are exactly the corrected sums
+    (tests/test_calibrate_cli.py checks it on the step breakdown).
 
     Raises:
         PlannerError: a model of another kind.
@@ -40,14 +41,27 @@ def corrected(model: Any, corrections: Corrections) -> Any:
         return model.with_corrections(corrections.gemm_scale, corrections.attention_scale,
                                       corrections.step_overhead_s)
     # NOTE: the model's class is taken from the model, not imported: step_time imports this module.
+    constants = {k: v for k, v in vars(model).items() if not k.startswith("_")}
+    g, a = corrections.gemm_scale, corrections.attention_scale
+    if all(hasattr(model, k) for k in ("gemm_rows", "head_rows", "dec_grid", "pre_row", "host_s")):
+        # The kernel-table model: its compiled GEMM rows and attention grids already carry its own
+        # scales, so the corrections multiply them (and the scales it reports).
+        constants.update(
+            gemm_rows=[x * g for x in model.gemm_rows], head_rows=[x * g for x in model.head_rows],
+            gemm_scale=getattr(model, "gemm_scale", 1.0) * g,
+            dec_grid=model.dec_grid * a, pre_row=[x * a for x in model.pre_row],
+            pre_floor=getattr(model, "pre_floor", 0.0) * a,
+            attention_scale=getattr(model, "attention_scale", 1.0) * a,
+            host_s=model.host_s + corrections.step_overhead_s,
+        )
+        return type(model)(**constants)
     if not all(hasattr(model, k) for k in ("dense_gemms", "moe_gemms", "head", "attn_rate", "host_s")):
         raise PlannerError(f"cannot apply a calibration to a {type(model).__name__}: it has no with_corrections()")
-    g, a = corrections.gemm_scale, corrections.attention_scale
-    constants = {k: v for k, v in vars(model).items() if not k.startswith("_")}
 
     def gemm(x: Any) -> Any:
         return replace(x, weight_bytes=x.weight_bytes * g, flop_rate=x.flop_rate / g)
 
+    # The physics model: scale its own constants.
     constants.update(
         dense_gemms=tuple(gemm(x) for x in model.dense_gemms),
         moe_gemms=tuple(gemm(x) for x in model.moe_gemms),
