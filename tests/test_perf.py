@@ -424,8 +424,9 @@ def test_small_token_rates_keep_significant_digits() -> None:
     res = runner.invoke(app, ["perf", "--model", "llama-3.1-405b", "--gpu", "l4", "--batch", "1", "--context", "1024"])
     line = next(li for li in res.stdout.splitlines() if li.startswith("decode tokens/s"))
     shown = float(line.split()[-1])
-    step = float(next(li for li in res.stdout.splitlines() if li.startswith("decode step")).split()[-2].replace(",", ""))
-    assert shown == pytest.approx(1e3 / step, rel=2e-3) and shown > 0
+    *_, value, unit = next(li for li in res.stdout.splitlines() if li.startswith("decode step")).split()
+    step_s = float(value.replace(",", "")) * {"ms": 1e-3, "s": 1.0}[unit]  # a 2.7 s step reads "2.74 s"
+    assert shown == pytest.approx(1 / step_s, rel=2e-3) and shown > 0
 
 
 # ---------------------------------------------------------------------------------------- every preset

@@ -58,7 +58,8 @@ def perf(
 
 
 def _ms(s: float) -> str:
-    return f"{s * 1e3:,.3f} ms"
+    """Step times to the microsecond: in ms below a second, in s from a second up."""
+    return f"{s * 1e3:,.3f} ms" if s < 1 else f"{s:,.3f} s"
 
 
 def _rate(x: float) -> str:
@@ -81,9 +82,9 @@ def _memory_row(r: PerfReport) -> str:
 
 def _breakdown_rows(b: StepBreakdown) -> list[tuple[str, str]]:
     return [
-        ("  weights streamed", f"{b.weight_bytes / 1e9:,.2f} GB"),
-        ("  K/V read", f"{b.kv_bytes / 1e9:,.3f} GB"),
-        ("  FLOPs", f"{b.flops / 1e12:,.2f} TFLOP"),
+        ("  weights streamed per GPU", f"{b.weight_bytes / 1e9:,.2f} GB"),
+        ("  K/V read per GPU", f"{b.kv_bytes / 1e9:,.3f} GB"),
+        ("  FLOPs per GPU", f"{b.flops / 1e12:,.2f} TFLOP"),
         ("  GEMMs (roofline)", f"{_ms(b.gemm_s)}  (stream {_ms(b.gemm_stream_s)}, compute {_ms(b.gemm_compute_s)})"),
         ("  attention", _ms(b.attention_s)),
         ("  activations (elementwise)", _ms(b.activation_s)),
