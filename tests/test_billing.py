@@ -202,7 +202,7 @@ def test_assumptions_list_estimates_unless_user_set_them():
     text = "\n".join(lines)
     assert "container_start_seconds" in text and "estimated" in text
     assert "730-hour month" in text
-    assert "3.49 USD/GPU-hour" in text
+    assert "$3.49 per GPU-hour" in text
     cached = "\n".join(billing.assumptions({"cached_model": True}))
     assert "cached_start_seconds" in cached and "container_start_seconds" not in cached
     pods_only = "\n".join(billing.assumptions(None, resolve_prices(H100), serverless=False))

@@ -175,7 +175,7 @@ def test_efficiency_assumptions_collapse_to_one_line_per_gpu():
 
     rule = "derived from the H200 fit (bench/data/h200-llama-3.1-8b.json) by the rule in docs/perf.md (estimated)"
     host = "setting, default 0 (estimated)"
-    lines = ["pod price 3.99 USD/GPU-hour: runpod"]
+    lines = ["pod price $3.99 per GPU-hour: runpod"]
     for gpu, bw in (("h100-sxm", 0.98947), ("l4", 0.98947), ("mi300x", 0.9)):
         lines += [f"{gpu}: ecc is estimated (unsourced)",
                   f"{gpu}: efficiency stream_bandwidth_fraction = {bw} is estimated ({rule})",

@@ -98,13 +98,13 @@ def price_assumptions(
     lines: list[str] = []
     who = f"{prices.gpu_id}: " if name_gpu else ""
     if pods and prices.pod_usd_per_gpu_hour is not None:
-        lines.append(f"{who}pod price {prices.pod_usd_per_gpu_hour:g} USD/GPU-hour: {prices.pod_price_label}"
+        lines.append(f"{who}pod price ${prices.pod_usd_per_gpu_hour:g} per GPU-hour: {prices.pod_price_label}"
                      + (f", as of {prices.pod_price_as_of}" if prices.pod_price_as_of else "")
                      + (f" ({prices.pod_price_source})" if prices.pod_price_source else ""))
     if serverless and prices.flex_usd_per_gpu_s is not None:
         lines.append(
-            f"{who}serverless tier {prices.serverless_tier or '?'}: flex {prices.flex_usd_per_gpu_s:g} USD/s, "
-            f"active {prices.active_usd_per_gpu_s if prices.active_usd_per_gpu_s is not None else 'n/a'} USD/s"
+            f"{who}serverless tier {prices.serverless_tier or '?'}: flex ${prices.flex_usd_per_gpu_s:g} per GPU-second, "
+            f"active {'n/a' if prices.active_usd_per_gpu_s is None else f'${prices.active_usd_per_gpu_s:g} per GPU-second'}"
             + (f", as of {prices.serverless_as_of}" if prices.serverless_as_of else "")
             + "; active prices are the last published ones (2025-08-25), newer docs quote them on request"
         )
