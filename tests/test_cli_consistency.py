@@ -102,7 +102,7 @@ def test_a_single_error_stays_one_line(tmp_path: Path) -> None:
     assert res.exit_code == 2 and res.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize("traffic", ["steady", "bursty", "diurnal"])
+@pytest.mark.parametrize("traffic", ["steady", "bursty", "diurnal", "closed"])
 def test_init_writes_a_profile_that_loads(tmp_path: Path, traffic: str) -> None:
     out = tmp_path / "p.yaml"
     res = runner.invoke(app, ["init", "--traffic", traffic, "--out", str(out)])

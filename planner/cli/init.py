@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from planner.cli._app import ModelOption, app, handle_errors
-
-StarterTraffic = Literal["steady", "bursty", "diurnal"]
-
+from planner.cli._app import ModelOption, TrafficKind, app, handle_errors
 
 @app.command("init")
 @handle_errors
 def init_cmd(
     model: ModelOption = "llama-3.1-8b",
-    traffic: Annotated[StarterTraffic, typer.Option("--traffic", help="The traffic shape to start from.")] = "bursty",
+    traffic: Annotated[TrafficKind, typer.Option("--traffic", help="The traffic shape to start from.")] = "bursty",
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Write the profile to this file (default: print it).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
 ) -> None:

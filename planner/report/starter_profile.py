@@ -1,7 +1,7 @@
 """`planner init`'s starter profile: a commented YAML a user edits into their own planning question.
 
 The traffic shapes are the shipped profiles' (steady: Poisson; bursty: on-off bursts; diurnal: a
-24-hour sinusoid), with the Azure-conversation size fit they share; the candidate GPUs are the
+24-hour sinusoid; closed: users in a closed loop), with the Azure-conversation size fit they share; the candidate GPUs are the
 catalog's serverless-capable ones on which the model fits at some tensor_parallel_size up to 8.
 """
 
@@ -32,6 +32,12 @@ _ARRIVALS = {
          "peak_to_trough: 6              # busiest hour / quietest hour",
          "peak_hour: 14                  # clock hour of the peak"],
         86400,
+    ),
+    "closed": (
+        "a fixed number of users in a closed loop (each sends its next request after the answer and some think time)",
+        ["process: closed", "users: 50                      # concurrent users",
+         "think_time_seconds: {distribution: exponential, mean_seconds: 5}   # an assumption: set your users' own"],
+        3600,
     ),
 }
 TRAFFIC_KINDS = tuple(_ARRIVALS)
