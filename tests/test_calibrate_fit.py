@@ -117,3 +117,21 @@ def test_semaphore_send_times_first_come_first_served():
     # freed at 3.0 (request 0), 4 the one freed at 4.0 (request 2).
     assert semaphore_send_times(due, finished, 2).tolist() == [0.0, 0.0, 1.0, 3.0, 4.0]
     assert semaphore_send_times(due, finished, None).tolist() == [0.0] * 5
+
+
+def test_closed_loop_replay_matches_the_simulators_closed_loop(tmp_path):
+    """A --max-concurrency run with rate inf is the simulator's closed loop of that many users."""
+    from planner.calibrate.bench_results import read_result_file
+    from planner.calibrate.replay import make_replay, predict
+    from planner.sim import bench_closed_loop
+
+    request = CalibrationRequest(gpu="h100-sxm", model="llama-3.1-8b", serving={"max_model_len": 8192})
+    base, _ = setup_builder(request, get_gpu("h100-sxm"))
+    doc = {**run_doc(48, 1000, 100, concurrency=16, rng=np.random.default_rng(0)),
+           "input_lens": [1000] * 48, "output_lens": [100] * 48}
+    path = tmp_path / "c16.json"
+    path.write_text(json.dumps(doc))
+    mine = predict(make_replay(read_result_file(path)[0]), base)
+    loop = bench_closed_loop("llama-3.1-8b", "h100-sxm", 1, users=16, prompt_tokens=1000, output_tokens=100,
+                             requests_per_user=3, setup=base)
+    assert mine["ttft"] == pytest.approx(loop.mean_ttft_s) and mine["tpot"] == pytest.approx(loop.mean_tpot_s)

@@ -4,11 +4,16 @@
 `--request-rate`, else gamma inter-arrival times of shape `--burstiness` and mean 1/rate, rescaled
 so the last one falls at num_requests / rate) and, with `--max-concurrency C`, holds each request
 behind a client-side semaphore of C slots: a request is sent when it is due and a slot is free,
-and its TTFT is timed from that send, not from when it was due. With rate = inf this is a closed
-loop of C users with no think time; with both set, a gamma process whose excess waits at the
-client. The simulator reproduces both with one replica whose `pod_max_outstanding` is C (the
-fleet queue is the semaphore, first come first served); the send time of each request is then
-max(due time, the moment a slot freed), recovered from the simulated finish times.
+and its TTFT is timed from that send, not from when it was due.
+
+- rate = inf with C: a closed loop of C users with no think time, replayed as the simulator's
+  closed loop (planner.sim.closed_loop: the first wave at t = 0, each completion sends the next
+  request in the file's order, which reaches the engine one step later, as a real client's does);
+- a finite rate with C: a gamma process whose excess waits at the client, replayed on one replica
+  whose `pod_max_outstanding` is C (the fleet queue is the semaphore, first come first served; a
+  freed slot's next request is dispatched at the completion itself); the send time of each
+  request is max(due time, the moment a slot freed), recovered from the simulated finish times;
+- no C: the requests arrive when due.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 
 from planner.calibrate.bench_results import VllmBenchResult, request_lengths
 from planner.errors import PlannerError
+from planner.traffic.closed_loop import ClosedLoop, ClosedLoopDraws
 
 METRICS: tuple[str, ...] = ("ttft", "tpot", "itl")
 MS = 1e-3
@@ -116,6 +122,35 @@ def semaphore_send_times(due_s: np.ndarray, finished_s: np.ndarray, slots: int |
     return sent
 
 
+@dataclass(frozen=True, eq=False)
+class _FileLoop(ClosedLoop):
+    """A closed loop that sends the file's requests in the file's order (no random sizes)."""
+
+    prompt_list: tuple[int, ...] = ()
+    output_list: tuple[int, ...] = ()
+
+    def draws(self) -> ClosedLoopDraws:
+        draws = ClosedLoopDraws(self)
+        n = len(self.prompt_list)
+        draws.prompt_tokens.extend(self.prompt_list)
+        draws.output_tokens.extend(self.output_list)
+        draws.think_s.extend([0.0] * n)
+        draws.capped.extend(bytes(n))
+        return draws
+
+
+def _closed_loop(replay: Replay) -> ClosedLoop:
+    from planner.inputs.traffic_sections import FixedSizes
+
+    n = len(replay.prompt_tokens)
+    return _FileLoop(
+        users=int(replay.max_concurrency or 1), think=0.0, max_requests=n, source=replay.source,
+        sizes=FixedSizes(distribution="fixed", prompt_tokens=1, output_tokens=1),  # unused: the file's lists
+        prompt_list=tuple(int(x) for x in replay.prompt_tokens),
+        output_list=tuple(int(x) for x in replay.output_tokens),
+    )
+
+
 @dataclass(frozen=True)
 class _Workload:
     arrival_s: np.ndarray
@@ -135,8 +170,12 @@ def simulate_requests(replay: Replay, setup: Any, realization: int = 0) -> tuple
     from planner.sim.spec import FleetSpec
 
     due = replay.arrivals[realization]
-    workload = _Workload(due, replay.prompt_tokens, replay.output_tokens, float(due[-1]) if len(due) else 0.0)
-    outcome = simulate(workload, setup, FleetSpec(pods=1, pod_max_outstanding=replay.max_concurrency))
+    closed = replay.max_concurrency is not None and not np.any(due)
+    if closed:
+        outcome = simulate(_closed_loop(replay), setup, FleetSpec(pods=1))
+    else:
+        workload = _Workload(due, replay.prompt_tokens, replay.output_tokens, float(due[-1]) if len(due) else 0.0)
+        outcome = simulate(workload, setup, FleetSpec(pods=1, pod_max_outstanding=replay.max_concurrency))
     rec = outcome.records
     bad = [r for r in rec.rejected_reason.tolist() if r]
     if bad:
@@ -146,7 +185,7 @@ def simulate_requests(replay: Replay, setup: Any, realization: int = 0) -> tuple
             "--gpu-memory-utilization, --kv-cache-dtype)"
         )
     first, done = np.asarray(rec.first_token_at), np.asarray(rec.finished_at)
-    sent = semaphore_send_times(due, done, replay.max_concurrency)
+    sent = np.asarray(rec.arrival_at) if closed else semaphore_send_times(due, done, replay.max_concurrency)
     return first - sent, done - first
 
 
