@@ -198,3 +198,10 @@ def test_endpoint_uses_pool_ids_for_tiers_and_flashboot_as_simulated() -> None:
     cached = {**e, "serverless": {**e["serverless"], "cached_model": True}}
     assert deploy.endpoint_settings(cached, "chat")["name"].endswith("-fb")
     assert deploy.endpoint_settings(PLANS["serverless"][1])["gpuIds"] == "ADA_24"  # 4090: 24 GB PRO
+
+
+def test_every_catalog_serverless_tier_has_a_runpod_pool() -> None:
+    from planner.inputs.catalog import load_catalog
+
+    tiers = {g.serverless.tier for g in load_catalog().values() if g.serverless is not None}
+    assert tiers and tiers <= set(RUNPOD_GPU_POOLS), f"no pool id for {tiers - set(RUNPOD_GPU_POOLS)}"

@@ -34,4 +34,6 @@ def schema_cmd() -> None:
     """Print the profile's JSON Schema (for editors that validate YAML against a schema)."""
     from planner.inputs.profile import Profile  # noqa: PLC0415
 
-    typer.echo(json.dumps(Profile.model_json_schema(), indent=2))
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **Profile.model_json_schema(),
+              "title": "planner profile"}
+    typer.echo(json.dumps(schema, indent=2))

@@ -121,7 +121,8 @@ WORKER_BOOL_VALUES = ("true", "false")
 RUNPOD_ENDPOINT_SOURCE = (
     "https://docs.runpod.io/sdks/graphql/manage-endpoints (saveEndpoint input: gpuIds, gpuCount, "
     "idleTimeout, locations, name, networkVolumeId, scalerType, scalerValue, templateId, workersMax, "
-    "workersMin; 'append -fb to your endpoint's name to enable FlashBoot'); defaults: "
+    "workersMin; 'append -fb to your endpoint's name to enable FlashBoot'); worker-vllm's own Hub "
+    "listing uses the same gpuIds/gpuCount (.runpod/hub.json at v2.25.2); defaults: "
     "https://docs.runpod.io/serverless/endpoints/endpoint-configurations"
 )
 
@@ -156,6 +157,8 @@ RUNPOD_GPU_POOLS: dict[str, str] = {
     "80 GB": "AMPERE_80",      # A100 80GB PCIe, A100-SXM4-80GB
     "80 GB PRO": "ADA_80_PRO", # H100 PCIe, H100 80GB HBM3, H100 NVL
     "141 GB": "HOPPER_141",    # H200
+    "96 GB": "BLACKWELL_96",   # RTX PRO 6000 Blackwell (newer SDK releases' GpuGroup)
+    "180 GB": "BLACKWELL_180", # B200 (newer SDK releases' GpuGroup)
 }
 
 
