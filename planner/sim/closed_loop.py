@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from planner.sim.fleet import Fleet, FleetObserver, _UrgentTimeout
+from planner.sim.fleet import Fleet, FleetObserver
+from planner.sim.simpy_internals import UrgentTimeout
 from planner.sim.replica import Replica
 from planner.sim.request import Request
 from planner.traffic.closed_loop import ClosedLoop
@@ -63,7 +64,7 @@ class ClosedLoopSource(FleetObserver):
         if self.num_sent >= self.max_requests or fleet.env.now + delay_s >= self.horizon_s:
             self._user_done()
             return
-        event = _UrgentTimeout(fleet.env, delay_s)
+        event = UrgentTimeout(fleet.env, delay_s)
         event.callbacks.append(lambda _event: self._send(user))
 
     def _send(self, user: int) -> None:

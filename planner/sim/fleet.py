@@ -17,20 +17,72 @@ from __future__ import annotations
 import math
 from array import array
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import simpy
-from simpy.events import URGENT, Event
+from simpy.events import Event
 
 from planner.sim.replica import Replica, WorkerState
 from planner.sim.request import Request, RequestStatus
 from planner.sim.scheduler import SchedulerConfig
+from planner.sim.simpy_internals import UrgentTimeout
 
-# least_outstanding: fewest outstanding requests among ready workers below their cap (ties: lowest
-# worker_id); round_robin: the next ready worker below its cap; pods_first: least outstanding
-# among pods, and only when no pod takes the request, among the other (serverless) workers.
-ROUTERS = ("least_outstanding", "round_robin", "pods_first")
+# Routing policies: each picks, among the ready workers (worker_id order) below their cap, the one
+# a request goes to, as an index into `ready` (-1: none takes it). `start` is where round robin
+# resumes (the index after its last pick); the others ignore it.
+RouterFn = Callable[[Sequence[Replica], int], int]
+
+
+def least_outstanding(ready: Sequence[Replica], start: int) -> int:
+    """Fewest outstanding requests (ties: lowest worker_id)."""
+    best, best_n = -1, 1 << 62
+    for i, w in enumerate(ready):
+        n = w.num_outstanding
+        if n < best_n and (w.max_outstanding is None or n < w.max_outstanding):
+            best, best_n = i, n
+    return best
+
+
+def round_robin(ready: Sequence[Replica], start: int) -> int:
+    """The next ready worker after the last pick."""
+    n_ready = len(ready)
+    for offset in range(n_ready):
+        i = (start + offset) % n_ready
+        w = ready[i]
+        if w.max_outstanding is None or w.num_outstanding < w.max_outstanding:
+            return i
+    return -1
+
+
+def pods_first(ready: Sequence[Replica], start: int) -> int:
+    """Least outstanding among pods; only when no pod takes it, among the other (serverless) workers."""
+    best_pod = best_other = -1
+    best_pod_n = best_other_n = 1 << 62
+    for i, w in enumerate(ready):
+        n = w.num_outstanding
+        if w.max_outstanding is not None and n >= w.max_outstanding:
+            continue
+        if w.kind == "pod":
+            if n < best_pod_n:
+                best_pod, best_pod_n = i, n
+        elif n < best_other_n:
+            best_other, best_other_n = i, n
+    return best_pod if best_pod >= 0 else best_other
+
+
+ROUTERS: dict[str, RouterFn] = {
+    "least_outstanding": least_outstanding,
+    "round_robin": round_robin,
+    "pods_first": pods_first,
+}
+
+
+def choose_router(requested: str, serverless: object = None) -> str:
+    """The routing policy a fleet runs: pods first when its serverless endpoint takes overflow only
+    (the mix: flex workers serve bursts and idle out), else the one requested."""
+    return "pods_first" if getattr(serverless, "overflow_only", False) else requested
+
 
 # Reasons a request is not served; code 0 means "not rejected". Order is the code.
 REJECT_REASONS = ("", "exceeds_max_model_len", "exceeds_kv_cache", "unserved_at_end")
@@ -62,21 +114,6 @@ class FleetObserver:
 
     def on_worker_stopped(self, fleet: "Fleet", worker: Replica) -> None:
         """`worker` stopped (its span is closed)."""
-
-
-class _UrgentTimeout(Event):
-    """A timeout that fires before ordinary events of the same instant.
-
-    Arrivals use it so that a request arriving exactly when a step ends is seen by the next
-    step's schedule in both step and jump mode (SimPy orders same-time events by priority, then
-    by creation; Timeout itself is NORMAL priority).
-    """
-
-    def __init__(self, env: simpy.Environment, delay: float):
-        super().__init__(env)
-        self._ok = True
-        self._value = None
-        env.schedule(self, URGENT, delay)
 
 
 class _RecordBuffer:
@@ -152,6 +189,7 @@ class Fleet:
         self.scheduler_config = scheduler_config
         self.jump = jump
         self.router = router
+        self._route: RouterFn = ROUTERS[router]
         self.rng = np.random.default_rng(seed)
         self.workers: list[Replica] = []
         self.queue: deque[Request] = deque()
@@ -173,8 +211,8 @@ class Fleet:
         self._rr_next = 0
         # Time-weighted sums per series bin (summed over workers): running sequences × s, used blocks × s.
         self.series_bin_s = float(series_bin_s)
-        self._batch_area: list[float] = []
-        self._blocks_area: list[float] = []
+        self.batch_area: list[float] = []
+        self.blocks_area: list[float] = []
 
     # --- the autoscaler API ---------------------------------------------------------------
     def add_worker(
@@ -197,7 +235,7 @@ class Fleet:
         worker = Replica(self, len(self.workers), kind, ready_delay_s, gpus, max_outstanding)
         self.workers.append(worker)
         if worker.state == WorkerState.READY:
-            self._on_worker_ready(worker)
+            self.worker_ready(worker)
         return worker
 
     def stop_worker(self, worker: Replica) -> None:
@@ -229,34 +267,11 @@ class Fleet:
         ready = self._ready
         if not ready:
             return None
-        if self.router == "least_outstanding":
-            best = None
-            best_n = 1 << 62
-            for w in ready:
-                n = w.num_outstanding
-                if n < best_n and (w.max_outstanding is None or n < w.max_outstanding):
-                    best, best_n = w, n
-            return best
-        if self.router == "pods_first":
-            best_pod = best_other = None
-            best_pod_n = best_other_n = 1 << 62
-            for w in ready:
-                n = w.num_outstanding
-                if w.max_outstanding is not None and n >= w.max_outstanding:
-                    continue
-                if w.kind == "pod":
-                    if n < best_pod_n:
-                        best_pod, best_pod_n = w, n
-                elif n < best_other_n:
-                    best_other, best_other_n = w, n
-            return best_pod if best_pod is not None else best_other
-        n_ready = len(ready)
-        for offset in range(n_ready):
-            w = ready[(self._rr_next + offset) % n_ready]
-            if w.max_outstanding is None or w.num_outstanding < w.max_outstanding:
-                self._rr_next = (self._rr_next + offset + 1) % n_ready
-                return w
-        return None
+        i = self._route(ready, self._rr_next)
+        if i < 0:
+            return None
+        self._rr_next = (i + 1) % len(ready)
+        return ready[i]
 
     def dispatch(self, request: Request) -> None:
         """Send `request` to the router's pick, or queue it at the fleet if no ready worker takes it."""
@@ -276,8 +291,9 @@ class Fleet:
                 return
             worker.add_request(queue.popleft())
 
-    # --- callbacks from workers --------------------------------------------------------------
-    def _on_worker_ready(self, worker: Replica) -> None:
+    # --- the WorkerHost protocol (what a Replica reports) -------------------------------------
+    def worker_ready(self, worker: Replica) -> None:
+        """`worker` finished starting (or started ready): route to it, tell the observers."""
         self._ready.append(worker)
         self._ready.sort(key=lambda w: w.worker_id)
         worker.idle_since = self.env.now if worker.num_outstanding == 0 else None
@@ -288,13 +304,15 @@ class Fleet:
             for obs in self.observers:
                 obs.on_worker_idle(self, worker)
 
-    def _on_worker_stopped(self, worker: Replica) -> None:
+    def worker_stopped(self, worker: Replica) -> None:
+        """`worker` stopped: no more routing to it."""
         if worker in self._ready:
             self._ready.remove(worker)
         for obs in self.observers:
             obs.on_worker_stopped(self, worker)
 
-    def _on_finished(self, worker: Replica, finished: list[Request]) -> None:
+    def requests_finished(self, worker: Replica, finished: list[Request]) -> None:
+        """`worker` produced the last token of `finished`: record them, refill it from the queue."""
         records = self.records
         for request in finished:
             records.finish(request)
@@ -335,11 +353,12 @@ class Fleet:
             progress(self.num_resolved / self.num_requests)
         self._progress_next = (self.num_resolved // self._progress_tick + 1) * self._progress_tick
 
-    def _grow_series(self, num_bins: int) -> None:
-        grow = num_bins - len(self._batch_area)
+    def grow_series(self, num_bins: int) -> None:
+        """Extend the time series to `num_bins` bins."""
+        grow = num_bins - len(self.batch_area)
         if grow > 0:
-            self._batch_area.extend([0.0] * grow)
-            self._blocks_area.extend([0.0] * grow)
+            self.batch_area.extend([0.0] * grow)
+            self.blocks_area.extend([0.0] * grow)
 
     # --- processes -----------------------------------------------------------------------------
     def start_arrivals(
@@ -368,7 +387,7 @@ class Fleet:
         i = self._next_arrival
         arrival_s = self._arrivals[0]
         if i < len(arrival_s):
-            event = _UrgentTimeout(self.env, max(0.0, arrival_s[i] - self.env.now))
+            event = UrgentTimeout(self.env, max(0.0, arrival_s[i] - self.env.now))
             event.callbacks.append(self._on_arrival_time)
 
     def _on_arrival_time(self, _event: Event) -> None:

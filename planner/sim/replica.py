@@ -15,7 +15,7 @@ woken then instead), as a real engine only sees the new request at its next step
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import simpy
@@ -24,9 +24,8 @@ from planner.sim.block_pool import BlockPool
 from planner.sim.kv_cache_manager import KVCacheManager
 from planner.sim.request import Request
 from planner.sim.scheduler import Scheduler, SchedulerConfig
-
-if TYPE_CHECKING:
-    from planner.sim.fleet import Fleet
+from planner.sim.simpy_internals import wake_earlier
+from planner.sim.spec import ReplicaSetup
 
 
 class WorkerState(enum.IntEnum):
@@ -36,6 +35,35 @@ class WorkerState(enum.IntEnum):
     READY = 1  # takes requests
     DRAINING = 2  # finishes what it holds, takes no new requests, then stops
     STOPPED = 3
+
+
+class WorkerHost(Protocol):
+    """What a replica needs from the fleet it serves in, and the three things it reports to it.
+
+    The fleet implements it (`planner.sim.fleet.Fleet`); the replica never reads the fleet's
+    other state. The time series are plain lists the replica adds to (the hot path).
+    """
+
+    env: simpy.Environment
+    setup: ReplicaSetup
+    scheduler_config: SchedulerConfig
+    jump: bool
+    series_bin_s: float
+    batch_area: list[float]  # per bin: running sequences x seconds, summed over workers
+    blocks_area: list[float]  # per bin: used KV blocks x seconds
+    num_preemptions: int
+
+    def grow_series(self, num_bins: int) -> None:
+        """Extend batch_area/blocks_area to `num_bins` bins (a step started past their end)."""
+
+    def worker_ready(self, worker: "Replica") -> None:
+        """Called once, when `worker` finishes starting (not for a worker created ready)."""
+
+    def worker_stopped(self, worker: "Replica") -> None:
+        """Called once, when `worker` stops."""
+
+    def requests_finished(self, worker: "Replica", finished: list[Request]) -> None:
+        """Called after each step that produced the last token of some requests."""
 
 
 class Replica:
@@ -51,7 +79,7 @@ class Replica:
 
     def __init__(
         self,
-        fleet: "Fleet",
+        fleet: WorkerHost,
         worker_id: int,
         kind: str,
         ready_delay_s: float,
@@ -119,20 +147,7 @@ class Replica:
             if done < self._run_steps:
                 self._cut_steps = done
                 self._run_ends = None
-                self._wake_earlier(max(0.0, self._run_t0 + float(ends[done - 1]) - now))
-
-    def _wake_earlier(self, delay: float) -> None:
-        """Make the process, asleep on its run's timeout, wake after `delay` instead.
-
-        This is what simpy.Interrupt does (take the process off the event it waits on), minus
-        the exception and the extra event: the process's callback moves to a new, earlier
-        timeout; the old one later fires with no one listening. The run loop reads _cut_steps.
-        """
-        process = self.process
-        process.target.callbacks.remove(process._resume)
-        wake = self.env.timeout(delay)
-        wake.callbacks.append(process._resume)
-        process._target = wake
+                wake_earlier(self.env, self.process, max(0.0, self._run_t0 + float(ends[done - 1]) - now))
 
     def request_stop(self) -> None:
         """Stop now if idle or still starting; otherwise drain (no new requests) and stop when empty."""
@@ -149,7 +164,7 @@ class Replica:
         self.stopped_at = self.env.now
         if self._idle_event is not None and not self._idle_event.triggered:
             self._idle_event.succeed()
-        self.fleet._on_worker_stopped(self)
+        self.fleet.worker_stopped(self)
 
     def _run(self):
         env = self.env
@@ -159,7 +174,7 @@ class Replica:
                 return  # stopped while starting
             self.state = WorkerState.READY
             self.ready_at = env.now
-            self.fleet._on_worker_ready(self)
+            self.fleet.worker_ready(self)
         scheduler = self.scheduler
         step_model = self.step_model
         decode_run_seconds = step_model.decode_run_seconds
@@ -167,7 +182,7 @@ class Replica:
         pool = scheduler.kv.block_pool
         fleet = self.fleet
         bin_s = fleet.series_bin_s
-        batch_area, blocks_area = fleet._batch_area, fleet._blocks_area
+        batch_area, blocks_area = fleet.batch_area, fleet.blocks_area
         jump = self.jump
         asarray = np.asarray
         timeout = env.timeout
@@ -207,7 +222,7 @@ class Replica:
             # milliseconds to seconds, bins minutes: the attribution error is negligible).
             b = int(t0 / bin_s)
             if b >= len(batch_area):
-                fleet._grow_series(b + 1)
+                fleet.grow_series(b + 1)
             batch_area[b] += num_running * duration
             blocks_area[b] += used_blocks * duration
             if out.num_preempted:
@@ -217,4 +232,4 @@ class Replica:
                 self.num_served += len(finished)
                 if self.num_outstanding == 0:
                     self.idle_since = env.now
-                fleet._on_finished(self, finished)
+                fleet.requests_finished(self, finished)

@@ -152,7 +152,6 @@ class Scheduler:
         the step is planned request by request, exactly as written above.
         """
         cfg = self.config
-        pool = self.kv.block_pool
         bs = self.kv.block_size
         running = self.running
         n_dec = len(self._bases)
@@ -174,16 +173,13 @@ class Scheduler:
                 blocks_needed += blocks
             prefills.append((request, num_new, blocks))
             token_budget -= num_new
-        if blocks_needed > pool.num_free_blocks:
+        if not self.kv.allocate_bulk(blocks_needed, prefills):
             return self._schedule_by_request(now)
-        pool.take(blocks_needed)
         out = SchedulerOutput()
         out.num_decoders = n_dec
         contexts = [b + self._clock for b in self._bases] if n_dec < 8 else None
         extra_contexts: list[int] = []
-        for request, num_new, blocks in prefills:
-            if blocks > 0:
-                request.num_blocks += blocks
+        for request, num_new, _ in prefills:
             out.add(request, num_new, extra_contexts)
         if self.waiting:
             token_budget = self._admit_waiting(out, token_budget, now, extra_contexts)
@@ -274,7 +270,7 @@ class Scheduler:
         computed = base + self._clock
         request.num_computed_tokens = computed
         request.num_output_tokens = computed - request.num_prompt_tokens + 1
-        request.num_blocks = -(-computed // self.kv.block_size)
+        self.kv.sync_blocks(request, computed)
 
     def _materialize_all(self) -> None:
         """Turn every decoder back into a plain object (before a step planned request by request)."""
@@ -429,7 +425,7 @@ class Scheduler:
         needed (known to fit) are taken, and finished ones retire.
         """
         if num_steps > 1:
-            taken = self.kv.block_pool.take(self._blocks_for_steps(self._clock + 1, num_steps - 1))
+            taken = self.kv.take_decoder_blocks(self._blocks_for_steps(self._clock + 1, num_steps - 1))
             assert taken, "jump planned past the free KV blocks"
         self._clock += num_steps
         finished: list[Request] = []

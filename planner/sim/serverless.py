@@ -94,9 +94,6 @@ def attach(fleet: Fleet, spec: ServerlessSpec) -> ServerlessAutoscaler:
         spec = ServerlessSpec.model_validate(spec)
     scaler = ServerlessAutoscaler(fleet, spec)
     fleet.observers.append(scaler)
-    if spec.overflow_only:
-        # A mix: pods take what they can, serverless workers only the overflow.
-        fleet.router = "pods_first"
     for _ in range(spec.active_workers):
         fleet.add_worker("active", ready_delay_s=0.0, gpus=spec.gpus, max_outstanding=spec.max_concurrency_per_worker)
     return scaler

@@ -11,7 +11,7 @@ import numpy as np
 import simpy
 
 from planner.errors import PlannerError
-from planner.sim.fleet import REJECT_REASONS, Fleet, ROUTERS
+from planner.sim.fleet import REJECT_REASONS, ROUTERS, Fleet, choose_router
 from planner.sim.metrics import RequestRecords, SimMetrics, WorkerSpan, compute_metrics
 from planner.sim.replica import WorkerState
 from planner.sim.request import Request
@@ -74,7 +74,8 @@ def simulate(
         fleet: pods (fixed or scheduled) and an optional serverless spec.
         slo: anything with ttft_seconds, tpot_seconds, attainment (profile's SloSection), or None.
         jump: advance uniform decode runs in one event (exact); False steps one by one.
-        router: "least_outstanding", "round_robin" or "pods_first" (serverless workers take only what no pod accepts).
+        router: "least_outstanding", "round_robin" or "pods_first" (serverless workers take only what no
+            pod accepts); a serverless endpoint with overflow_only runs pods_first (`choose_router`).
         seed: seeds `Fleet.rng` (the engine itself is deterministic).
         progress: called with the fraction of requests resolved (finished or rejected), about
             every 1% of them, and with 1.0 at the end (an overloaded run's drain after the last
@@ -100,8 +101,8 @@ def simulate(
     env = simpy.Environment()
     bin_s = series_bin_s or max(1.0, horizon / 288.0)
     sim = Fleet(
-        env, setup, setup.scheduler_config, num_requests, jump=jump, router=router, series_bin_s=bin_s, seed=seed,
-        arrivals_open=closed is not None,
+        env, setup, setup.scheduler_config, num_requests, jump=jump, router=choose_router(router, fleet.serverless),
+        series_bin_s=bin_s, seed=seed, arrivals_open=closed is not None,
     )
     for _ in range(fleet.initial_pods):
         sim.add_worker("pod", max_outstanding=fleet.pod_max_outstanding)
@@ -145,8 +146,8 @@ def simulate(
         spans,
         slo,
         num_gpu_blocks=setup.num_gpu_blocks,
-        batch_area=sim._batch_area,
-        blocks_area=sim._blocks_area,
+        batch_area=sim.batch_area,
+        blocks_area=sim.blocks_area,
         bin_s=bin_s,
         num_preemptions=sim.num_preemptions,
         simulated_seconds=end_s,
