@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from planner.errors import PlannerError
 from planner.inputs.profile import ExponentialThink, FixedSizes, Profile, UniformSizes, UniformThink
 from planner.sim import FleetSpec, LinearStepModel, simulate
-from planner.sim import bench_closed_loop
+from planner.scenario import bench_closed_loop
 from planner.traffic.closed_loop import ClosedLoop, fixed_closed_loop
 from tests.sim_helpers import setup as make_setup
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from planner.scenario import serverless_spec
 from planner.billing import cost_of, resolve_prices
 from planner.errors import PlannerError
 from planner.sim import FleetSpec, LinearStepModel, ReplicaSetup, SchedulerConfig, simulate
@@ -122,17 +123,18 @@ def test_bad_settings_are_rejected():
     with pytest.raises(ValidationError):
         ServerlessSpec(idle_timeout_s=-1)
     with pytest.raises(PlannerError, match="idle_timeout_seconds"):
-        ServerlessSpec.from_settings({"idle_timeout_seconds": -2.0}, 10**9)
+        serverless_spec({"idle_timeout_seconds": -2.0}, 10**9)
     with pytest.raises(PlannerError, match="max workers"):
-        ServerlessSpec.from_settings({"active_workers": 5, "max_workers": 2}, 10**9)
+        serverless_spec({"active_workers": 5, "max_workers": 2}, 10**9)
 
 
-def test_from_settings_uses_cold_start_model():
-    spec = ServerlessSpec.from_settings({"container_start_seconds": 1.0, "model_load_bytes_per_second": 1e9,
-                                         "engine_warmup_seconds": 2.0}, 4_000_000_000, max_workers=7)
+def test_serverless_spec_uses_cold_start_model():
+    spec = serverless_spec({"container_start_seconds": 1.0, "model_load_bytes_per_second": 1e9,
+                            "engine_warmup_seconds": 2.0}, 4_000_000_000, max_workers=7)
     assert spec.cold_start_s == pytest.approx(7.0)
     assert spec.max_workers == 7
     assert spec.scaler == "queue-delay" and spec.scaler_value == 4.0 and spec.idle_timeout_s == 5.0
+    assert not spec.overflow_only and serverless_spec({}, 10**9, pods=2).overflow_only  # beside pods: overflow only
 
 
 @settings(max_examples=15, deadline=None)

@@ -130,7 +130,7 @@ def setup_builder(request: CalibrationRequest, gpu: Any) -> tuple[Any, Callable[
         PlannerError: unknown model, or the model does not fit the GPUs (as `planner simulate`).
     """
     from planner.inputs.sections import ModelSection, ServingSection
-    from planner.sim.setup import replica_setup
+    from planner.scenario import replica_setup
 
     model = ModelSection(name=request.model, precision=request.precision,
                          quantization=request.quantization, kv_cache_dtype=request.kv_cache_dtype)

@@ -23,6 +23,7 @@ from planner.capacity.buckets import (
 from planner.capacity.cache import CapacityCache, cache_key
 from planner.capacity.search import CandidateCheck, CapacityResult, max_rate_under_slo
 from planner.errors import PlannerError
+from planner.inputs.profile import Profile
 
 # --------------------------------------------------------------------- simulation plumbing ---
 
@@ -51,39 +52,11 @@ def simulate_replica(profile: Any, gpu_id: str, tensor_parallel_size: int, workl
     return sim.simulate(workload, setup, sim.FleetSpec(pods=1), profile.slo)
 
 
-def replica_setup(profile: Any, gpu_id: str, tensor_parallel_size: int) -> Any:
+def replica_setup(profile: Profile, gpu_id: str, tensor_parallel_size: int) -> Any:
     """The simulator's ReplicaSetup for a (GPU, TP): the same one `planner simulate` builds."""
-    from planner.sim.setup import replica_setup as build  # noqa: PLC0415
+    from planner.scenario import Candidate  # noqa: PLC0415  (SimPy only loads when a simulation runs)
 
-    return build(profile, gpu_id, tensor_parallel_size)
-
-
-def _engine_parts(profile: Any, gpu_id: str, tensor_parallel_size: int) -> dict[str, Any]:
-    """Model spec, GPU spec, engine args, memory view and step-time model of one candidate."""
-    from planner import memory, perf  # noqa: PLC0415
-    from planner.inputs import catalog, models  # noqa: PLC0415
-
-    spec = models.get_model(profile.model.name)
-    gpu = catalog.get_gpu(gpu_id)
-    m = profile.model
-    engine_args = memory.resolve_engine_args(gpu, profile.serving, spec)
-    view = memory.engine_view(
-        spec, gpu, engine_args, tensor_parallel_size, m.precision, m.quantization, m.kv_cache_dtype
-    )
-    step_model = None
-    if view.fits:
-        step_model = perf.StepTimeModel.create(
-            spec, gpu, tensor_parallel_size, m.precision, m.quantization, m.kv_cache_dtype
-        )
-    weights = memory.weights_bytes(spec, m.precision, m.quantization)
-    return {
-        "spec": spec,
-        "gpu": gpu,
-        "engine_args": engine_args,
-        "view": view,
-        "step_model": step_model,
-        "weights_bytes": int(weights),
-    }
+    return Candidate.build(profile, gpu_id, tensor_parallel_size).replica_setup()
 
 
 def check_candidate(
@@ -94,18 +67,20 @@ def check_candidate(
     It must hold the model, keep the KV cache of at least one p99-sized request, and prefill a
     median prompt and run one decode step within the SLO (else no rate can meet it).
     """
+    from planner.scenario import Candidate  # noqa: PLC0415
+
     try:
-        parts = _engine_parts(profile, gpu_id, tensor_parallel_size)
+        cand = Candidate.build(profile, gpu_id, tensor_parallel_size)
     except PlannerError as err:
         return CandidateCheck(gpu_id=gpu_id, tensor_parallel_size=tensor_parallel_size, fits=False, reason=str(err))
-    view = parts["view"]
+    view = cand.view
     base = {
         "gpu_id": gpu_id,
         "tensor_parallel_size": tensor_parallel_size,
         "max_concurrency": getattr(view, "max_concurrency", None),
         "kv_cache_tokens": getattr(view, "kv_cache_tokens", None),
         "num_gpu_blocks": getattr(view, "num_gpu_blocks", None),
-        "weights_bytes": parts["weights_bytes"],
+        "weights_bytes": cand.weights_bytes,
     }
     if not view.fits:
         return CandidateCheck(**base, fits=False, reason=view.reason or "the model does not fit")
@@ -115,7 +90,7 @@ def check_candidate(
             fits=False,
             reason=f"KV cache holds {view.kv_cache_tokens} tokens, less than one p99 request ({tokens_p99})",
         )
-    sm = parts["step_model"]
+    sm = cand.step_model
     ttft = float(sm.prefill_seconds(int(prompt_p50)))
     tpot = float(sm.step_seconds(np.array([max(prompt_p50, 1)], dtype=np.int64)))
     base.update(unloaded_ttft_s=ttft, unloaded_tpot_s=tpot)

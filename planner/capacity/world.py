@@ -8,16 +8,16 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from planner.capacity.tasks import _engine_parts, replica_setup
+from planner.inputs.profile import Profile
 from planner.perf.corrections import calibration_assumptions
+from planner.scenario import Candidate
 
-# ------------------------------------------------------- the rest of the optimizer's world ---
-# What `planner.optimize.loop.plan` needs besides capacities, each one function over the real modules
-# (tests hand `plan` stand-ins through its Backend).
+# What `planner.optimize.loop.plan` needs besides capacities, each one function over a
+# `planner.scenario.Candidate` (tests hand `plan` stand-ins through its backend).
 
 
 def simulate_fleet(
-    profile: Any,
+    profile: Profile,
     gpu_id: str,
     tensor_parallel_size: int,
     workload: Any,
@@ -33,30 +33,16 @@ def simulate_fleet(
     """
     from planner import sim  # noqa: PLC0415
 
-    setup = replica_setup(profile, gpu_id, tensor_parallel_size)
+    cand = Candidate.build(profile, gpu_id, tensor_parallel_size)
     serverless = None
     if max_workers > 0:
-        serverless = _serverless_spec(profile, gpu_id, tensor_parallel_size, active_workers, max_workers, pods)
+        serverless = cand.serverless_spec(profile.billing, pods=pods, active_workers=active_workers,
+                                          max_workers=max_workers)
     fleet = sim.FleetSpec(pods=pods, serverless=serverless)
-    return sim.simulate(workload, setup, fleet, profile.slo, seed=seed)
+    return sim.simulate(workload, cand.replica_setup(), fleet, profile.slo, seed=seed)
 
 
-def _serverless_spec(profile: Any, gpu_id: str, tp: int, active_workers: int, max_workers: int, pods: int) -> Any:
-    """The simulator's ServerlessSpec for an endpoint with the plan's worker counts.
-
-    With pods in the same endpoint the serverless workers take overflow only (pods first), so
-    flex workers serve the bursts and idle out instead of sharing the base load.
-    """
-    from planner.sim.serverless import ServerlessSpec  # noqa: PLC0415
-
-    parts = _engine_parts(profile, gpu_id, tp)
-    return ServerlessSpec.from_settings(
-        profile.billing, parts["weights_bytes"], overflow_only=pods > 0,
-        active_workers=active_workers, max_workers=max(max_workers, active_workers, 1), gpus=tp,
-    )
-
-
-def resolve_prices(profile: Any, gpu_id: str) -> Any:
+def resolve_prices(profile: Profile, gpu_id: str) -> Any:
     """The billing module's ResolvedPrices for a GPU under the profile's cloud and overrides."""
     from planner import billing  # noqa: PLC0415
     from planner.inputs import catalog  # noqa: PLC0415
@@ -64,28 +50,14 @@ def resolve_prices(profile: Any, gpu_id: str) -> Any:
     return billing.resolve_prices(catalog.get_gpu(gpu_id), profile.billing, profile.prices)
 
 
-def scale_up_seconds(profile: Any, gpu_id: str, tensor_parallel_size: int) -> float:
+def scale_up_seconds(profile: Profile, gpu_id: str, tensor_parallel_size: int) -> float:
     """Seconds a flex worker is billed per scale-up beyond its busy time: cold start + idle timeout."""
-    from planner import billing  # noqa: PLC0415
-
-    parts = _engine_parts(profile, gpu_id, tensor_parallel_size)
-    cold = billing.cold_start_seconds(parts["weights_bytes"], profile.billing)
-    return float(cold) + float(profile.billing.serverless.idle_timeout_seconds)
+    return Candidate.build(profile, gpu_id, tensor_parallel_size).scale_up_seconds(profile.billing)
 
 
-def engine_settings(profile: Any, gpu_id: str, tensor_parallel_size: int) -> dict[str, Any]:
+def engine_settings(profile: Profile, gpu_id: str, tensor_parallel_size: int) -> dict[str, Any]:
     """The resolved vLLM engine arguments of a candidate (for the deploy settings)."""
-    parts = _engine_parts(profile, gpu_id, tensor_parallel_size)
-    args = parts["engine_args"]
-    data = args.model_dump() if hasattr(args, "model_dump") else dict(vars(args))
-    data["tensor_parallel_size"] = tensor_parallel_size
-    data["model"] = profile.model.name
-    data["quantization"] = profile.model.quantization
-    data["kv_cache_dtype"] = profile.model.kv_cache_dtype
-    data["precision"] = profile.model.precision
-    data["repo"] = profile.model.repo
-    data["max_concurrency"] = getattr(parts["view"], "max_concurrency", None)
-    return data
+    return Candidate.build(profile, gpu_id, tensor_parallel_size).engine_settings()
 
 
 # What an assumption line concerns: (GPU id, billing mode) pairs; mode "*" = the GPU in any mode.

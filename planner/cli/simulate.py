@@ -121,7 +121,7 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
     from planner.inputs.profile import load_profile
     from planner.sim import FleetSpec
     from planner.sim import simulate as run_simulation
-    from planner.sim.setup import replica_setup
+    from planner.scenario import replica_setup
     from planner.traffic import traffic_for_simulation
 
     if records_path is not None:  # refuse a bad path before the (possibly long) simulation

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from planner import billing
 from planner.billing import ColdStart, CostBreakdown, ResolvedPrices
 from planner.errors import PlannerError
+from planner.scenario import model_weights_bytes
 
 Option = Literal["pods", "serverless", "mix"]
 OPTIONS: tuple[Option, ...] = ("pods", "serverless", "mix")
@@ -53,15 +54,6 @@ class ServerlessOverrides(BaseModel):
 # ------------------------------------------------------------------------------------------------
 
 
-def model_weights_bytes(profile: Any) -> int:
-    """Bytes of the profile's model weights at its precision (what a cold start loads)."""
-    from planner.inputs.models import get_model
-    from planner.memory import weights_bytes
-
-    m = profile.model
-    return int(weights_bytes(get_model(m.name), m.precision, m.quantization))
-
-
 def model_id(profile: Any) -> str:
     """The profile model's preset id (what billing compares with a default's measured model)."""
     from planner.inputs.models import get_model
@@ -92,8 +84,8 @@ def fleet_for(
         pod_schedule: pods per hour instead of a fixed count (scale-ups become ready after
             billing.pod_provisioning_delay_seconds, billed from their start).
     """
+    from planner.scenario import serverless_spec
     from planner.sim import FleetSpec
-    from planner.sim.serverless import ServerlessSpec
 
     pod_fields: dict[str, Any] = {"pods": pods}
     if pod_schedule is not None:
@@ -101,8 +93,7 @@ def fleet_for(
                           pod_provision_s=float(billing.setting(settings, "pod_provisioning_delay_seconds")))
     if option in ("pods", "pod"):
         return FleetSpec(**pod_fields)
-    spec = ServerlessSpec.from_settings(settings, weights_bytes, overflow_only=option == "mix",
-                                        max_workers=max_workers)
+    spec = serverless_spec(settings, weights_bytes, pods=pods if option == "mix" else 0, max_workers=max_workers)
     if option == "serverless":
         return FleetSpec(pods=0, serverless=spec)
     cap = pod_max_outstanding if pod_max_outstanding is not None else spec.max_concurrency_per_worker

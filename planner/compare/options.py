@@ -184,7 +184,7 @@ def compare(
     prices.flex_usd_per_s()  # fail early and clearly: both prices are needed to compare
     prices.pod_usd_per_hour()
     if setup is None:
-        from planner.sim.setup import replica_setup
+        from planner.scenario import replica_setup
 
         setup = replica_setup(profile, gpu, tensor_parallel_size)
     if workload is None:

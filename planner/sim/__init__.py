@@ -2,11 +2,11 @@
 a fleet of pods and serverless workers behind a router, per-request records and metrics.
 
 Public API: `simulate(workload, setup, fleet, slo, *, jump, router, seed, progress) -> SimOutcome`
-(a workload, or a closed loop of users); `bench_closed_loop(model, gpu, tp, users=..., ...)` for a
-benchmark-style closed loop on one replica.
+(a workload, or a closed loop of users); `closed_loop_bench(setup, users=..., ...)` for a
+benchmark-style closed loop on one replica (`planner.scenario.bench_closed_loop` builds the replica).
 """
 
-from planner.sim.benchmark import ClosedLoopBench, bench_closed_loop
+from planner.sim.benchmark import ClosedLoopBench, closed_loop_bench
 from planner.sim.fleet import REJECT_REASONS, ROUTERS, Fleet, FleetObserver
 from planner.sim.metrics import LatencyStats, RequestRecords, SimMetrics, WorkerSpan
 from planner.sim.replica import Replica, WorkerState
@@ -17,7 +17,7 @@ from planner.sim.step_models import LinearStepModel, StepTimeModelLike
 
 __all__ = [
     "ClosedLoopBench",
-    "bench_closed_loop",
+    "closed_loop_bench",
     "REJECT_REASONS",
     "ROUTERS",
     "Fleet",

@@ -22,11 +22,10 @@ idle out instead of sharing the base load.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from planner import billing
 from planner.sim.fleet import Fleet, FleetObserver
 from planner.sim.replica import Replica, WorkerState
 from planner.sim.request import Request
@@ -35,7 +34,8 @@ _EPS_S = 1e-9
 
 
 class ServerlessSpec(BaseModel):
-    """One serverless endpoint, resolved to numbers (build it with `ServerlessSpec.from_settings`)."""
+    """One serverless endpoint, resolved to numbers (`planner.scenario.serverless_spec` builds it from a
+    profile's billing settings)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -59,33 +59,6 @@ class ServerlessSpec(BaseModel):
                 "max workers counts active workers too"
             )
         return self
-
-    @classmethod
-    def from_settings(
-        cls, settings: Any, weights_bytes: int, *, overflow_only: bool = False, **overrides: Any
-    ) -> ServerlessSpec:
-        """The endpoint a profile's `billing:` section describes.
-
-        Args:
-            settings: the profile's billing section (None: sourced defaults); checked with
-                billing.validate_settings (PlannerError on bad values).
-            weights_bytes: the model's weight bytes, for the cold start (billing.cold_start_seconds).
-            overflow_only: pods take requests first (the mix).
-            overrides: field values that win over the settings (e.g. from CLI options).
-        """
-        billing.validate_settings(settings)
-        values = dict(
-            active_workers=int(billing.setting(settings, "active_workers")),
-            max_workers=int(billing.setting(settings, "max_workers")),
-            idle_timeout_s=float(billing.setting(settings, "idle_timeout_seconds")),
-            scaler=billing.setting(settings, "scaler"),
-            scaler_value=float(billing.setting(settings, "scaler_value")),
-            cold_start_s=billing.cold_start_seconds(weights_bytes, settings),
-            max_concurrency_per_worker=int(billing.setting(settings, "max_concurrency_per_worker")),
-            overflow_only=overflow_only,
-        )
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
 
 
 def attach(fleet: Fleet, spec: ServerlessSpec) -> ServerlessAutoscaler:
