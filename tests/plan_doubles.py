@@ -15,7 +15,6 @@ import numpy as np
 
 from planner.billing import ResolvedPrices
 from planner.capacity import CandidateCheck, CapacityResult
-from planner.optimize.world import Backend
 from planner.inputs.profile import Profile
 
 CAPS = {"small": 2.0, "big": 6.0}
@@ -95,23 +94,44 @@ def fake_prices(profile, gpu):
     )
 
 
-def backend(calls=None) -> Backend:
-    return Backend(
-        check_candidate=lambda profile, gpu, tp, p50, p99: CandidateCheck(
-            gpu_id=gpu, tensor_parallel_size=tp, fits=gpu in CAPS, reason=None if gpu in CAPS else "unknown"
-        ),
-        capacities=fake_capacities,
-        simulate_fleet=lambda *a, **k: fake_simulate_fleet(*a, **k, calls=calls),
-        resolve_prices=fake_prices,
-        scale_up_seconds=lambda profile, gpu, tp: COLD_S + 5.0,
-        engine_settings=lambda profile, gpu, tp: {"max_model_len": 8192, "gpu_memory_utilization": 0.9,
-                                                  "tensor_parallel_size": tp, "max_num_seqs": 256,
-                                                  "max_num_batched_tokens": 8192, "block_size": 16,
-                                                  "model": profile.model.name},
-        assumptions=lambda profile, uses: [(f"test prices for {', '.join(uses)}", frozenset())],
-        gpu_fingerprint=lambda gpu: "",
-        check_names=lambda profile: None,  # the doubles' GPUs ("small", "big") are not in the catalog
-    )
+class DoubleBackend:
+    """The optimizer's world made of the doubles above (a `PlanningBackend`)."""
+
+    def __init__(self, calls=None):
+        self.calls = calls
+
+    def check_names(self, profile):
+        return None  # the doubles' GPUs ("small", "big") are not in the catalog
+
+    def check_candidate(self, profile, gpu, tp, p50, p99):
+        return CandidateCheck(gpu_id=gpu, tensor_parallel_size=tp, fits=gpu in CAPS,
+                              reason=None if gpu in CAPS else "unknown")
+
+    def gpu_fingerprint(self, gpu):
+        return ""
+
+    def capacities(self, tasks, *, cache=None, workers=1):
+        return fake_capacities(tasks, cache=cache, workers=workers)
+
+    def resolve_prices(self, profile, gpu):
+        return fake_prices(profile, gpu)
+
+    def scale_up_seconds(self, profile, gpu, tp):
+        return COLD_S + 5.0
+
+    def simulate_fleet(self, *args, **kwargs):
+        return fake_simulate_fleet(*args, **kwargs, calls=self.calls)
+
+    def engine_settings(self, profile, gpu, tp):
+        return {"max_model_len": 8192, "gpu_memory_utilization": 0.9, "tensor_parallel_size": tp,
+                "max_num_seqs": 256, "max_num_batched_tokens": 8192, "block_size": 16, "model": profile.model.name}
+
+    def assumptions(self, profile, uses):
+        return [(f"test prices for {', '.join(uses)}", frozenset())]
+
+
+def backend(calls=None) -> DoubleBackend:
+    return DoubleBackend(calls)
 
 
 def profile(arrivals: dict, **overrides) -> Profile:

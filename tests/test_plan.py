@@ -119,7 +119,7 @@ def test_budget_too_small_is_explained():
 
 def _recording_backend():
     """The doubles, with the real up-front name check, recording every candidate check."""
-    from planner.optimize.world import check_names
+    from planner.optimize.backend import check_names
 
     checked = []
     be = D.backend()
@@ -153,7 +153,7 @@ def test_unknown_model_is_one_message_not_one_per_candidate():
 
 
 def test_known_names_pass_the_up_front_check():
-    from planner.optimize.world import check_names
+    from planner.optimize.backend import check_names
 
     check_names(D.profile({"process": "poisson", "rate_per_s": 1.0},
                           candidates={"gpus": ["l40s", "H100-SXM"], "tensor_parallel_sizes": [1]}))
@@ -215,13 +215,13 @@ def test_report_assumptions_list_efficiencies_once_per_gpu_shown():
 
 
 def test_plan_assumptions_are_collapsed():
-    import dataclasses
 
     def lines(profile, uses):
         return [(f"{g}: efficiency {n} = 0.5 is estimated (rule)", frozenset({(g, "*")}))
                 for g in uses for n in ("flop_fraction", "roofline_exponent")]
 
-    backend = dataclasses.replace(D.backend(), assumptions=lines)
+    backend = D.backend()
+    backend.assumptions = lines
     profile = D.profile({"process": "poisson", "rate_per_s": 5.0})
     result, _ = plan(profile, backend=backend, use_cache=False, workload=_steps([9.0] * 6))
     eff = [a for a in result.assumptions if "efficienc" in a]
@@ -242,7 +242,6 @@ def test_collapsed_lines_keep_what_they_concern():
 
 def test_assumptions_split_into_the_plan_and_the_alternatives():
     """The plan's list holds what its (GPU, billing) pairs rely on; the alternatives' only the rest."""
-    import dataclasses
 
     def lines(profile, uses):
         out = [("the month", frozenset())]
@@ -251,7 +250,8 @@ def test_assumptions_split_into_the_plan_and_the_alternatives():
             out += [(f"{g}: {m} price", frozenset({(g, m)})) for m in sorted(modes)]
         return out
 
-    backend = dataclasses.replace(D.backend(), assumptions=lines)
+    backend = D.backend()
+    backend.assumptions = lines
     profile = D.profile({"process": "poisson", "rate_per_s": 5.0})
     result, _ = plan(profile, backend=backend, use_cache=False, workload=_steps([9.0] * 6))
     plan_pairs = {(e.gpu, e.billing) for e in result.plan}

@@ -44,7 +44,7 @@ class CapacityTask:
     key: str
 
 
-def simulate_replica(profile: Any, gpu_id: str, tensor_parallel_size: int, workload: Any) -> Any:
+def simulate_replica(profile: Profile, gpu_id: str, tensor_parallel_size: int, workload: Any) -> Any:
     """Run one pod replica on `workload`; returns the simulator's SimOutcome (the seam tests stub)."""
     from planner import sim  # noqa: PLC0415  (SimPy only loads when a simulation runs)
 
@@ -60,7 +60,7 @@ def replica_setup(profile: Profile, gpu_id: str, tensor_parallel_size: int) -> A
 
 
 def check_candidate(
-    profile: Any, gpu_id: str, tensor_parallel_size: int, prompt_p50: int, tokens_p99: int
+    profile: Profile, gpu_id: str, tensor_parallel_size: int, prompt_p50: int, tokens_p99: int
 ) -> CandidateCheck:
     """Memory and latency feasibility of one (GPU, TP) before any simulation.
 
@@ -108,7 +108,7 @@ def check_candidate(
 
 
 def _attainment_fn(
-    profile: Any,
+    profile: Profile,
     gpu_id: str,
     tp: int,
     prompt: np.ndarray,
@@ -194,7 +194,7 @@ def run_task(task: CapacityTask, simulate: Callable[..., Any] | None = None) -> 
 
 
 def make_tasks(
-    profile: Any,
+    profile: Profile,
     candidates: Sequence[tuple[str, int]],
     buckets: Sequence[Bucket],
     workload: Any,

@@ -65,7 +65,7 @@ def engine_settings(profile: Profile, gpu_id: str, tensor_parallel_size: int) ->
 Concerns = frozenset[tuple[str, str]]
 
 
-def assumptions(profile: Any, uses: Mapping[str, Collection[str]]) -> list[tuple[str, Concerns]]:
+def assumptions(profile: Profile, uses: Mapping[str, Collection[str]]) -> list[tuple[str, Concerns]]:
     """Every estimated input plans using these GPUs relied on, one line each, with what it concerns.
 
     Args:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from planner import billing
 from planner.billing import ColdStart, CostBreakdown, ResolvedPrices
 from planner.errors import PlannerError
+from planner.inputs.profile import Profile
 from planner.scenario import model_weights_bytes
 
 Option = Literal["pods", "serverless", "mix"]
@@ -54,7 +55,7 @@ class ServerlessOverrides(BaseModel):
 # ------------------------------------------------------------------------------------------------
 
 
-def model_id(profile: Any) -> str:
+def model_id(profile: Profile) -> str:
     """The profile model's preset id (what billing compares with a default's measured model)."""
     from planner.inputs.models import get_model
 
@@ -124,7 +125,7 @@ def _price(outcome: Any, workload: Any, prices: ResolvedPrices, settings: Any) -
 
 
 def simulate_billed(
-    profile: Any,
+    profile: Profile,
     gpu: Any,
     setup: Any,
     workload: Any,
@@ -191,7 +192,7 @@ class BillingNotes(BaseModel):
 
 
 def billing_notes(
-    profile: Any, gpu: Any, mode: Literal["pod", "serverless", "mix"] = "pod", overrides: ServerlessOverrides | None = None,
+    profile: Profile, gpu: Any, mode: Literal["pod", "serverless", "mix"] = "pod", overrides: ServerlessOverrides | None = None,
     tensor_parallel_size: int | None = None,
 ) -> BillingNotes:
     """The cold start and the estimated or dated inputs behind `simulate_billed`'s cost for `mode`
@@ -206,7 +207,7 @@ def billing_notes(
     )
 
 
-def _calibration_lines(profile: Any, gpu: Any, tensor_parallel_size: int | None = None) -> list[str]:
+def _calibration_lines(profile: Profile, gpu: Any, tensor_parallel_size: int | None = None) -> list[str]:
     """The assumption lines of a GPU that runs on the user's `planner calibrate` corrections."""
     from planner.inputs.catalog import get_gpu
     from planner.perf.corrections import calibration_assumptions

@@ -29,6 +29,7 @@ from planner.compare.billed_run import (
     run_billed,
 )
 from planner.errors import PlannerError
+from planner.inputs.profile import Profile
 
 # ------------------------------------------------------------------------------------------------
 # Comparison and break-even
@@ -150,7 +151,7 @@ def break_even(points: Sequence[LoadPoint]) -> tuple[float | None, str]:
 
 
 def compare(
-    profile: Any,
+    profile: Profile,
     gpu: Any,
     *,
     tensor_parallel_size: int = 1,

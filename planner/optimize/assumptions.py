@@ -14,7 +14,8 @@ from planner.optimize.result import (
 
 if TYPE_CHECKING:
     from planner.capacity import Concerns
-from planner.optimize.world import Backend, _World
+from planner.optimize.backend import PlanningBackend
+from planner.optimize.world import _World
 
 _EFFICIENCY_LABELS: dict[str, tuple[str, float, str]] = {
     "stream_bandwidth_fraction": ("bandwidth fraction", 1.0, ""),
@@ -109,7 +110,7 @@ def _uses(entries: Sequence[PlanEntry]) -> dict[str, set[str]]:
 
 
 def _assumptions(
-    world: _World, backend: Backend, plan_entries: Sequence[PlanEntry], shown_entries: Sequence[PlanEntry]
+    world: _World, backend: PlanningBackend, plan_entries: Sequence[PlanEntry], shown_entries: Sequence[PlanEntry]
 ) -> tuple[list[str], list[str]]:
     """Every estimated input behind the answer, for the report's Assumptions section.
 

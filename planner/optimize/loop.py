@@ -3,7 +3,7 @@
 `plan()` runs the design card's main command: candidates -> capacities (`planner.capacity`) ->
 demand per slot (`planner.optimize.demand`) -> MILP (`planner.optimize.milp`) -> verify by
 simulation (`planner.optimize.verify`) -> refine -> alternatives. Everything that touches the
-simulator, the catalog or prices goes through a `Backend`, so tests can run the loop on hand-made
+simulator, the catalog or prices goes through a `PlanningBackend`, so tests can run the loop on hand-made
 numbers. The result models (`OptimizeResult`, what `planner optimize --json` prints, and
 `PlanArtifacts`, the arrays the report plots) are in `planner.optimize.result`.
 """
@@ -21,21 +21,23 @@ from planner.optimize.result import (
 
 if TYPE_CHECKING:
     pass
+from planner.inputs.profile import Profile
 from planner.optimize.alternatives import _alternatives
 from planner.optimize.assumptions import _assumptions
 from planner.optimize.result import _fmt_pct, describe
 from planner.optimize.search import _better, _run_searches, _Search
-from planner.optimize.world import Backend, _deploy, _infeasible_message, _prepare
+from planner.optimize.backend import CatalogBackend, PlanningBackend
+from planner.optimize.world import _deploy, _infeasible_message, _prepare
 
 
 def plan(
-    profile: Any,
+    profile: Profile,
     *,
     seed: int | None = None,
     workers: int = 1,
     cache_dir: Any = None,
     use_cache: bool = True,
-    backend: Backend | None = None,
+    backend: PlanningBackend | None = None,
     workload: Any = None,
 ) -> tuple[OptimizeResult, PlanArtifacts]:
     """Cheapest fleet under the profile's SLO, verified by simulation (the main command).
@@ -56,7 +58,7 @@ def plan(
     from planner import capacity  # noqa: PLC0415
 
     started = time.perf_counter()
-    backend = backend or Backend()
+    backend = backend or CatalogBackend()
     if use_cache and cache_dir is not None:
         capacity.check_cache_dir(cache_dir)
     if profile.capacity is None:  # measured capacities name their own GPUs and need no catalog
@@ -107,7 +109,7 @@ def plan(
     # Every plan in the report counts for the assumptions: the answer's, then the alternatives'.
     assumptions, alternative_assumptions = _assumptions(world, backend, entries, [e for a in alts for e in a.plan])
     deploy = [_deploy(world, backend, e) for e in entries]
-    if world.measured:
+    if world.measured and world.profile.capacity is not None:
         measured_gpus = sorted({e.gpu for e in world.profile.capacity.entries})
         ignored = sorted(set(world.profile.candidates.gpus) - set(measured_gpus))
         if ignored:

@@ -29,7 +29,8 @@ from planner.optimize.verify import NotSimulable, unsimulated_run, verify
 if TYPE_CHECKING:
     pass
 from planner.optimize.result import describe
-from planner.optimize.world import Backend, _entries, _milp_inputs, _World
+from planner.optimize.backend import PlanningBackend
+from planner.optimize.world import _entries, _milp_inputs, _World
 
 
 @dataclass
@@ -46,7 +47,7 @@ class _Search:
 
 
 def _solve_verify(
-    world: _World, backend: Backend, keep: Callable[[Pool], bool], *, limits: Limits | None = None,
+    world: _World, backend: PlanningBackend, keep: Callable[[Pool], bool], *, limits: Limits | None = None,
     max_rounds: int | None = None,
 ) -> _Search:
     """Solve, simulate the plan, tighten the capacity of what missed the SLO, solve again.
@@ -147,7 +148,7 @@ def _flex_cost_ratios(result: SolverResult, run: FleetRun) -> dict[str, float]:
     return ratios
 
 
-def _search_specs(world: _World, backend: Backend) -> tuple[dict[str, tuple[str, Limits | None]], float, str | None]:
+def _search_specs(world: _World, backend: PlanningBackend) -> tuple[dict[str, tuple[str, Limits | None]], float, str | None]:
     """What to search: the mix, the cheapest single GPU type on pods, and all serverless.
 
     Returns ({label: (pool filter, limits override)}, solver seconds spent ranking, note).
@@ -189,7 +190,7 @@ def _keep(spec: str) -> Callable[[Pool], bool]:
     return lambda p: p.name == name
 
 
-_FORKED: tuple[_World, Backend, dict[str, tuple[str, Limits | None]]] | None = None
+_FORKED: tuple[_World, PlanningBackend, dict[str, tuple[str, Limits | None]]] | None = None
 
 
 def _search_in_child(label: str) -> _Search:
@@ -200,7 +201,7 @@ def _search_in_child(label: str) -> _Search:
     return _solve_verify(world, backend, _keep(spec), limits=limits)
 
 
-def _run_searches(world: _World, backend: Backend, workers: int) -> dict[str, _Search]:
+def _run_searches(world: _World, backend: PlanningBackend, workers: int) -> dict[str, _Search]:
     """The three searches, in parallel over forked processes when workers > 1 (else in turn)."""
     import multiprocessing as mp  # noqa: PLC0415
 

@@ -1,7 +1,7 @@
 """Verify a MILP plan by simulation: the plan's fleet run on the horizon's actual arrivals.
 
 `verify` splits the requests over the plan's endpoints as the MILP routed them (per demand level
-and size bucket), simulates each endpoint's pods and serverless workers through the `Backend`,
+and size bucket), simulates each endpoint's pods and serverless workers through the `PlanningBackend`,
 and bills the simulated workers (`planner.billing.price_outcome`). A plan the simulator cannot model
 raises `NotSimulable`; `unsimulated_run` then reports the MILP's own figures instead.
 """
@@ -25,7 +25,8 @@ from planner.optimize.result import (
 )
 
 if TYPE_CHECKING:
-    from planner.optimize.world import Backend, _World
+    from planner.optimize.backend import PlanningBackend
+    from planner.optimize.world import _World
 
 
 class NotSimulable(Exception):
@@ -81,7 +82,7 @@ def _prices_for(world: _World, gpu: str, tp: int) -> Any:
 
 
 def verify(
-    world: _World, inputs: MilpInputs, result: SolverResult, entries: Sequence[PlanEntry], backend: Backend
+    world: _World, inputs: MilpInputs, result: SolverResult, entries: Sequence[PlanEntry], backend: PlanningBackend
 ) -> tuple[FleetRun, PlanArtifacts]:
     """Simulate the plan on the horizon's arrivals: requests split over endpoints as routed.
 

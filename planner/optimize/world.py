@@ -1,10 +1,10 @@
-"""The planning world: what the loop needs from the simulator, catalog and prices (`Backend`), prepared
-once per run (`_World`: capacities, demand, prices, scale-up times), and the MILP's inputs from it.
+"""The planning world, prepared once per run through the `PlanningBackend` (`_World`: capacities,
+demand, prices, scale-up times), and the MILP's inputs from it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +12,8 @@ import numpy as np
 
 from planner import billing
 from planner.errors import PlannerError
+from planner.inputs.profile import Profile
+from planner.optimize.backend import PlanningBackend
 from planner.optimize.demand import DemandSeries, slot_demands
 from planner.optimize.milp import (
     Limits,
@@ -26,47 +28,14 @@ from planner.optimize.result import (
 )
 
 if TYPE_CHECKING:
-    from planner.capacity import Concerns
-
-
-@dataclass
-class Backend:
-    """The optimizer's window on the world; the defaults use the real modules."""
-
-    check_candidate: Callable[..., Any] = field(default=None)  # type: ignore[assignment]
-    capacities: Callable[..., list[Any]] = field(default=None)  # type: ignore[assignment]
-    simulate_fleet: Callable[..., Any] = field(default=None)  # type: ignore[assignment]
-    resolve_prices: Callable[[Any, str], Any] = field(default=None)  # type: ignore[assignment]
-    scale_up_seconds: Callable[[Any, str, int], float] = field(default=None)  # type: ignore[assignment]
-    engine_settings: Callable[[Any, str, int], dict[str, Any]] = field(default=None)  # type: ignore[assignment]
-    assumptions: Callable[[Any, Mapping[str, Collection[str]]], list[tuple[str, Concerns]]] = field(default=None)  # type: ignore[assignment]
-    gpu_fingerprint: Callable[[str], str] = field(default=None)  # type: ignore[assignment]
-    check_names: Callable[[Any], None] = field(default=None)  # type: ignore[assignment]
-
-    def __post_init__(self) -> None:
-        from planner import capacity  # noqa: PLC0415
-
-        defaults = {
-            "check_names": check_names,
-            "check_candidate": capacity.check_candidate,
-            "capacities": capacity.capacities,
-            "simulate_fleet": capacity.simulate_fleet,
-            "resolve_prices": capacity.resolve_prices,
-            "scale_up_seconds": capacity.scale_up_seconds,
-            "engine_settings": capacity.engine_settings,
-            "assumptions": capacity.assumptions,
-            "gpu_fingerprint": capacity.gpu_fingerprint,
-        }
-        for name, fn in defaults.items():
-            if getattr(self, name) is None:
-                setattr(self, name, fn)
+    pass
 
 
 @dataclass
 class _World:
     """Everything fixed before the first solve."""
 
-    profile: Any
+    profile: Profile
     workload: Any
     bucket_names: list[str]
     bucket_idx: np.ndarray
@@ -85,29 +54,7 @@ class _World:
     worker_concurrency: int | None = None  # serverless max_concurrency_per_worker
 
 
-def check_names(profile: Any) -> None:
-    """Refuse an unknown model or candidate GPU once, up front, with the catalog's close names.
-
-    Without this each (GPU, TP) check would fail on its own and the error would repeat per
-    candidate, or an unknown GPU would silently drop out of the plan.
-    """
-    from planner.inputs import catalog, models  # noqa: PLC0415
-
-    try:
-        models.get_model(profile.model.name)
-    except PlannerError as err:
-        raise PlannerError(f"model.name: {err}") from None
-    unknown = []
-    for gpu in dict.fromkeys(profile.candidates.gpus):
-        try:
-            catalog.get_gpu(gpu)
-        except PlannerError as err:
-            unknown.append(str(err))
-    if unknown:
-        raise PlannerError("candidates.gpus: " + "; ".join(unknown))
-
-
-def _prepare(profile: Any, workload: Any, seed: int, workers: int, cache: Any, backend: Backend) -> _World:
+def _prepare(profile: Profile, workload: Any, seed: int, workers: int, cache: Any, backend: PlanningBackend) -> _World:
     """Buckets, demand levels, candidates and their capacities: everything before the MILP."""
     from planner import capacity  # noqa: PLC0415
 
@@ -195,7 +142,7 @@ def _prepare(profile: Any, workload: Any, seed: int, workers: int, cache: Any, b
     )
 
 
-def _worker_concurrency(profile: Any) -> int | None:
+def _worker_concurrency(profile: Profile) -> int | None:
     """Requests one serverless worker holds at once (Runpod vLLM worker MAX_CONCURRENCY)."""
     try:
         value = billing.setting(profile.billing, "max_concurrency_per_worker")
@@ -220,7 +167,7 @@ def _serverless_caps(world: _World, ep: str, caps: dict[str, float]) -> dict[str
     return out
 
 
-def _no_candidate_message(profile: Any, checks: Sequence[Any]) -> str:
+def _no_candidate_message(profile: Profile, checks: Sequence[Any]) -> str:
     reasons = []
     for c in checks:
         line = f"{c.gpu_id} tp{c.tensor_parallel_size}: {c.reason}"
@@ -253,7 +200,7 @@ def _infeasible_message(world: _World, status: str) -> str:
 
 
 def _milp_inputs(
-    world: _World, factors: dict[str, float], backend: Backend, price_factors: dict[str, float] | None = None
+    world: _World, factors: dict[str, float], backend: PlanningBackend, price_factors: dict[str, float] | None = None
 ) -> MilpInputs:
     """Pools for every (endpoint, billing) the profile allows and prices allow.
 
@@ -332,7 +279,7 @@ def _entries(result: SolverResult, inputs: MilpInputs, world: _World) -> list[Pl
     return [e for e in out.values() if e.count > 0 or e.traffic_share > 1e-9]
 
 
-def _deploy(world: _World, backend: Backend, entry: PlanEntry) -> dict[str, Any]:
+def _deploy(world: _World, backend: PlanningBackend, entry: PlanEntry) -> dict[str, Any]:
     """Settings to deploy one plan line (the report renders the vllm command and env vars)."""
     out: dict[str, Any] = {
         "gpu": entry.gpu, "tensor_parallel_size": entry.tensor_parallel_size, "billing": entry.billing,

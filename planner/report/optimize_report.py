@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from planner.billing import HOURS_PER_MONTH
+from planner.inputs.profile import Profile
 from planner.report import deploy as deploy_mod
 from planner.report.files import check_output_dir, write_folder
 from planner.units import format_usd
@@ -369,7 +370,7 @@ def render_html(md_with_data_uris: str, title: str) -> str:
 # ------------------------------------------------------------------------------------ writer ---
 
 
-def write_report(result: Any, arts: Any, directory: str | Path, *, profile: Any = None) -> list[Path]:
+def write_report(result: Any, arts: Any, directory: str | Path, *, profile: Profile | None = None) -> list[Path]:
     """Write the whole report into `directory` (created; files there with the same names replaced).
 
     Args:
