@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from planner.assumption import Assumption
 from planner.billing import ResolvedPrices
 from planner.capacity import CandidateCheck, CapacityResult
 from planner.inputs.profile import Profile
@@ -127,7 +128,7 @@ class DoubleBackend:
                 "max_num_seqs": 256, "max_num_batched_tokens": 8192, "block_size": 16, "model": profile.model.name}
 
     def assumptions(self, profile, uses):
-        return [(f"test prices for {', '.join(uses)}", frozenset())]
+        return [Assumption(topic="note", name="test prices", source=f"for {', '.join(uses)}")]
 
 
 def backend(calls=None) -> DoubleBackend:

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent / "planner"
 # Bottom to top. A module may import its own package and any package of a lower rank; packages of
 # the same rank are siblings and must not import each other.
 RANKS: dict[str, int] = {
-    "errors": 0, "units": 0, "resources": 0,
+    "errors": 0, "units": 0, "resources": 0, "assumption": 0,
     "inputs": 1,
     "memory": 2,
     "perf": 3,

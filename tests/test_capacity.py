@@ -159,9 +159,16 @@ def test_cache_dir_check_refuses_a_file_in_the_path_only(tmp_path):
     assert not fresh.exists()  # the check writes nothing
 
 
+def _worded(items):
+    """(line, the (GPU, mode) pairs it concerns) per assumption item."""
+    from planner.assumption import render
+
+    return [(render(item), {tuple(pair) for pair in item.concerns}) for item in items]
+
+
 def test_plan_assumptions_say_the_cold_start_is_measured_on_one_model_and_gpu():
     profile = D.profile({"process": "poisson", "rate_per_s": 1.0})  # llama-3.1-8b
-    items = C.assumptions(profile, {"l40s": {"serverless"}, "h100-sxm": {"serverless", "pod"}})
+    items = _worded(C.assumptions(profile, {"l40s": {"serverless"}, "h100-sxm": {"serverless", "pod"}}))
     lines = [line for line, _ in items]
     # One line per cold-start default, naming every GPU it applies to (not one per GPU).
     warmups = [a for a in lines if "engine_warmup_seconds" in a]
@@ -174,7 +181,7 @@ def test_plan_assumptions_say_the_cold_start_is_measured_on_one_model_and_gpu():
 
 def test_plan_assumptions_price_only_the_billing_modes_used():
     profile = D.profile({"process": "poisson", "rate_per_s": 1.0})
-    items = C.assumptions(profile, {"h100-sxm": {"pod"}, "l40s": {"serverless"}})
+    items = _worded(C.assumptions(profile, {"h100-sxm": {"pod"}, "l40s": {"serverless"}}))
     about = dict(items)
     lines = list(about)
     assert [a for a in lines if "pod price" in a] == [next(a for a in lines if a.startswith("h100-sxm: pod price"))]
@@ -184,7 +191,7 @@ def test_plan_assumptions_price_only_the_billing_modes_used():
     assert about[next(a for a in lines if "pod_provisioning_delay" in a)] == {("h100-sxm", "pod")}
     assert "applied as an estimate" not in "\n".join(lines)  # the serverless GPU is where it was measured
     # Pods only: no serverless settings or tiers at all.
-    pods = [line for line, _ in C.assumptions(profile, {"h100-sxm": {"pod"}})]
+    pods = [line for line, _ in _worded(C.assumptions(profile, {"h100-sxm": {"pod"}}))]
     assert not [a for a in pods if "serverless" in a]
 
 

@@ -170,22 +170,30 @@ def test_cache_dir_under_a_file_is_refused(tmp_path):
     assert result.plan
 
 
+def _eff(gpu, name, value, source, about=None):
+    from planner.assumption import Assumption
+
+    return Assumption(topic="efficiency", gpu=gpu, name=name, value=value, source=source,
+                      concerns=about if about is not None else [(gpu, "*")])
+
+
 def test_efficiency_assumptions_collapse_to_one_line_per_gpu():
-    from planner.optimize.assumptions import collapse_efficiency_lines
+    from planner.assumption import Assumption, render_lines
 
     rule = "derived from the H200 fit (bench/data/h200-llama-3.1-8b.json) by the rule in docs/perf.md (estimated)"
     host = "setting, default 0 (estimated)"
-    lines = ["pod price $3.99 per GPU-hour: runpod"]
+    items = [Assumption(topic="pod_price", name="pod price", gpu="h100-sxm", value=3.99, unit="USD per GPU-hour",
+                        source="runpod")]
     for gpu, bw in (("h100-sxm", 0.98947), ("l4", 0.98947), ("mi300x", 0.9)):
-        lines += [f"{gpu}: ecc is estimated (unsourced)",
-                  f"{gpu}: efficiency stream_bandwidth_fraction = {bw} is estimated ({rule})",
-                  f"{gpu}: efficiency flop_fraction = 0.75905 is estimated ({rule})",
-                  f"{gpu}: efficiency layer_fixed_s = 7.5015e-05 is estimated ({rule})",
-                  f"{gpu}: efficiency attention_unit_bytes_per_s = 50156000000.0 is estimated ({rule})",
-                  f"{gpu}: efficiency host_overhead_s = 0.0 is estimated ({host})"]
-    lines.append("a month is 730 h")
-    out = collapse_efficiency_lines(lines)
-    assert out[0] == lines[0] and out[-1] == "a month is 730 h"
+        items += [Assumption(topic="gpu_spec", gpu=gpu, name="ecc", source="unsourced"),
+                  _eff(gpu, "stream_bandwidth_fraction", bw, rule),
+                  _eff(gpu, "flop_fraction", 0.75905, rule),
+                  _eff(gpu, "layer_fixed_s", 7.5015e-05, rule),
+                  _eff(gpu, "attention_unit_bytes_per_s", 50156000000.0, rule),
+                  _eff(gpu, "host_overhead_s", 0.0, host)]
+    items.append(Assumption(topic="note", name="a month", source="730 h"))
+    out = render_lines(items)
+    assert out[0] == "h100-sxm: pod price $3.99 per GPU-hour: runpod" and out[-1] == "a month: 730 h"
     assert sum("ecc is estimated" in x for x in out) == 3  # other lines pass through
     eff = [x for x in out if "step-time efficiencies" in x]
     # h100-sxm and l4 have the same figures and source: one line; mi300x differs: its own line.
@@ -200,14 +208,15 @@ def test_efficiency_assumptions_collapse_to_one_line_per_gpu():
 
 
 def test_report_assumptions_list_efficiencies_once_per_gpu_shown():
-    """The real catalog's lines, through the planner: no per-constant lines, no ../shared path."""
+    """The real catalog's items, through the planner: no per-constant lines, no ../shared path."""
+    from planner.assumption import render, render_lines
     from planner.capacity import assumptions as catalog_assumptions
-    from planner.optimize.assumptions import collapse_efficiency_lines
 
     profile = D.profile({"process": "poisson", "rate_per_s": 1.0})
-    raw = [line for line, _ in catalog_assumptions(profile, {"h100-sxm": {"pod"}, "l40s": {"pod"}})]
-    out = collapse_efficiency_lines(raw)
-    assert len([x for x in raw if ": efficiency " in x]) >= 10
+    items = catalog_assumptions(profile, {"h100-sxm": {"pod"}, "l40s": {"pod"}})
+    out = render_lines(items)
+    assert len([x for x in items if x.topic == "efficiency"]) >= 10
+    assert len([x for x in map(render, items) if ": efficiency " in x]) >= 10
     assert not [x for x in out if ": efficiency " in x]
     eff = [x for x in out if "step-time efficiencies:" in x]
     assert len(eff) == 1 and eff[0].startswith("h100-sxm, l40s: ") and "bench/data/h200-llama-3.1-8b.json" in eff[0]
@@ -216,42 +225,43 @@ def test_report_assumptions_list_efficiencies_once_per_gpu_shown():
 
 def test_plan_assumptions_are_collapsed():
 
-    def lines(profile, uses):
-        return [(f"{g}: efficiency {n} = 0.5 is estimated (rule)", frozenset({(g, "*")}))
-                for g in uses for n in ("flop_fraction", "roofline_exponent")]
+    def items(profile, uses):
+        return [_eff(g, n, 0.5, "rule") for g in uses for n in ("flop_fraction", "roofline_exponent")]
 
     backend = D.backend()
-    backend.assumptions = lines
+    backend.assumptions = items
     profile = D.profile({"process": "poisson", "rate_per_s": 5.0})
     result, _ = plan(profile, backend=backend, use_cache=False, workload=_steps([9.0] * 6))
     eff = [a for a in result.assumptions if "efficienc" in a]
     assert len(eff) == 1 and eff[0].endswith(": step-time efficiencies: FLOP fraction 0.5, roofline exponent 0.5; rule")
+    # The JSON keeps the lines and adds the items they word.
+    assert {i.name for i in result.assumption_items if i.topic == "efficiency"} == {"flop_fraction", "roofline_exponent"}
 
 
-def test_collapsed_lines_keep_what_they_concern():
-    from planner.optimize.assumptions import collapse_gpu_lines
+def test_grouped_lines_keep_their_items():
+    from planner.assumption import Assumption, grouped
 
-    items = [("month", frozenset()),
-             ("a: efficiency flop_fraction = 0.5 is estimated (rule)", frozenset({("a", "*")})),
-             ("b: efficiency flop_fraction = 0.5 is estimated (rule)", frozenset({("b", "*")}))]
-    assert collapse_gpu_lines(items) == [
-        ("month", frozenset()),
-        ("a, b: step-time efficiencies: FLOP fraction 0.5; rule", frozenset({("a", "*"), ("b", "*")})),
+    month = Assumption(topic="note", name="month", source="730 h")
+    a, b = _eff("a", "flop_fraction", 0.5, "rule"), _eff("b", "flop_fraction", 0.5, "rule")
+    assert grouped([month, a, b]) == [
+        ("month: 730 h", [month]),
+        ("a, b: step-time efficiencies: FLOP fraction 0.5; rule", [a, b]),
     ]
 
 
 def test_assumptions_split_into_the_plan_and_the_alternatives():
     """The plan's list holds what its (GPU, billing) pairs rely on; the alternatives' only the rest."""
+    from planner.assumption import Assumption
 
-    def lines(profile, uses):
-        out = [("the month", frozenset())]
+    def items(profile, uses):
+        out = [Assumption(topic="note", name="the month", source="730 h")]
         for g, modes in uses.items():
-            out.append((f"{g}: efficiency flop_fraction = 0.5 is estimated (rule)", frozenset({(g, "*")})))
-            out += [(f"{g}: {m} price", frozenset({(g, m)})) for m in sorted(modes)]
+            out.append(_eff(g, "flop_fraction", 0.5, "rule"))
+            out += [Assumption(topic="note", name=f"{g}", source=f"{m} price", concerns=[(g, m)]) for m in sorted(modes)]
         return out
 
     backend = D.backend()
-    backend.assumptions = lines
+    backend.assumptions = items
     profile = D.profile({"process": "poisson", "rate_per_s": 5.0})
     result, _ = plan(profile, backend=backend, use_cache=False, workload=_steps([9.0] * 6))
     plan_pairs = {(e.gpu, e.billing) for e in result.plan}
@@ -259,7 +269,7 @@ def test_assumptions_split_into_the_plan_and_the_alternatives():
     assert alt_pairs  # the doubles' all-serverless alternative uses what the pods plan does not
     assert {a for a in result.assumptions if a.endswith(" price")} == {f"{g}: {m} price" for g, m in plan_pairs}
     assert {a for a in result.alternative_assumptions if a.endswith(" price")} == {f"{g}: {m} price" for g, m in alt_pairs}
-    assert "the month" in result.assumptions and not set(result.assumptions) & set(result.alternative_assumptions)
+    assert "the month: 730 h" in result.assumptions and not set(result.assumptions) & set(result.alternative_assumptions)
     # The efficiency line names every GPU shown and sits with the plan (it covers the plan's GPU).
     eff = [a for a in result.assumptions + result.alternative_assumptions if "efficienc" in a]
     assert len(eff) == 1 and eff[0] in result.assumptions

@@ -48,7 +48,7 @@ def test_report_files(planned, tmp_path):
     md = (out / "report.md").read_text()
     for section in ("## Alternatives", "## Assumptions", "## Deploy", "## Rounds", "cheapest single-GPU pods", "all serverless"):
         assert section in md
-    assert "test prices for" in md  # the backend's assumptions reach the report
+    assert "test prices: for" in md  # the backend's assumptions reach the report
     assert "### For the chosen plan" in md and "<h3>For the chosen plan</h3>" in page
 
 

@@ -18,6 +18,9 @@ Modules: defaults (sourced defaults), prices, cold_start, cost, assumption_list.
 """
 
 from planner.billing.assumption_list import (
+    assumption_items,
+    month_assumption,
+    price_assumption_items,
     assumptions,
     price_assumptions,
 )
@@ -58,6 +61,9 @@ from planner.units import (
 )
 
 __all__ = [
+    "assumption_items",
+    "month_assumption",
+    "price_assumption_items",
     "HOURS_PER_MONTH",
     "MONTH_ASSUMPTION",
     "SECONDS_PER_MONTH",

@@ -5,16 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from planner.assumption import Assumption, render
 from planner.billing.defaults import BILLING_DEFAULTS, SourcedDefault
 from planner.billing.prices import ResolvedPrices, _lookup, _setting, setting_path
-
-# The month convention lives with the units (traffic and billing both scale to it).
-from planner.units import MONTH_ASSUMPTION
-
-# ----------------------------------------------------------------------------------------------
-# Assumptions
-# ----------------------------------------------------------------------------------------------
-
+from planner.units import HOURS_PER_MONTH
 
 
 def _measured_origin(entry: SourcedDefault, model: str | None, gpu_ids: Sequence[str | None]) -> str:
@@ -38,7 +32,7 @@ def _measured_origin(entry: SourcedDefault, model: str | None, gpu_ids: Sequence
     return f"estimated for {target}: measured for {m} on {g} only ({entry.source}); {entry.elsewhere}"
 
 
-def assumptions(
+def assumption_items(
     settings: Any = None,
     prices: ResolvedPrices | None = None,
     *,
@@ -46,8 +40,8 @@ def assumptions(
     model: str | None = None,
     pods: bool = True,
     gpu_ids: Sequence[str] | None = None,
-) -> list[str]:
-    """The estimated or dated inputs a billed run relied on, one line each, for "Assumptions".
+) -> list[Assumption]:
+    """The estimated or dated inputs a billed run relied on, for "Assumptions".
 
     Args:
         settings: the profile's billing section (a field the user set explicitly is theirs, not
@@ -71,7 +65,7 @@ def assumptions(
                                                    "engine_warmup_seconds")]
         else:
             names.remove("cached_start_seconds")
-    lines: list[str] = []
+    items: list[Assumption] = []
     for name in names:
         if _lookup(settings, name)[1]:
             continue  # the user's own figure, not an assumption
@@ -80,34 +74,56 @@ def assumptions(
         if entry.measured_on is not None:
             where = list(gpu_ids) if gpu_ids is not None else [prices.gpu_id if prices is not None else None]
             origin = _measured_origin(entry, model, where)
-        lines.append(f"{setting_path(name)} = {entry.value:g} ({origin})" if isinstance(entry.value, float)
-                     else f"{setting_path(name)} = {entry.value} ({origin})")
-    lines.append(MONTH_ASSUMPTION)
+        items.append(Assumption(topic="setting", name=setting_path(name), value=entry.value, source=origin))
+    items.append(month_assumption())
     if prices is not None:
-        lines += price_assumptions(prices, pods=pods, serverless=serverless)
-    return lines
+        items += price_assumption_items(prices, pods=pods, serverless=serverless)
+    return items
+
+
+def month_assumption(source: str = "") -> Assumption:
+    """The month convention monthly figures scale to (`source`: what the horizon was, if said)."""
+    return Assumption(topic="month", name="month", value=HOURS_PER_MONTH, unit="hours", source=source)
+
+
+def assumptions(
+    settings: Any = None,
+    prices: ResolvedPrices | None = None,
+    *,
+    serverless: bool = True,
+    model: str | None = None,
+    pods: bool = True,
+    gpu_ids: Sequence[str] | None = None,
+) -> list[str]:
+    """`assumption_items` in words, one line each (a list about one GPU: prices without its name)."""
+    return [render(item, name_gpu=False) for item in assumption_items(
+        settings, prices, serverless=serverless, model=model, pods=pods, gpu_ids=gpu_ids)]
 
 
 def price_assumptions(
     prices: ResolvedPrices, *, pods: bool = True, serverless: bool = True, name_gpu: bool = False
 ) -> list[str]:
-    """The dated prices of one GPU, one line each: the pod price if pods, the serverless tier if serverless.
+    """`price_assumption_items` in words; name_gpu starts each line with the GPU id."""
+    return [render(item, name_gpu=name_gpu) for item in price_assumption_items(prices, pods=pods, serverless=serverless)]
 
-    name_gpu starts each line with the GPU id (for a list that covers several GPUs).
-    """
-    lines: list[str] = []
-    who = f"{prices.gpu_id}: " if name_gpu else ""
+
+def price_assumption_items(prices: ResolvedPrices, *, pods: bool = True, serverless: bool = True) -> list[Assumption]:
+    """The dated prices of one GPU: the pod price if pods, the serverless tier if serverless."""
+    items: list[Assumption] = []
+    gpu = prices.gpu_id
     if pods and prices.pod_usd_per_gpu_hour is not None:
-        lines.append(f"{who}pod price ${prices.pod_usd_per_gpu_hour:g} per GPU-hour: {prices.pod_price_label}"
-                     + (f", as of {prices.pod_price_as_of}" if prices.pod_price_as_of else "")
-                     + (f" ({prices.pod_price_source})" if prices.pod_price_source else ""))
+        items.append(Assumption(
+            topic="pod_price", name="pod price", gpu=gpu, value=prices.pod_usd_per_gpu_hour, unit="USD per GPU-hour",
+            source=prices.pod_price_label + (f", as of {prices.pod_price_as_of}" if prices.pod_price_as_of else "")
+            + (f" ({prices.pod_price_source})" if prices.pod_price_source else "")))
     if serverless and prices.flex_usd_per_gpu_s is not None:
-        lines.append(
-            f"{who}serverless tier {prices.serverless_tier or '?'}: flex ${prices.flex_usd_per_gpu_s:g} per GPU-second, "
-            f"active {'n/a' if prices.active_usd_per_gpu_s is None else f'${prices.active_usd_per_gpu_s:g} per GPU-second'}"
+        active = prices.active_usd_per_gpu_s
+        items.append(Assumption(
+            topic="serverless_price", name=f"serverless tier {prices.serverless_tier or '?'}", gpu=gpu,
+            value=prices.flex_usd_per_gpu_s, unit="USD per GPU-second",
+            source=f"active {'n/a' if active is None else f'${active:g} per GPU-second'}"
             + (f", as of {prices.serverless_as_of}" if prices.serverless_as_of else "")
-            + "; active prices are the last published ones (2025-08-25), newer docs quote them on request"
-        )
+            + "; active prices are the last published ones (2025-08-25), newer docs quote them on request"))
         if prices.serverless_note:
-            lines.append(f"serverless tier for {prices.gpu_id} is ambiguous: {prices.serverless_note}")
-    return lines
+            items.append(Assumption(topic="ambiguous", name="serverless tier", gpu=gpu, source=prices.serverless_note))
+    return items

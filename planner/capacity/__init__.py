@@ -59,7 +59,6 @@ from planner.capacity.tasks import (
     simulate_replica,
 )
 from planner.capacity.world import (
-    Concerns,
     assumptions,
     engine_settings,
     resolve_prices,
@@ -104,6 +103,5 @@ __all__ = [
     "resolve_prices",
     "scale_up_seconds",
     "engine_settings",
-    "Concerns",
     "assumptions",
 ]

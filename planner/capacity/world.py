@@ -5,11 +5,12 @@ stand-ins through its backend.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
+from planner.assumption import Assumption, render
 from planner.inputs.profile import Profile
-from planner.perf.corrections import calibration_assumptions
+from planner.perf.corrections import calibration_assumption_items
 from planner.scenario import Candidate
 
 # What `planner.optimize.loop.plan` needs besides capacities, each one function over a
@@ -60,19 +61,15 @@ def engine_settings(profile: Profile, gpu_id: str, tensor_parallel_size: int) ->
     return Candidate.build(profile, gpu_id, tensor_parallel_size).engine_settings()
 
 
-# What an assumption line concerns: (GPU id, billing mode) pairs; mode "*" = the GPU in any mode.
-# No pair = the whole run (the month). plan.py sorts lines into the chosen plan's and the alternatives'.
-Concerns = frozenset[tuple[str, str]]
-
-
-def assumptions(profile: Profile, uses: Mapping[str, Collection[str]]) -> list[tuple[str, Concerns]]:
-    """Every estimated input plans using these GPUs relied on, one line each, with what it concerns.
+def assumptions(profile: Profile, uses: Mapping[str, Collection[str]]) -> list[Assumption]:
+    """Every estimated input plans using these GPUs relied on, each with the plans it concerns.
 
     Args:
         profile: the run's profile.
         uses: GPU id -> the billing modes ("pod", "serverless") the plans shown use it in: a price
             is listed only for a mode some plan uses; the serverless settings once, naming every
-            GPU they apply to.
+            GPU they apply to. An item concerns (GPU, mode) pairs ("*": the GPU in any mode); none:
+            the whole run (the month).
     """
     from planner import billing  # noqa: PLC0415
     from planner.inputs import catalog, models  # noqa: PLC0415
@@ -80,43 +77,41 @@ def assumptions(profile: Profile, uses: Mapping[str, Collection[str]]) -> list[t
     model = models.get_model(profile.model.name).name
     pod_gpus = [g for g in uses if "pod" in uses[g]]
     sls_gpus = [g for g in uses if "serverless" in uses[g]]
-    lines: list[tuple[str, Concerns]] = []
+    items: list[Assumption] = []
     seen: set[str] = set()
 
-    def add(line: str, concerns: Concerns) -> None:
-        if line not in seen:
-            seen.add(line)
-            lines.append((line, concerns))
+    def add(item: Assumption, concerns: Iterable[tuple[str, str]]) -> None:
+        key = render(item)
+        if key not in seen:
+            seen.add(key)
+            items.append(item.model_copy(update={"concerns": sorted(concerns)}))
 
-    # Settings: once for all GPUs. The pod line concerns the pod GPUs, the rest the serverless ones.
-    for line in billing.assumptions(profile.billing, None, pods=bool(pod_gpus), serverless=bool(sls_gpus),
-                                    model=model, gpu_ids=sls_gpus):
-        if line.startswith(billing.setting_path("pod_provisioning_delay_seconds")):
-            add(line, frozenset((g, "pod") for g in pod_gpus))
-        elif line.startswith("billing."):
-            add(line, frozenset((g, "serverless") for g in sls_gpus))
+    # Settings: once for all GPUs. The pod setting concerns the pod GPUs, the rest the serverless ones.
+    for item in billing.assumption_items(profile.billing, None, pods=bool(pod_gpus), serverless=bool(sls_gpus),
+                                         model=model, gpu_ids=sls_gpus):
+        if item.name == billing.setting_path("pod_provisioning_delay_seconds"):
+            add(item, ((g, "pod") for g in pod_gpus))
+        elif item.topic == "setting":
+            add(item, ((g, "serverless") for g in sls_gpus))
         else:
-            add(line, frozenset())
+            add(item, ())
     for gpu_id in uses:
         gpu = catalog.get_gpu(gpu_id)
         prices = billing.resolve_prices(gpu, profile.billing, profile.prices)
         for mode in ("pod", "serverless"):
             if mode in uses[gpu_id]:
-                for line in billing.price_assumptions(prices, pods=mode == "pod", serverless=mode == "serverless",
-                                                      name_gpu=True):
-                    add(line, frozenset({(gpu_id, mode)}))
+                for item in billing.price_assumption_items(prices, pods=mode == "pod", serverless=mode == "serverless"):
+                    add(item, [(gpu_id, mode)])
         for name in gpu.estimated:
-            note = gpu.notes.get(name, "estimated")
-            add(f"{gpu_id}: {name} is estimated ({note})", frozenset({(gpu_id, "*")}))
+            add(Assumption(topic="gpu_spec", name=name, gpu=gpu_id, source=gpu.notes.get(name, "estimated")),
+                [(gpu_id, "*")])
         cal = gpu.calibration
         if cal is not None:
-            for key, value in (cal.model_dump() if hasattr(cal, "model_dump") else {}).items():
+            for key, value in cal.model_dump().items():
                 if isinstance(value, dict) and value.get("estimated"):
-                    add(f"{gpu_id}: efficiency {key} = {value.get('value')} is estimated "
-                        f"({value.get('source', 'no source')})", frozenset({(gpu_id, "*")}))
+                    add(Assumption(topic="efficiency", name=key, gpu=gpu_id, value=value.get("value"),
+                                   source=value.get("source", "no source")), [(gpu_id, "*")])
         m = profile.model
-        for line in calibration_assumptions(gpu, model, None, m.precision, m.quantization, m.kv_cache_dtype):
-            add(line, frozenset({(gpu_id, "*")}))
-    return lines
-
-
+        for item in calibration_assumption_items(gpu, model, None, m.precision, m.quantization, m.kv_cache_dtype):
+            add(item, [(gpu_id, "*")])
+    return items

@@ -12,7 +12,8 @@ from typing import Any, Protocol
 
 from planner import capacity
 from planner.billing import ResolvedPrices
-from planner.capacity import CandidateCheck, CapacityCache, CapacityResult, CapacityTask, Concerns
+from planner.assumption import Assumption
+from planner.capacity import CandidateCheck, CapacityCache, CapacityResult, CapacityTask
 from planner.errors import PlannerError
 from planner.inputs import catalog, models
 from planner.inputs.profile import Profile
@@ -55,8 +56,9 @@ class PlanningBackend(Protocol):
     def engine_settings(self, profile: Profile, gpu_id: str, tensor_parallel_size: int) -> dict[str, Any]:
         """Once per entry of the chosen plan, at the end: the deploy settings."""
 
-    def assumptions(self, profile: Profile, uses: Mapping[str, Collection[str]]) -> list[tuple[str, Concerns]]:
-        """Once, at the end: every estimated input the plans shown rely on (GPU -> billing modes used)."""
+    def assumptions(self, profile: Profile, uses: Mapping[str, Collection[str]]) -> list[Assumption]:
+        """Once, at the end: every estimated input the plans shown rely on (GPU -> billing modes used),
+        each with the (GPU, mode) pairs it concerns."""
 
 
 class CatalogBackend:
@@ -106,7 +108,7 @@ class CatalogBackend:
     def engine_settings(self, profile: Profile, gpu_id: str, tensor_parallel_size: int) -> dict[str, Any]:
         return capacity.engine_settings(profile, gpu_id, tensor_parallel_size)
 
-    def assumptions(self, profile: Profile, uses: Mapping[str, Collection[str]]) -> list[tuple[str, Concerns]]:
+    def assumptions(self, profile: Profile, uses: Mapping[str, Collection[str]]) -> list[Assumption]:
         return capacity.assumptions(profile, uses)
 
 

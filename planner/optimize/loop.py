@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     pass
 from planner.inputs.profile import Profile
 from planner.optimize.alternatives import _alternatives
+from planner.assumption import render_lines
 from planner.optimize.assumptions import _assumptions
 from planner.optimize.result import _fmt_pct, describe
 from planner.optimize.search import _better, _run_searches, _Search
@@ -107,7 +108,7 @@ def plan(
     solve_s = sum(x.solve_s for x in searches.values())
     sim_s = sum(x.sim_s for x in searches.values())
     # Every plan in the report counts for the assumptions: the answer's, then the alternatives'.
-    assumptions, alternative_assumptions = _assumptions(world, backend, entries, [e for a in alts for e in a.plan])
+    plan_items, alt_items = _assumptions(world, backend, entries, [e for a in alts for e in a.plan])
     deploy = [_deploy(world, backend, e) for e in entries]
     if world.measured and world.profile.capacity is not None:
         measured_gpus = sorted({e.gpu for e in world.profile.capacity.entries})
@@ -154,8 +155,10 @@ def plan(
         candidates=[c.model_dump() for c in world.checks],
         demand=world.series,
         verification=run,
-        assumptions=assumptions,
-        alternative_assumptions=alternative_assumptions,
+        assumptions=render_lines(plan_items),
+        alternative_assumptions=render_lines(alt_items),
+        assumption_items=plan_items,
+        alternative_assumption_items=alt_items,
         deploy=deploy,
         notes=notes,
     )

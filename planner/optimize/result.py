@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
+from planner.assumption import Assumption
 from planner.optimize.demand import DemandSeries
 from planner.optimize.milp import endpoint_name
 
@@ -151,6 +152,12 @@ class OptimizeResult(BaseModel):
     alternative_assumptions: list[str] = Field(
         default_factory=list,
         description="the further estimated inputs only the alternatives shown rely on (none repeated from assumptions)",
+    )
+    assumption_items: list[Assumption] = Field(
+        default_factory=list, description="`assumptions` as data (topic, GPU, name, value, unit, source, concerns)"
+    )
+    alternative_assumption_items: list[Assumption] = Field(
+        default_factory=list, description="`alternative_assumptions` as data"
     )
     deploy: list[dict[str, Any]] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
+from planner.assumption import Assumption, render
 from planner.errors import PlannerError
 from planner.inputs.bench_calibration import Corrections
 
@@ -79,24 +80,32 @@ def corrected(model: Any, corrections: Corrections) -> Any:
     return type(model)(**constants)
 
 
-def calibration_assumptions(gpu: Any, model: str, tensor_parallel_size: int | None = None,
-                            precision: str | None = None, quantization: str = "none",
-                            kv_cache_dtype: str = "auto", tables_vllm_version: str | None = None) -> list[str]:
-    """The assumption lines of a GPU that runs on the user's calibration (none for a catalog GPU):
-    what was fitted to what, and a warning when this setup is not the one it was fitted on, or when
-    the step model's kernel tables (`tables_vllm_version`) are not the vLLM version it was fitted
-    with."""
+def calibration_assumption_items(gpu: Any, model: str, tensor_parallel_size: int | None = None,
+                                 precision: str | None = None, quantization: str = "none",
+                                 kv_cache_dtype: str = "auto", tables_vllm_version: str | None = None) -> list[Assumption]:
+    """The assumptions of a GPU that runs on the user's calibration (none for a catalog GPU): what
+    was fitted to what, and a warning when this setup is not the one it was fitted on, or when the
+    step model's kernel tables (`tables_vllm_version`) are not the vLLM version it was fitted with."""
     block = getattr(gpu, "benchmark_calibration", None)
     if block is None:
         return []
-    lines = [f"{gpu.id} runs on the user's calibration: {block.summary()}"]
+    items = [Assumption(topic="calibration", name="the user's calibration", gpu=gpu.id, source=block.summary())]
     outside = block.outside_validity(model, tensor_parallel_size, precision, quantization, kv_cache_dtype)
     fitted_tables = block.step_model_vllm_version
     if tables_vllm_version and fitted_tables and tables_vllm_version != fitted_tables:
         outside.append(f"step-time tables of vLLM {tables_vllm_version} (fitted on tables of vLLM {fitted_tables})")
     if outside:
-        lines.append(f"WARNING: {gpu.id}'s calibration is used outside what it was fitted on: {'; '.join(outside)}")
-    return lines
+        items.append(Assumption(topic="calibration_warning", name="calibration used outside its fit", gpu=gpu.id,
+                                source="; ".join(outside)))
+    return items
+
+
+def calibration_assumptions(gpu: Any, model: str, tensor_parallel_size: int | None = None,
+                            precision: str | None = None, quantization: str = "none",
+                            kv_cache_dtype: str = "auto", tables_vllm_version: str | None = None) -> list[str]:
+    """`calibration_assumption_items` in words, one line each."""
+    return [render(item) for item in calibration_assumption_items(
+        gpu, model, tensor_parallel_size, precision, quantization, kv_cache_dtype, tables_vllm_version)]
 
 
 def with_gpu_calibration(model: Any, gpu: Any, spec_name: str, tensor_parallel_size: int,
