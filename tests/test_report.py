@@ -252,3 +252,18 @@ def test_atomic_write_temp_file_is_in_the_destination_folder(tmp_path, monkeypat
     monkeypatch.setattr(files.os, "replace", spy)
     files.write_bytes(tmp_path / "x.bin", b"\x00\x01")
     assert seen == [(tmp_path, tmp_path)]
+
+
+def test_report_text_renders_from_plan_json_alone(planned, tmp_path):
+    """The result carries the SLO thresholds, headroom, demand percentile and typed deploy settings,
+    so a plan.json read back words the report exactly as the run did with its profile."""
+    profile, result, arts = planned
+    assert (result.slo_ttft_seconds, result.slo_tpot_seconds) == (profile.slo.ttft_seconds, profile.slo.tpot_seconds)
+    assert (result.headroom, result.demand_percentile) == (profile.optimizer.headroom, profile.optimizer.demand_percentile)
+    for typed, raw in zip(result.deploy_settings, result.deploy, strict=True):
+        assert (typed.gpu, typed.billing, typed.count) == (raw["gpu"], raw["billing"], raw["count"])
+        assert typed.engine is not None and typed.engine.max_num_seqs == raw["engine"]["max_num_seqs"]
+    write_report(result, arts, tmp_path / "with", profile=profile)
+    loaded = OptimizeResult.model_validate_json((tmp_path / "with" / "plan.json").read_text())
+    write_report(loaded, arts, tmp_path / "alone")  # the plots may use the run's per-request data
+    assert (tmp_path / "alone" / "report.md").read_text() == (tmp_path / "with" / "report.md").read_text()

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from planner.optimize.result import (
     Alternative,
+    describe,
 )
-
-if TYPE_CHECKING:
-    pass
-from planner.optimize.result import describe
 from planner.optimize.search import _Search
 from planner.optimize.world import _World
 

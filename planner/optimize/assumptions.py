@@ -12,6 +12,7 @@ from planner.optimize.backend import PlanningBackend
 from planner.optimize.result import PlanEntry
 from planner.optimize.world import _World
 
+
 def _uses(entries: Sequence[PlanEntry]) -> dict[str, set[str]]:
     """GPU id -> the billing modes these plan lines use it in (sorted by GPU id)."""
     out: dict[str, set[str]] = {}

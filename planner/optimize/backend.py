@@ -11,8 +11,8 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from planner import capacity
-from planner.billing import ResolvedPrices
 from planner.assumption import Assumption
+from planner.billing import ResolvedPrices
 from planner.capacity import CandidateCheck, CapacityCache, CapacityResult, CapacityTask
 from planner.errors import PlannerError
 from planner.inputs import catalog, models

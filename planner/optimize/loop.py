@@ -11,23 +11,22 @@ numbers. The result models (`OptimizeResult`, what `planner optimize --json` pri
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from planner.assumption import render_lines
 from planner.errors import PlannerError
-from planner.optimize.result import (
-    OptimizeResult,
-    PlanArtifacts,
-)
-
-if TYPE_CHECKING:
-    pass
 from planner.inputs.profile import Profile
 from planner.optimize.alternatives import _alternatives
-from planner.assumption import render_lines
 from planner.optimize.assumptions import _assumptions
-from planner.optimize.result import _fmt_pct, describe
-from planner.optimize.search import _better, _run_searches, _Search
 from planner.optimize.backend import CatalogBackend, PlanningBackend
+from planner.optimize.result import (
+    DeploySettings,
+    OptimizeResult,
+    PlanArtifacts,
+    _fmt_pct,
+    describe,
+)
+from planner.optimize.search import _better, _run_searches, _Search
 from planner.optimize.world import _deploy, _infeasible_message, _prepare
 
 
@@ -161,6 +160,11 @@ def plan(
         alternative_assumption_items=alt_items,
         deploy=deploy,
         notes=notes,
+        slo_ttft_seconds=profile.slo.ttft_seconds,
+        slo_tpot_seconds=profile.slo.tpot_seconds,
+        headroom=profile.optimizer.headroom,
+        demand_percentile=profile.optimizer.demand_percentile,
+        deploy_settings=[DeploySettings.model_validate(d) for d in deploy],
     )
     return out, arts
 

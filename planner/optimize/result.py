@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from planner.assumption import Assumption
 from planner.optimize.demand import DemandSeries
@@ -115,6 +115,54 @@ class Alternative(BaseModel):
     )
 
 
+class DeployEngine(BaseModel):
+    """The vLLM engine settings of one plan line (vLLM's names) and the model they serve."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    tensor_parallel_size: int
+    max_model_len: int
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    gpu_memory_utilization: float
+    block_size: int
+    enable_chunked_prefill: bool = True
+    precision: str | None = None
+    quantization: str = "none"
+    kv_cache_dtype: str = "auto"
+    repo: str | None = None
+    max_concurrency: float | None = Field(None, description="requests of max_model_len the KV cache holds")
+
+
+class DeployServerless(BaseModel):
+    """The serverless endpoint settings of one plan line."""
+
+    model_config = ConfigDict(extra="allow")
+
+    active_workers: int
+    max_workers: int
+    idle_timeout_seconds: float
+    scaler: str
+    scaler_value: float
+    max_concurrency_per_worker: int | None = None
+    cached_model: bool = False
+
+
+class DeploySettings(BaseModel):
+    """How to deploy one plan line: `deploy`'s dict, typed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    gpu: str
+    tensor_parallel_size: int
+    billing: Literal["pod", "serverless"]
+    count: int
+    engine: DeployEngine | None = None
+    engine_note: str | None = None
+    serverless: DeployServerless | None = None
+
+
 class OptimizeResult(BaseModel):
     """What `planner optimize` answers (its --json output)."""
 
@@ -161,6 +209,13 @@ class OptimizeResult(BaseModel):
     )
     deploy: list[dict[str, Any]] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    # What the report's text needs besides the plan, so it renders from plan.json alone (None in a
+    # plan.json written before these fields existed).
+    slo_ttft_seconds: float | None = Field(None, description="the SLO's TTFT threshold, seconds")
+    slo_tpot_seconds: float | None = Field(None, description="the SLO's TPOT threshold, seconds")
+    headroom: float | None = Field(None, description="replicas are loaded to this fraction of their capacity")
+    demand_percentile: float | None = Field(None, description="each slot is planned for this quantile of one-minute rates")
+    deploy_settings: list[DeploySettings] = Field(default_factory=list, description="`deploy`, typed")
 
 
 @dataclass

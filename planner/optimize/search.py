@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from planner.errors import PlannerError
+from planner.optimize.backend import PlanningBackend
 from planner.optimize.milp import (
     Limits,
     MilpInputs,
@@ -23,13 +23,9 @@ from planner.optimize.result import (
     PlanEntry,
     RoundReport,
     cost_line,
+    describe,
 )
 from planner.optimize.verify import NotSimulable, unsimulated_run, verify
-
-if TYPE_CHECKING:
-    pass
-from planner.optimize.result import describe
-from planner.optimize.backend import PlanningBackend
 from planner.optimize.world import _entries, _milp_inputs, _World
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -26,9 +26,6 @@ from planner.optimize.milp import (
 from planner.optimize.result import (
     PlanEntry,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass

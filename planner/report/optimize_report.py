@@ -377,16 +377,13 @@ def write_report(result: Any, arts: Any, directory: str | Path, *, profile: Prof
         result: planner.optimize.result.OptimizeResult.
         arts: planner.optimize.result.PlanArtifacts (latency arrays, provisioned capacity), or None.
         directory: destination folder.
-        profile: the Profile (SLO thresholds, headroom for the plots); optional.
+        profile: only for a result from before OptimizeResult carried its SLO thresholds,
+            headroom and demand percentile (the text renders from the result alone).
     Returns:
         The files written.
     """
     directory = Path(directory)
-    headroom = float(profile.optimizer.headroom) if profile is not None else 0.9
-    ttft = float(profile.slo.ttft_seconds) if profile is not None else None
-    tpot = float(profile.slo.tpot_seconds) if profile is not None else None
-    pct = float(profile.optimizer.demand_percentile) if profile is not None else 0.99
-    view = _View(result, headroom, ttft, tpot, pct)
+    view = _View(result, *_text_inputs(result, profile))
     check_report_dir(directory)
 
     def fill(tmp: Path) -> None:
@@ -404,6 +401,20 @@ def write_report(result: Any, arts: Any, directory: str | Path, *, profile: Prof
 
     # The whole folder is drawn in a temporary folder and moved in at the end (files.write_folder).
     return write_folder(directory, fill, what="--report", executable=lambda rel: rel.suffix == ".sh")
+
+
+def _text_inputs(result: Any, profile: Profile | None) -> tuple[float, float | None, float | None, float]:
+    """(headroom, SLO TTFT s, SLO TPOT s, demand percentile): the result's own fields, else the
+    profile's (a plan.json written before the fields existed), else the defaults."""
+    def pick(own: float | None, from_profile: float | None, default: float | None) -> float | None:
+        return own if own is not None else from_profile if from_profile is not None else default
+
+    headroom = pick(getattr(result, "headroom", None), profile.optimizer.headroom if profile else None, 0.9)
+    ttft = pick(getattr(result, "slo_ttft_seconds", None), profile.slo.ttft_seconds if profile else None, None)
+    tpot = pick(getattr(result, "slo_tpot_seconds", None), profile.slo.tpot_seconds if profile else None, None)
+    pct = pick(getattr(result, "demand_percentile", None),
+               profile.optimizer.demand_percentile if profile else None, 0.99)
+    return float(headroom or 0.9), ttft, tpot, float(pct or 0.99)
 
 
 def check_report_dir(directory: str | Path) -> Path:
