@@ -48,9 +48,7 @@ ALLOWED_UPWARD: set[tuple[str, str]] = set()
 # Known module cycles still to fix, each as the sorted tuple of its modules.
 ALLOWED_CYCLES: set[tuple[str, ...]] = set()
 # cli/ commands share nothing but cli/_app (renderers belong in report/).
-ALLOWED_CLI_SIBLINGS: set[tuple[str, str]] = {
-    ("planner.cli.simulate", "planner.cli.compare"),
-}
+ALLOWED_CLI_SIBLINGS: set[tuple[str, str]] = set()
 
 # Third-party libraries and the one place each may be imported from.
 CONFINED = {

@@ -256,7 +256,8 @@ def test_options_report_batch_fullness_next_to_in_flight_time():
     for run in result.options:
         assert run.max_num_seqs == 64  # SETUP's cap
         assert 0 < run.mean_batch_per_replica <= 64
-    from planner.cli.compare import _table, format_cost
+    from planner.cli.compare import _table
+    from planner.report.billing_text import format_cost
 
     table = _table(result)
     pods = _option(result, "pods")

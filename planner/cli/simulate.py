@@ -44,7 +44,7 @@ def _summary(m: SimMetrics, title: str, max_num_seqs: int | None = None) -> str:
         rows.append(("SLO", f"{m.slo_attainment:.1%} of requests within TTFT {m.slo.ttft_seconds:g} s and "
                             f"TPOT {m.slo.tpot_seconds:g} s (target {m.slo.attainment:.0%}: {verdict}); "
                             f"goodput {m.goodput_requests_per_second:,.2f} req/s"))
-    from planner.cli.compare import format_batch
+    from planner.report.billing_text import format_batch
 
     # busy_fraction counts any time with a request in flight: near 100% at almost any load, so it
     # is named for what it is and shown after the batch size, which says how full the GPUs are.
@@ -180,11 +180,11 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
         if isinstance(cost, str):
             typer.echo(f"{'cost':<15} n/a: {cost}")
         elif cost is not None:
-            from planner.cli.compare import format_cost
+            from planner.report.billing_text import format_cost
 
             typer.echo(format_cost(cost))
         if cost is not None:
-            from planner.cli.compare import format_cold_start
+            from planner.report.billing_text import format_cold_start
 
             if notes.cold_start is not None:
                 typer.echo(f"{'cold start':<15} {format_cold_start(notes.cold_start)}")
