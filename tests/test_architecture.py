@@ -9,6 +9,8 @@ one package, and no module grows past 500 lines.
 from __future__ import annotations
 
 import ast
+import importlib
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -252,3 +254,18 @@ def test_every_package_ships_in_the_wheel():
     listed = set(tomllib.loads((ROOT.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     packages = {name for name in MODULES if _is_package(name)}
     assert packages - listed == set()
+
+
+def _public_api() -> list[str]:
+    doc = (ROOT.parent / "docs" / "ARCHITECTURE.md").read_text()
+    section = doc.split("## Public Python API", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"`(planner(?:\.\w+)+)`", section)
+
+
+def test_public_api_imports():
+    """Every name docs/ARCHITECTURE.md lists as the public Python API imports from that path."""
+    names = _public_api()
+    assert len(names) >= 20
+    for dotted in names:
+        module, _, attr = dotted.rpartition(".")
+        assert hasattr(importlib.import_module(module), attr), dotted
