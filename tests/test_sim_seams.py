@@ -75,3 +75,19 @@ def _num_blocks_writers() -> set[str]:
 
 def test_only_the_kv_cache_manager_writes_a_requests_block_count():
     assert _num_blocks_writers() == {"kv_cache_manager.py"}
+
+
+def test_simpy_private_attributes_only_in_the_internals_module():
+    private = ("_resume", "_target", "_ok", "_value", "URGENT", "schedule")
+    users = set()
+    for path in SIM.glob("*.py"):
+        if path.name == "simpy_internals.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in private[:4] and not (
+                    isinstance(node.value, ast.Name) and node.value.id == "self"):
+                users.add((path.name, node.attr))
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("simpy") and \
+                    any(a.name == "URGENT" for a in node.names):
+                users.add((path.name, "URGENT"))
+    assert users == set()
