@@ -199,6 +199,13 @@ def test_the_simulator_sees_no_physics_or_prices():
     assert users == set()
 
 
+def test_the_report_reads_results_not_the_planning_loop():
+    """report/ renders `OptimizeResult`s; it never runs or imports the planning loop."""
+    users = {(src, dst) for src, targets in GRAPH.items() if _top(src) == "report"
+             for dst in targets if _top(dst) == "optimize" and dst != "planner.optimize.result"}
+    assert users == set()
+
+
 def test_nothing_inside_planner_uses_the_old_paths():
     users = {(src, dst) for src, targets in GRAPH.items() if src not in COMPAT_SHIMS
              for dst in targets if dst in COMPAT_SHIMS}
