@@ -215,3 +215,12 @@ def test_model_names():
     assert not model_names_match("meta-llama/Llama-3.1-70B-Instruct", "llama-3.1-8b", resolve)
     assert not model_names_match("/root/models/Meta-Llama-3-8B-Instruct", "llama-3.1-8b", resolve)
     assert model_names_match("/data/my-finetune", "/configs/my-finetune", lambda name: None)
+
+
+def test_model_names_of_config_json_paths():
+    def none(name):
+        return None
+
+    assert model_names_match("/model/meta-llama/Llama-2-7b-chat-hf", "/cfg/Llama-2-7b-chat-hf/config.json", none)
+    assert model_names_match("/model/meta-llama/Llama-2-7b-chat-hf", "/cfg/Llama-2-7b-chat-hf.json", none)
+    assert not model_names_match("/model/meta-llama/Llama-2-7b-chat-hf", "/cfg/Llama-2-13b/config.json", none)

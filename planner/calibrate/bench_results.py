@@ -373,12 +373,25 @@ def gpu_names_match(recorded: str, gpu_id: str, gpu_name: str, also: tuple[str, 
     return False
 
 
+def _model_base(name: str) -> str:
+    """The last meaningful path component of a model name, lower-case: a Hugging Face id's repo
+    name, a folder's name, or for a config.json path the folder holding it (a .json suffix dropped)."""
+    parts = [p for p in name.replace("\\", "/").rstrip("/").split("/") if p]
+    if not parts:
+        return ""
+    last = parts[-1]
+    if last.lower() == "config.json" and len(parts) > 1:
+        last = parts[-2]
+    elif last.lower().endswith(".json"):
+        last = last[: -len(".json")]
+    return last.lower()
+
+
 def model_names_match(recorded: str, model: str, resolve: Any) -> bool:
     """Whether a file's `model_id` (a Hugging Face id or a local path) is the model given as
     `--model`: both resolve to the same preset (`resolve(name) -> preset id or None`), or their last
-    path components agree ignoring case."""
-    base = recorded.rstrip("/").rsplit("/", 1)[-1].lower()
-    mine = model.rstrip("/").rsplit("/", 1)[-1].lower()
+    path components agree ignoring case (a config.json path counts by its folder)."""
+    base, mine = _model_base(recorded), _model_base(model)
     ours, theirs = resolve(model), resolve(recorded) or resolve(base)
     if ours is not None and theirs is not None:
         return bool(ours == theirs)
