@@ -14,8 +14,11 @@ capacities directly (`measured_capacities`).
 This module does no SimPy or PuLP itself: the simulation goes through one function,
 `simulate_replica`, which calls `planner.sim.simulate` (tests replace it with a stub).
 
+Closed-loop traffic (`arrivals: {process: closed}`) has its capacity in users instead: the most
+users one replica serves under the SLO (`closed`, a bisection on whole users, same cache and pool).
+
 Modules: buckets, search (bisection, results), cache (disk cache, source fingerprint), tasks (the
-process pool), world (the rest of the optimizer's per-candidate world).
+process pool), closed (capacity in users), world (the rest of the optimizer's per-candidate world).
 """
 
 from planner.capacity.buckets import (
@@ -48,11 +51,13 @@ from planner.capacity.search import (
     measured_capacities,
     measured_shares,
 )
+from planner.capacity.closed import MAX_USERS, UsersBisection, max_users_under_slo
 from planner.capacity.tasks import (
     CapacityTask,
     _attainment_fn,
     capacities,
     check_candidate,
+    make_closed_tasks,
     make_tasks,
     replica_setup,
     run_task,
@@ -78,6 +83,10 @@ __all__ = [
     "local_burstiness_cv",
     "unit_gaps",
     "Bisection",
+    "MAX_USERS",
+    "UsersBisection",
+    "max_users_under_slo",
+    "make_closed_tasks",
     "max_rate_under_slo",
     "CapacityResult",
     "CandidateCheck",

@@ -90,6 +90,10 @@ class CapacityResult(BaseModel):
     in_flight_at_max: float | None = Field(
         None, description="mean requests inside the replica at max_rate_per_s (Little's law)"
     )
+    max_users: int | None = Field(
+        None, description="closed-loop traffic: the most users one replica serves under the SLO (then "
+        "max_rate_per_s is their request rate as simulated); None for open-loop traffic"
+    )
 
 
 class CandidateCheck(BaseModel):

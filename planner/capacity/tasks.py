@@ -42,6 +42,7 @@ class CapacityTask:
     seed: int
     num_requests: int
     key: str
+    closed: bool = False  # closed-loop traffic: the capacity is in users (planner.capacity.closed)
 
 
 def simulate_replica(profile: Profile, gpu_id: str, tensor_parallel_size: int, workload: Any) -> Any:
@@ -173,6 +174,10 @@ def run_task(task: CapacityTask, simulate: Callable[..., Any] | None = None) -> 
         check = check_candidate(
             profile, task.gpu_id, task.tensor_parallel_size, int(np.median(prompt)), int(np.max(prompt + output))
         )
+    if task.closed:
+        from planner.capacity.closed import run_closed_task  # noqa: PLC0415
+
+        return run_closed_task(task, simulate, check, profile, _rate_hint(check, float(output.mean())))
     fn = _attainment_fn(
         profile, task.gpu_id, task.tensor_parallel_size, prompt, output, task.burstiness_cv, task.seed, simulate
     )
@@ -190,6 +195,25 @@ def run_task(task: CapacityTask, simulate: Callable[..., Any] | None = None) -> 
         seconds=time.perf_counter() - started,
         cache_key=task.key,
         in_flight_at_max=getattr(fn, "in_flight", {}).get(found.rate_per_s),
+    )
+
+
+def _task_key(profile: Any, gpu_id: str, tp: int, gpu_fingerprints: dict[str, str] | None,
+              prompt: tuple[int, ...], output: tuple[int, ...], seed: int, num_requests: int, **extra: Any) -> str:
+    """The cache key of one capacity question: everything its answer depends on."""
+    return cache_key(
+        {
+            "model": profile.model.model_dump(),
+            "serving": profile.serving.model_dump(),
+            "slo": profile.slo.model_dump(),
+            "gpu": gpu_id,
+            "gpu_spec": (gpu_fingerprints or {}).get(gpu_id, ""),
+            "tp": tp,
+            "sizes": hashlib.sha256(np.asarray([prompt, output]).tobytes()).hexdigest(),
+            "seed": seed,
+            "n": num_requests,
+            **extra,
+        }
     )
 
 
@@ -218,23 +242,36 @@ def make_tasks(
         prompt = tuple(int(x) for x in workload.prompt_tokens[pick])
         output = tuple(int(x) for x in workload.output_tokens[pick])
         for gpu_id, tp in candidates:
-            key = cache_key(
-                {
-                    "model": profile.model.model_dump(),
-                    "serving": profile.serving.model_dump(),
-                    "slo": profile.slo.model_dump(),
-                    "gpu": gpu_id,
-                    "gpu_spec": (gpu_fingerprints or {}).get(gpu_id, ""),
-                    "tp": tp,
-                    "sizes": hashlib.sha256(np.asarray([prompt, output]).tobytes()).hexdigest(),
-                    "cv": round(cv, 4),
-                    "seed": seed,
-                    "n": num_requests,
-                }
-            )
+            key = _task_key(profile, gpu_id, tp, gpu_fingerprints, prompt, output, seed, num_requests,
+                            cv=round(cv, 4))
             tasks.append(
                 CapacityTask(profile_json, gpu_id, tp, bucket.name, prompt, output, cv, seed, num_requests, key)
             )
+    return tasks
+
+
+def make_closed_tasks(
+    profile: Any,
+    candidates: Sequence[tuple[str, int]],
+    loop: Any,
+    *,
+    seed: int,
+    num_requests: int = DEFAULT_NUM_REQUESTS,
+    gpu_fingerprints: dict[str, str] | None = None,
+) -> list[CapacityTask]:
+    """One users-capacity task per candidate for a closed loop (one size bucket, "all"): the
+    probe replays the first `num_requests` sizes the loop's users send, with its think time."""
+    prompt_arr, output_arr = loop.sizes_sample(num_requests)
+    prompt = tuple(int(x) for x in prompt_arr)
+    output = tuple(int(x) for x in output_arr)
+    profile_json = profile.model_dump_json()
+    think = profile.traffic.arrivals.think_time_seconds
+    tasks = []
+    for gpu_id, tp in candidates:
+        key = _task_key(profile, gpu_id, tp, gpu_fingerprints, prompt, output, seed, num_requests,
+                        closed_loop_think=think.model_dump() if hasattr(think, "model_dump") else float(think))
+        tasks.append(CapacityTask(profile_json, gpu_id, tp, "all", prompt, output, 0.0, seed, num_requests, key,
+                                  closed=True))
     return tasks
 
 

@@ -20,11 +20,21 @@ from planner.cli._app import JsonOption, ProfileOption, SeedOption
 from planner.units import format_duration, format_usd
 
 
+def _users_line(result) -> str:  # noqa: ANN001
+    """A closed loop's question and each planned GPU's capacity, in users."""
+    caps = ", ".join(f"{e.gpu}{f' TP{e.tensor_parallel_size}' if e.tensor_parallel_size > 1 else ''} "
+                     f"{e.capacity_per_s.get('all', 0.0):,.0f} users per replica"
+                     for e in result.plan)
+    return (f"{result.users:,} concurrent users (closed loop), constant over the horizon"
+            + (f"; capacity under the SLO: {caps}" if caps else ""))
+
+
 def _summary(result) -> str:  # noqa: ANN001
     from planner.optimize.result import describe  # noqa: PLC0415
 
     v = result.verification
-    rows = [
+    rows = [("users", _users_line(result))] if result.users is not None else []
+    rows += [
         ("plan", describe(result.plan)),
         ("cost", f"{format_usd(result.cost_per_month_usd)} per month ({format_usd(result.cost_usd)} for the "
                  f"{format_duration(result.horizon_s)} horizon; MILP estimate {format_usd(result.milp_cost_usd)})"),

@@ -19,6 +19,7 @@ from planner.inputs.profile import Profile
 from planner.optimize.alternatives import _alternatives
 from planner.optimize.assumptions import _assumptions
 from planner.optimize.backend import CatalogBackend, PlanningBackend
+from planner.optimize.closed import closed_loop_for_plan
 from planner.optimize.result import (
     DeploySettings,
     OptimizeResult,
@@ -64,11 +65,14 @@ def plan(
     if profile.capacity is None:  # measured capacities name their own GPUs and need no catalog
         backend.check_names(profile)
     seed = int(profile.traffic.seed if seed is None else seed)
+    if workload is None and profile.traffic.closed_loop:
+        workload = closed_loop_for_plan(profile, seed)  # N users: capacities and demand in users
     if workload is None:
         from planner.traffic import generate_workload  # noqa: PLC0415
 
         workload = generate_workload(profile, seed)
-    if len(workload) == 0:
+    users = getattr(workload, "users", None)
+    if users is None and len(workload) == 0:
         raise PlannerError("the profile's traffic has no requests over the horizon: raise the rate or the horizon")
     cache = capacity.CapacityCache(None if not use_cache else (cache_dir or capacity.default_cache_dir()))
     t0 = time.perf_counter()
@@ -149,6 +153,7 @@ def plan(
         simulate_seconds=sim_s,
         wall_seconds=time.perf_counter() - started,
         horizon_s=float(workload.horizon_s),
+        users=users,
         buckets=world.bucket_names,
         capacities=[c.model_dump() for c in world.capacity_results],
         candidates=[c.model_dump() for c in world.checks],

@@ -189,6 +189,10 @@ class OptimizeResult(BaseModel):
     simulate_seconds: float
     wall_seconds: float
     horizon_s: float
+    users: int | None = Field(
+        None, description="closed-loop traffic: the users planned for (capacities, demand and capacity_per_s "
+        "are then in users); None for open-loop traffic (requests per second)"
+    )
     buckets: list[str]
     capacities: list[Any] = Field(default_factory=list, description="CapacityResult per candidate/bucket")
     candidates: list[Any] = Field(default_factory=list, description="CandidateCheck per (GPU, TP)")

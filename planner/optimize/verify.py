@@ -9,6 +9,7 @@ raises `NotSimulable`; `unsimulated_run` then reports the MILP's own figures ins
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -81,28 +82,8 @@ def _prices_for(world: _World, gpu: str, tp: int) -> Any:
     return world.prices.get(gpu)
 
 
-def verify(
-    world: _World, inputs: MilpInputs, result: SolverResult, entries: Sequence[PlanEntry], backend: PlanningBackend
-) -> tuple[FleetRun, PlanArtifacts]:
-    """Simulate the plan on the horizon's arrivals: requests split over endpoints as routed.
-
-    Returns:
-        (the simulated and billed run, the per-request arrays for the report's plots).
-    Raises:
-        NotSimulable: the backend's simulator refused an endpoint (the caller falls back to
-            `unsimulated_run`).
-    """
-    from planner.sim.metrics import LatencyStats, request_slo  # noqa: PLC0415
-    from planner.traffic import Workload  # noqa: PLC0415
-
-    wl, profile = world.workload, world.profile
-    n = len(wl)
-    horizon = float(wl.horizon_s)
-    # Each request follows the routing of its minute's demand level: busy minutes spill onto flex
-    # workers, quiet minutes stay on always-on capacity, as the MILP planned.
-    windows = np.asarray(world.series.window_level, dtype=np.int64)
-    req_level = windows[np.minimum((wl.arrival_s // world.series.window_s).astype(np.int64), len(windows) - 1)]
-    weights = _endpoint_weights(inputs, result)
+def _fleet_of(entries: Sequence[PlanEntry]) -> dict[str, dict[str, int]]:
+    """endpoint -> its pods, active workers and max serverless workers in the plan."""
     fleet: dict[str, dict[str, int]] = {}
     for e in entries:
         f = fleet.setdefault(e.endpoint, {"pods": 0, "active": 0, "max": 0})
@@ -111,12 +92,27 @@ def verify(
         else:
             f["active"] += e.active_workers
             f["max"] += e.count
-    ep_names = list(fleet)
+    return fleet
+
+
+def _open_shares(world: _World, inputs: MilpInputs, result: SolverResult, ep_names: list[str]) -> list[tuple[Any, np.ndarray]]:
+    """Per endpoint: its share of the horizon's requests (a Workload) and their indices.
+
+    Each request follows the routing of its minute's demand level: busy minutes spill onto flex
+    workers, quiet minutes stay on always-on capacity, as the MILP planned.
+    """
+    from planner.traffic import Workload  # noqa: PLC0415
+
+    wl = world.workload
+    n = len(wl)
+    windows = np.asarray(world.series.window_level, dtype=np.int64)
+    req_level = windows[np.minimum((wl.arrival_s // world.series.window_s).astype(np.int64), len(windows) - 1)]
+    weights = _endpoint_weights(inputs, result)
     fallback = np.zeros(len(ep_names))
     for level in weights:
         for level_weights in level.values():
             for ep, v in level_weights.items():
-                if ep in fleet:
+                if ep in ep_names:
                     fallback[ep_names.index(ep)] += v
     if fallback.sum() <= 0:
         fallback[:] = 1.0
@@ -132,20 +128,79 @@ def verify(
                 w = fallback
             cdf = np.cumsum(w / w.sum())
             assign[sel] = np.minimum(np.searchsorted(cdf, u[sel], side="right"), len(ep_names) - 1)
-    ok = np.zeros(n, dtype=bool)
-    ttft = np.full(n, np.nan)
-    tpot = np.full(n, np.nan)
+    shares = []
+    for k, ep in enumerate(ep_names):
+        sel = np.flatnonzero(assign == k)
+        shares.append((Workload(wl.arrival_s[sel], wl.prompt_tokens[sel], wl.output_tokens[sel], float(wl.horizon_s),
+                                f"{wl.source}; {ep} share"), sel))
+    return shares
+
+
+def split_users(users: int, weights: np.ndarray) -> list[int]:
+    """`users` whole users in proportion to `weights` (largest remainder; all equal when no weight)."""
+    w = np.asarray(weights, dtype=float)
+    w = w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / len(w))
+    raw = users * w
+    out = np.floor(raw).astype(np.int64)
+    for i in np.argsort(-(raw - out), kind="stable")[: users - int(out.sum())]:
+        out[i] += 1
+    return [int(x) for x in out]
+
+
+def _closed_shares(world: _World, inputs: MilpInputs, result: SolverResult, ep_names: list[str]) -> list[tuple[Any, None]]:
+    """Per endpoint: a closed loop of its share of the users (routed as the MILP planned, in whole
+    users; a request budget split the same way), or no requests when it gets no user."""
+    from planner.traffic import Workload  # noqa: PLC0415
+
+    loop = world.workload
+    routed = np.zeros(len(ep_names))
+    for level in _endpoint_weights(inputs, result):
+        for per_ep in level.values():
+            for ep, v in per_ep.items():
+                if ep in ep_names:
+                    routed[ep_names.index(ep)] += v
+    shares: list[tuple[Any, None]] = []
+    for users in split_users(loop.users, routed):
+        if users == 0:
+            empty = np.zeros(0)
+            shares.append((Workload(empty, empty.astype(np.int64), empty.astype(np.int64), float(loop.horizon_s),
+                                    "no users"), None))
+            continue
+        budget = None if loop.max_requests is None else max(1, round(loop.max_requests * users / loop.users))
+        shares.append((replace(loop.with_users(users), max_requests=budget), None))
+    return shares
+
+
+def verify(
+    world: _World, inputs: MilpInputs, result: SolverResult, entries: Sequence[PlanEntry], backend: PlanningBackend
+) -> tuple[FleetRun, PlanArtifacts]:
+    """Simulate the plan on the horizon's arrivals: requests split over endpoints as routed (a
+    closed loop: its users split over endpoints, each endpoint playing its users' loop).
+
+    Returns:
+        (the simulated and billed run, the per-request arrays for the report's plots).
+    Raises:
+        NotSimulable: the backend's simulator refused an endpoint (the caller falls back to
+            `unsimulated_run`).
+    """
+    from planner.sim.metrics import LatencyStats, request_slo  # noqa: PLC0415
+
+    profile = world.profile
+    horizon = float(world.workload.horizon_s)
+    fleet = _fleet_of(entries)
+    ep_names = list(fleet)
+    closed = getattr(world.workload, "users", None) is not None
+    shares = (_closed_shares if closed else _open_shares)(world, inputs, result, ep_names)
     total_cost = 0.0
     cold_starts = 0
     out_tokens = 0  # produced: completed requests' output tokens (as billing.price_outcome counts them)
     lines: dict[str, float] = {}
     eps: list[EndpointRun] = []
-    for k, ep in enumerate(ep_names):
+    parts: list[tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]] = []  # (indices, ttft, tpot, ok)
+    for ep, (sub, sel) in zip(ep_names, shares):
         gpu, tp = world.endpoints[ep]
         f = fleet[ep]
-        sel = np.flatnonzero(assign == k)
         prices = _prices_for(world, gpu, tp)
-        sub = Workload(wl.arrival_s[sel], wl.prompt_tokens[sel], wl.output_tokens[sel], horizon, f"{wl.source}; {ep} share")
         try:
             outcome = backend.simulate_fleet(
                 profile, gpu, tp, sub, pods=f["pods"], active_workers=f["active"], max_workers=f["max"],
@@ -155,8 +210,8 @@ def verify(
             raise NotSimulable(f"{ep}: {err}") from None
         rec = outcome.records
         ttft_sub, tpot_sub, ok_sub = request_slo(rec.arrival_at, rec.first_token_at, rec.finished_at,
-                                                 sub.output_tokens, profile.slo.ttft_seconds, profile.slo.tpot_seconds)
-        ok[sel], ttft[sel], tpot[sel] = ok_sub, ttft_sub, tpot_sub
+                                                 rec.output_tokens, profile.slo.ttft_seconds, profile.slo.tpot_seconds)
+        parts.append((sel, ttft_sub, tpot_sub, ok_sub))
         cost = billing.price_outcome(outcome, prices, horizon,
                                      pod_billing_granularity_s=profile.billing.pod_billing_granularity_seconds)
         out_tokens += cost.output_tokens
@@ -166,11 +221,21 @@ def verify(
             key = cost_line(ep, line.kind)
             lines[key] = lines.get(key, 0.0) + line.cost_usd
         eps.append(EndpointRun(
-            gpu=gpu, tensor_parallel_size=tp, num_requests=len(sel),
-            slo_attainment=float(ok_sub.mean()) if len(sel) else 1.0, cost_usd=cost.cost_usd,
+            gpu=gpu, tensor_parallel_size=tp, num_requests=len(ok_sub),
+            slo_attainment=float(ok_sub.mean()) if len(ok_sub) else 1.0, cost_usd=cost.cost_usd,
             cold_starts=cost.cold_starts, utilization=cost.utilization,
         ))
-    att = float(ok.mean())
+    # Open loop: back into workload order; closed loop: the endpoints' requests one after another.
+    n = len(world.workload) if not closed else sum(len(p[3]) for p in parts)
+    ok = np.zeros(n, dtype=bool)
+    ttft = np.full(n, np.nan)
+    tpot = np.full(n, np.nan)
+    offset = 0
+    for sel, ttft_sub, tpot_sub, ok_sub in parts:
+        idx = sel if sel is not None else np.arange(offset, offset + len(ok_sub))
+        offset += len(ok_sub)
+        ok[idx], ttft[idx], tpot[idx] = ok_sub, ttft_sub, tpot_sub
+    att = float(ok.mean()) if n else 0.0
     ttft_stats, tpot_stats = LatencyStats.of(ttft), LatencyStats.of(tpot)
     run = FleetRun(
         slo_attainment=att,

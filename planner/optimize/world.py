@@ -14,6 +14,7 @@ from planner import billing
 from planner.errors import PlannerError
 from planner.inputs.profile import Profile
 from planner.optimize.backend import PlanningBackend
+from planner.optimize.closed import constant_demand
 from planner.optimize.demand import DemandSeries, slot_demands
 from planner.optimize.milp import (
     Limits,
@@ -39,7 +40,7 @@ class _World:
     slots: list[SlotDemand]
     series: DemandSeries
     checks: list[Any]
-    caps: dict[str, dict[str, float]]  # endpoint -> bucket -> req/s
+    caps: dict[str, dict[str, float]]  # endpoint -> bucket -> req/s (a closed loop: users)
     endpoints: dict[str, tuple[str, int]]  # endpoint -> (gpu, tp)
     pod_usd_per_hour: dict[str, float]  # endpoint -> USD/h of one replica (measured mode)
     prices: dict[str, Any]  # gpu -> ResolvedPrices
@@ -57,6 +58,7 @@ def _prepare(profile: Profile, workload: Any, seed: int, workers: int, cache: An
 
     opt = profile.optimizer
     measured = profile.capacity is not None
+    closed = getattr(workload, "users", None) is not None  # a closed loop (planner.optimize.closed)
     checks: list[Any] = []
     pod_usd_per_hour: dict[str, float] = {}
     if measured:
@@ -78,14 +80,19 @@ def _prepare(profile: Profile, workload: Any, seed: int, workers: int, cache: An
     else:
         buckets = capacity.buckets_from_ranges(opt.size_buckets)
         names = [b.name for b in buckets]
-        bucket_idx = capacity.assign_buckets(workload.prompt_tokens, workload.output_tokens, buckets)
-        slots, series = slot_demands(
-            workload.arrival_s, bucket_idx, names, workload.horizon_s,
-            slot_s=opt.slot_seconds, percentile=opt.demand_percentile,
-        )
-        total_tokens = workload.prompt_tokens + workload.output_tokens
-        p50 = int(np.median(workload.prompt_tokens))
-        p99 = int(np.percentile(total_tokens, 99))
+        if closed:  # N users all the time; sizes: the first ones the users will send
+            bucket_idx = np.zeros(0, dtype=np.int64)
+            slots, series = constant_demand(workload.users, float(workload.horizon_s))
+            prompt, output = workload.sizes_sample()
+        else:
+            bucket_idx = capacity.assign_buckets(workload.prompt_tokens, workload.output_tokens, buckets)
+            slots, series = slot_demands(
+                workload.arrival_s, bucket_idx, names, workload.horizon_s,
+                slot_s=opt.slot_seconds, percentile=opt.demand_percentile,
+            )
+            prompt, output = workload.prompt_tokens, workload.output_tokens
+        p50 = int(np.median(prompt))
+        p99 = int(np.percentile(prompt + output, 99))
         checks = [
             backend.check_candidate(profile, gpu, tp, p50, p99)
             for gpu in profile.candidates.gpus
@@ -94,10 +101,11 @@ def _prepare(profile: Profile, workload: Any, seed: int, workers: int, cache: An
         fits = [c for c in checks if c.fits]
         if not fits:
             raise PlannerError(_no_candidate_message(profile, checks))
-        tasks = capacity.make_tasks(
-            profile, [(c.gpu_id, c.tensor_parallel_size) for c in fits], buckets, workload, seed=seed,
-            gpu_fingerprints={c.gpu_id: backend.gpu_fingerprint(c.gpu_id) for c in fits},
-        )
+        chosen = [(c.gpu_id, c.tensor_parallel_size) for c in fits]
+        fingerprints = {c.gpu_id: backend.gpu_fingerprint(c.gpu_id) for c in fits}
+        tasks = (capacity.make_closed_tasks(profile, chosen, workload, seed=seed, gpu_fingerprints=fingerprints)
+                 if closed else
+                 capacity.make_tasks(profile, chosen, buckets, workload, seed=seed, gpu_fingerprints=fingerprints))
         results = backend.capacities(tasks, cache=cache, workers=workers)
     caps: dict[str, dict[str, float]] = {}
     in_flight: dict[str, dict[str, float]] = {}
@@ -105,7 +113,9 @@ def _prepare(profile: Profile, workload: Any, seed: int, workers: int, cache: An
     for r in results:
         ep = endpoint_name(r.gpu_id, r.tensor_parallel_size)
         endpoints[ep] = (r.gpu_id, r.tensor_parallel_size)
-        caps.setdefault(ep, {})[r.bucket] = float(r.max_rate_per_s)
+        # A closed loop's capacity is in users (demand: users too); else requests/s.
+        cap = getattr(r, "max_users", None) if closed else r.max_rate_per_s
+        caps.setdefault(ep, {})[r.bucket] = float(cap or 0.0)
         in_flight_at_max = getattr(r, "in_flight_at_max", None)
         if in_flight_at_max:
             in_flight.setdefault(ep, {})[r.bucket] = float(in_flight_at_max)
@@ -189,8 +199,9 @@ def _infeasible_message(world: _World, status: str) -> str:
     if lim.max_serverless_workers is not None:
         active.append(f"max serverless workers {lim.max_serverless_workers}")
     peak = max((sum(s.rate_per_s.values()) for s in world.slots), default=0.0)
+    demand = f"{peak:.0f} users" if getattr(world.workload, "users", None) is not None else f"{peak:.2f} req/s"
     return (
-        f"no fleet carries the peak demand ({peak:.2f} req/s) within the limits ({status}; "
+        f"no fleet carries the peak demand ({demand}) within the limits ({status}; "
         f"{', '.join(active) or 'no limits set'}): raise the budget or the GPU/worker limits, "
         "allow more candidates.gpus or billing modes, or relax the SLO"
     )

@@ -53,14 +53,16 @@ def _figures(result: Any, arts: Any) -> dict[str, bytes]:
     rates = np.asarray(d.rate_per_s, dtype=float).sum(axis=1) if d.rate_per_s else np.zeros(0)
     t_min = np.arange(len(rates)) * d.window_s / 60.0
     fig, ax = plt.subplots(figsize=(9, 3.6))
-    ax.step(t_min, rates, where="post", label=f"demand (requests/s per {d.window_s:g} s window)", color="#4477aa")
+    users = getattr(result, "users", None) is not None  # a closed loop: demand and capacity in users
+    unit = "users" if users else "requests/s"
+    ax.step(t_min, rates, where="post", label=f"demand ({unit} per {d.window_s:g} s window)", color="#4477aa")
     prov = np.asarray(arts.provisioned_per_window, dtype=float) if arts is not None else np.zeros(0)
     if len(prov) == len(rates) and len(prov):
         ax.step(t_min, prov, where="post", label="planned capacity (sum of replicas' SLO capacity)", color="#cc6677")
         ax.step(t_min, prov * result_headroom(result), where="post", linestyle="--", color="#cc6677",
                 alpha=0.6, label="planned load limit (capacity x headroom)")
     ax.set_xlabel("minutes from start")
-    ax.set_ylabel("requests/s")
+    ax.set_ylabel(unit)
     ax.set_title("Demand vs provisioned capacity")
     top = max(float(rates.max()) if len(rates) else 1.0, float(prov.max()) if len(prov) else 0.0)
     ax.set_ylim(0, top * 1.35)
@@ -143,7 +145,8 @@ def result_slo(result: Any, which: str) -> float | None:
 
 
 def _plan_table(result: Any) -> list[str]:
-    rows = ["| GPU | TP | billing | count | active | max flex | GPUs | traffic share | capacity/replica (req/s) | MILP cost (horizon) |",
+    unit = "users" if getattr(result, "users", None) is not None else "req/s"
+    rows = [f"| GPU | TP | billing | count | active | max flex | GPUs | traffic share | capacity/replica ({unit}) | MILP cost (horizon) |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     for e in result.plan:
         caps = ", ".join(f"{b}: {v:.2f}" for b, v in e.capacity_per_s.items())
@@ -246,10 +249,17 @@ def render_markdown(result: Any, images: dict[str, str] | None = None) -> str:
         tight = ", ".join(f"{k} x{f:.2f}" for k, f in r.tightened.items()) or "-"
         md.append(f"| {r.round} | {r.plan} | {format_usd(r.milp_cost_per_month_usd)} | {format_usd(r.cost_per_month_usd)} | {_pct(r.slo_attainment)} | {tight} |")
     md.append("")
-    md += ["## Capacity of one replica under the SLO", "",
-           "| GPU | TP | bucket | max req/s | source | probes |", "|---|---|---|---|---|---|"]
-    for c in result.capacities:
-        md.append(f"| {c['gpu_id']} | {c['tensor_parallel_size']} | {c['bucket']} | {c['max_rate_per_s']:.3f} | {c['source']} | {c['evaluations']} |")
+    md += ["## Capacity of one replica under the SLO", ""]
+    if getattr(result, "users", None) is not None:
+        md += ["Closed loop: the most users one replica serves under the SLO (their request rate as simulated).", "",
+               "| GPU | TP | max users | req/s at max users | source | probes |", "|---|---|---|---|---|---|"]
+        for c in result.capacities:
+            md.append(f"| {c['gpu_id']} | {c['tensor_parallel_size']} | {c.get('max_users') or 0:,} | "
+                      f"{c['max_rate_per_s']:.3f} | {c['source']} | {c['evaluations']} |")
+    else:
+        md += ["| GPU | TP | bucket | max req/s | source | probes |", "|---|---|---|---|---|---|"]
+        for c in result.capacities:
+            md.append(f"| {c['gpu_id']} | {c['tensor_parallel_size']} | {c['bucket']} | {c['max_rate_per_s']:.3f} | {c['source']} | {c['evaluations']} |")
     rejected = [c for c in result.candidates if not c.get("fits")]
     if rejected:
         md += ["", "Candidates left out:", ""]

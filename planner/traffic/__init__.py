@@ -19,6 +19,7 @@ they send, drawn up front; when, simulated by planner.sim).
 from planner.traffic.closed_loop import (
     ClosedLoop,
     ClosedLoopStats,
+    SizeList,
     closed_loop,
     closed_loop_stats,
     fixed_closed_loop,
@@ -80,6 +81,7 @@ __all__ = [
     "resolve_traffic",
     "ClosedLoop",
     "ClosedLoopStats",
+    "SizeList",
     "closed_loop",
     "closed_loop_stats",
     "fixed_closed_loop",

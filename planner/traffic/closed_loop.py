@@ -69,6 +69,29 @@ def mean_think_seconds(spec: Any) -> float:
     raise PlannerError(f"unsupported think-time distribution {type(spec).__name__}")
 
 
+@dataclass(frozen=True)
+class SizeList:
+    """A fixed request list as a size spec: the k-th request sent takes entry k mod its length
+    (capacity probes replay a sample of the profile's sizes in a closed loop)."""
+
+    prompt_tokens: tuple[int, ...]
+    output_tokens: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not self.prompt_tokens or len(self.prompt_tokens) != len(self.output_tokens):
+            raise PlannerError("a size list needs as many prompt as output lengths, at least one")
+
+    @property
+    def distribution(self) -> str:
+        return "list"
+
+    def take(self, start: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Entries start .. start + n - 1, cycling."""
+        idx = (start + np.arange(n)) % len(self.prompt_tokens)
+        return (np.asarray(self.prompt_tokens, dtype=np.int64)[idx],
+                np.asarray(self.output_tokens, dtype=np.int64)[idx])
+
+
 @dataclass(frozen=True, eq=False)
 class ClosedLoop:
     """A closed loop of `users` clients: what the simulator needs to play it.
@@ -157,7 +180,10 @@ class ClosedLoopDraws:
         """Draw until at least n requests are listed."""
         loop = self.loop
         while len(self.prompt_tokens) < n:
-            prompt, output = request_sizes(loop.sizes, DRAW_CHUNK, self._rng_sizes)
+            if isinstance(loop.sizes, SizeList):
+                prompt, output = loop.sizes.take(len(self.prompt_tokens), DRAW_CHUNK)
+            else:
+                prompt, output = request_sizes(loop.sizes, DRAW_CHUNK, self._rng_sizes)
             capped = np.zeros(DRAW_CHUNK, dtype=np.uint8)
             if loop.max_model_len is not None:
                 p, o, _ = cap_sizes(prompt, output, loop.max_model_len)
