@@ -61,8 +61,8 @@ def _profile(users=50, **traffic):
 
 
 def _backend(calls):
+    """A PlanningBackend of hand-computable doubles (capacities CAP_USERS, a fluid closed loop)."""
     from planner.billing import ResolvedPrices
-    from planner.optimize.world import Backend
 
     def check(profile, gpu, tp, p50, p99):
         return CandidateCheck(gpu_id=gpu, tensor_parallel_size=tp, fits=True)
@@ -91,9 +91,13 @@ def _backend(calls):
         return ResolvedPrices(gpu_id=gpu, pod_cloud="secure", pod_provider="test",
                               pod_usd_per_gpu_hour=POD_USD_PER_HOUR[gpu], pod_price_label="test")
 
-    return Backend(
+    return SimpleNamespace(
         check_names=lambda profile: None, check_candidate=check, capacities=caps, simulate_fleet=simulate_fleet,
-        resolve_prices=prices, scale_up_seconds=lambda *a: 0.0, engine_settings=lambda *a: {},
+        resolve_prices=prices, scale_up_seconds=lambda *a: 0.0,
+        engine_settings=lambda profile, gpu, tp: {"max_model_len": 8192, "gpu_memory_utilization": 0.9,
+                                                  "tensor_parallel_size": tp, "max_num_seqs": 256,
+                                                  "max_num_batched_tokens": 8192, "block_size": 16,
+                                                  "model": profile.model.name},
         assumptions=lambda profile, uses: [], gpu_fingerprint=lambda gpu: gpu,
     )
 
