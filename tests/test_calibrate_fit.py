@@ -123,7 +123,7 @@ def test_closed_loop_replay_matches_the_simulators_closed_loop(tmp_path):
     """A --max-concurrency run with rate inf is the simulator's closed loop of that many users."""
     from planner.calibrate.bench_results import read_result_file
     from planner.calibrate.replay import make_replay, predict
-    from planner.sim import bench_closed_loop
+    from planner.scenario import bench_closed_loop
 
     request = CalibrationRequest(gpu="h100-sxm", model="llama-3.1-8b", serving={"max_model_len": 8192})
     base, _ = setup_builder(request, get_gpu("h100-sxm"))
