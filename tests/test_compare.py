@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -211,12 +212,16 @@ def test_billing_notes_cached_start_replaces_the_parts():
 
 
 def test_simulate_without_billing_still_runs_when_no_price(tmp_path):
-    path = _write_profile(tmp_path, pod_provider="nobody")
-    res = CliRunner().invoke(app, ["simulate", "--profile", str(path), "--gpu", "h100-sxm", "--json"])
+    path = _write_profile(tmp_path)
+    gpu = yaml.safe_load((Path(__file__).resolve().parent.parent / "gpu_catalog" / "h100-sxm.yaml").read_text())
+    gpu.update(id="h100-unpriced", pod_prices=[])
+    gpu_path = tmp_path / "h100-unpriced.yaml"
+    gpu_path.write_text(yaml.safe_dump(gpu))
+    res = CliRunner().invoke(app, ["simulate", "--profile", str(path), "--gpu", str(gpu_path), "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["cost"] is None and "pod price" in data["cost_note"]
-    res = CliRunner().invoke(app, ["simulate", "--profile", str(path), "--gpu", "h100-sxm", "--billing", "pod"])
+    res = CliRunner().invoke(app, ["simulate", "--profile", str(path), "--gpu", str(gpu_path), "--billing", "pod"])
     assert res.exit_code == 2 and "pod price" in res.stderr
 
 

@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 import numpy as np
 import typer
 
+from planner.inputs.sections import MAX_SEQS, MAX_TOKENS
+from planner.memory import check_positive
 from planner.inputs.catalog import get_gpu
 from planner.cli._app import app, emit_json, handle_errors
 from planner.cli._app import (
@@ -38,8 +40,11 @@ def perf(
     json_out: JsonOption = False,
 ) -> None:
     """Time of one decode step, one prefill and (with --prefill-chunk) one mixed step."""
-    if host_overhead_ms is not None and host_overhead_ms < 0:
-        raise PlannerError(f"--host-overhead-ms must be >= 0, got {host_overhead_ms}")
+    if host_overhead_ms is not None and not 0 <= host_overhead_ms <= 1e6:
+        raise PlannerError(f"--host-overhead-ms must be a number of milliseconds >= 0, got {host_overhead_ms}")
+    # --context and --prompt are checked against the model's own maximum by perf_report.
+    check_positive("--batch", batch, at_most=MAX_SEQS)
+    check_positive("--prefill-chunk", prefill_chunk, at_most=MAX_TOKENS)
     if gpu_memory_utilization is not None and not 0 < gpu_memory_utilization <= 1:
         raise PlannerError(f"--gpu-memory-utilization must be in (0, 1], got {gpu_memory_utilization}")
     report = perf_report(

@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from planner.inputs.sections import BLOCK_SIZES, MAX_SEQS, MAX_TOKENS
 from planner.inputs.catalog import GpuSpec, get_gpu, load_catalog
 from planner.cli._app import app, emit_json, handle_errors
 from planner.cli._app import (
@@ -42,9 +43,11 @@ def size(
                         ("--tensor-parallel-size", tensor_parallel_size), ("--max-model-len", max_model_len),
                         ("--max-num-seqs", max_num_seqs), ("--max-num-batched-tokens", max_num_batched_tokens),
                         ("--block-size", block_size)):
-        check_positive(name, value)
-    if overhead < 0:
-        raise PlannerError(f"--overhead must be >= 0 (a fraction, e.g. 0.15), got {overhead}")
+        check_positive(name, value, at_most=MAX_SEQS if name == "--concurrency" else MAX_TOKENS)
+    if block_size is not None and block_size not in BLOCK_SIZES:
+        raise PlannerError(f"--block-size must be one of {', '.join(map(str, BLOCK_SIZES))} (vLLM's), got {block_size}")
+    if not 0 <= overhead <= 10:
+        raise PlannerError(f"--overhead must be a fraction >= 0 (e.g. 0.15), got {overhead}")
     if gpu_memory_utilization is not None and not 0 < gpu_memory_utilization <= 1:
         raise PlannerError(f"--gpu-memory-utilization must be in (0, 1], got {gpu_memory_utilization}")
     spec = get_model(model)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,6 +71,10 @@ class CompareResult(BaseModel):
     break_even_note: str
     sweep: list[LoadPoint]
     assumptions: list[str]
+
+
+# A sweep past 1000x the profile's rate is a typo (and would draw billions of requests).
+MAX_LOAD_FACTOR = 1000.0
 
 
 def pods_needed(
@@ -178,8 +181,8 @@ def compare(
             pods win everywhere, higher × 2 when serverless does); 0 = the given sweep only.
         workload, setup, simulate: injectable (tests); built from the profile when None.
     """
-    if any(not (f > 0 and math.isfinite(f)) for f in load_factors):
-        raise PlannerError("load factors must be finite numbers > 0 (e.g. 0.25,0.5,1,2)")
+    if any(not (0 < f <= MAX_LOAD_FACTOR) for f in load_factors):
+        raise PlannerError(f"--load-factors: each must be a number > 0 and at most {MAX_LOAD_FACTOR:g} (e.g. 0.25,0.5,1,2)")
     settings = (overrides or ServerlessOverrides()).merged(profile.billing)
     prices = billing.resolve_prices(gpu, settings, getattr(profile, "prices", ()))
     prices.flex_usd_per_s()  # fail early and clearly: both prices are needed to compare

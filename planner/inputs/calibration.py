@@ -28,6 +28,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from planner.inputs.strict import StrictInput
+
 # Cited by the path that ships with the repository (bench/data holds verbatim copies of the
 # measurement files; bench/data/README.md says where the originals are) and the measurement.
 CALIBRATION_FILE = "bench/data/h200-llama-3.1-8b.json (measured on an NVIDIA H200, 2026-11-26)"
@@ -39,12 +41,12 @@ DERIVED_RULE = (
 )
 
 
-class CalibratedValue(BaseModel):
+class CalibratedValue(StrictInput):
     """One efficiency parameter: its value, where it came from, and whether it is an estimate."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    value: float
+    value: float = Field(ge=0, description="every parameter is a fraction, a time, a rate or an exponent: >= 0")
     source: str
     estimated: bool
 
@@ -98,7 +100,7 @@ def _derived(name: str) -> CalibratedValue:
     return _v(H200_FIT[name], DERIVED_RULE)
 
 
-class PerfCalibration(BaseModel):
+class PerfCalibration(StrictInput):
     """Fitted or derived efficiency parameters of one GPU for the step-time model.
 
     Each field is a `CalibratedValue` (value, source, estimated). The defaults are the H200 fit,

@@ -12,17 +12,18 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from planner.errors import PlannerError, did_you_mean, validation_line
 from planner.inputs.bench_calibration import BenchmarkCalibration
 from planner.inputs.calibration import PerfCalibration
+from planner.inputs.reading import load_yaml
+from planner.inputs.strict import StrictInput
 from planner.resources import data_dir
 from planner.units import GIB
 
 
-class Interconnect(BaseModel):
+class Interconnect(StrictInput):
     """GPU-to-GPU link used by tensor parallelism.
 
     `bandwidth_bytes_per_s` is the vendor's aggregate bidirectional figure (NVLink 4: 900 GB/s);
@@ -42,7 +43,7 @@ class Interconnect(BaseModel):
         return None if self.bandwidth_bytes_per_s is None else self.bandwidth_bytes_per_s / 2
 
 
-class PodPrice(BaseModel):
+class PodPrice(StrictInput):
     """An hourly price for one GPU in a pod / instance (USD per GPU-hour)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -58,7 +59,7 @@ class PodPrice(BaseModel):
     note: str = ""
 
 
-class ServerlessPrice(BaseModel):
+class ServerlessPrice(StrictInput):
     """Per-second serverless worker prices of the tier that offers this GPU (Runpod)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -72,7 +73,7 @@ class ServerlessPrice(BaseModel):
     ambiguous_note: str = ""
 
 
-class GpuSpec(BaseModel):
+class GpuSpec(StrictInput):
     """One GPU model: what the catalog YAML holds. SI units (bytes, bytes/s, FLOP/s, W, USD)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -160,14 +161,7 @@ def load_gpu_yaml(path: str | Path) -> GpuSpec:
         PlannerError: unreadable, malformed YAML, or a field that fails validation (named).
     """
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise PlannerError(f"GPU file {str(p)!r} not found") from None
-    except yaml.YAMLError as err:
-        line = getattr(getattr(err, "problem_mark", None), "line", None)
-        at = f" (line {line + 1})" if line is not None else ""
-        raise PlannerError(f"GPU file {str(p)!r} is not valid YAML{at}: fix the file") from None
+    raw = load_yaml(p, "GPU file")
     if not isinstance(raw, dict):
         raise PlannerError(f"GPU file {str(p)!r} must hold a mapping of fields")
     unknown = [k for k in raw if k not in GpuSpec.model_fields]

@@ -41,6 +41,8 @@ from planner.inputs.sections import (
 )
 from planner.inputs.traffic_sections import *  # noqa: F401,F403
 from planner.inputs.traffic_sections import TrafficSection
+from planner.inputs.catalog import get_gpu, load_catalog
+from planner.inputs.reading import load_yaml_text, quote
 from planner.resources import data_dir
 
 
@@ -135,16 +137,16 @@ def _error_text(error: Any) -> str:
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
         bound = next(iter(ctx.values()), "?")
-        msg = f"must be {op} {bound} (got {error.get('input')!r})"
+        msg = f"must be {op} {bound} (got {quote(error.get('input'))})"
     elif kind in ("model_type", "model_attributes_type", "dict_type"):
         # pydantic names the class ("instance of ModelSection"): say what the YAML needs instead.
         section = _model_at(loc + ["*"])
         keys = f" with keys {', '.join(section.model_fields)}" if section is not None else ""
-        msg = f"must be a section (a YAML mapping){keys} (got {error.get('input')!r})"
+        msg = f"must be a section (a YAML mapping){keys} (got {quote(error.get('input'))})"
     else:
         msg = re.sub(r"^(Value|Assertion) error, ", "", str(error.get("msg", "invalid value")))
         if kind.endswith(("_type", "_parsing")) and "input" in error:
-            msg += f" (got {error['input']!r})"
+            msg += f" (got {quote(error['input'])})"
     return f"{where}: {msg}"
 
 
@@ -246,23 +248,60 @@ def load_profile(path: str | Path) -> Profile:
         PlannerError: the file is missing, is not YAML, or a field is invalid (the message names it).
     """
     path = _find_profile(Path(path))
-    if not path.is_file():
-        raise PlannerError(
-            f"profile not found: {path} (give a YAML file; shipped ones: {', '.join(shipped_profiles())})"
-        )
-    text = path.read_text()
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise PlannerError(f"{path}:{where} is not valid YAML ({getattr(err, 'problem', err)})") from None
+    data, text = load_yaml_text(
+        path, "profile", hint=f"give a YAML file; shipped ones: {', '.join(shipped_profiles())}"
+    )
     if not isinstance(data, dict):
         raise PlannerError(f"{path}: a profile is a YAML mapping with model, traffic, slo, candidates")
     data.setdefault("name", path.stem)
     try:
-        return Profile.from_dict(data, path.resolve().parent)
+        profile = Profile.from_dict(data, path.resolve().parent)
     except ValidationError as err:
         # Every bad field at once, one line each with its line in the file.
         lines = validation_messages(err, prefix=f"{path.name}: ", lines=yaml_key_lines(text))
         raise PlannerError("\n".join(lines)) from None
+    check_names(profile, prefix=f"{path.name}: ")
+    return profile
+
+
+def check_names(profile: Profile, prefix: str = "") -> None:
+    """GPU ids and the pod provider the profile names must exist: a price for a GPU that no run can
+    use, or a provider with no prices, would otherwise be ignored silently.
+
+    Raises:
+        PlannerError: naming the field, the unknown name and the known ones.
+    """
+    catalog = load_catalog()
+    gpu_ids = set(catalog)
+    measured = {e.gpu for e in profile.capacity.entries} if profile.capacity is not None else set()
+    gpu_ids |= {g.lower() for g in measured}  # measured capacities bring their own price
+    for gpu in profile.candidates.gpus:
+        if gpu in measured:
+            continue
+        try:
+            gpu_ids.add(get_gpu(gpu).id)
+        except PlannerError as err:
+            raise PlannerError(f"{prefix}candidates.gpus: {err}") from None
+    seen: set[str] = set()
+    for i, price in enumerate(profile.prices):
+        gpu = price.gpu.lower()
+        if gpu.endswith((".yaml", ".yml")) and Path(price.gpu).is_file():
+            gpu = get_gpu(price.gpu).id
+        if gpu not in gpu_ids:
+            hint = did_you_mean(gpu, gpu_ids, n=3, cutoff=0.4)
+            raise PlannerError(
+                f"{prefix}prices.{i}.gpu: {price.gpu!r} is no catalog GPU, so its price would never be used "
+                f"({hint or 'see `planner catalog`'})"
+            )
+        if gpu in seen:
+            raise PlannerError(f"{prefix}prices.{i}.gpu: a second price for {price.gpu!r}; keep one entry per GPU")
+        seen.add(gpu)
+    for gpu in profile.optimizer.max_gpus_per_type or {}:
+        if gpu.lower() not in {g.lower() for g in profile.candidates.gpus} | gpu_ids:
+            raise PlannerError(f"{prefix}optimizer.max_gpus_per_type: {gpu!r} is not among candidates.gpus")
+    providers = sorted({p.provider for spec in catalog.values() for p in spec.pod_prices})
+    if profile.billing.pod_provider not in providers:
+        raise PlannerError(
+            f"{prefix}billing.pod_provider: no catalog GPU has a {profile.billing.pod_provider!r} pod price; "
+            f"providers: {', '.join(providers)}"
+        )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -20,18 +20,38 @@ from pydantic import (
 )
 
 from planner.inputs.precision import KvCacheDtype, Quantization, WeightDtype
+from planner.inputs.strict import StrictInput
 
 TraceFormat = Literal["azure", "mooncake", "csv"]
 BillingMode = Literal["pod", "serverless"]
 
+# More tokens than any model's context (the longest, Llama 4 Scout, takes 10M): a typo, refused
+# before it sizes an allocation.
+MAX_TOKENS = 2**25
+# More sequences or serverless workers than one engine or endpoint can have: a typo.
+MAX_SEQS = 2**20
+MAX_WORKERS = 10_000
+BlockSize = Literal[1, 8, 16, 32, 64, 128]
+BLOCK_SIZES: tuple[int, ...] = get_args(BlockSize)
+
+
+def _ordered(value: list[int]) -> list[int]:
+    if value[1] < value[0]:
+        raise ValueError(f"must be [lo, hi] with lo <= hi (got {value})")
+    return value
+
+
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
-TokenRange = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, max_length=2)]
+TokenCount = Annotated[int, Field(gt=0, le=MAX_TOKENS)]
+TokenRange = Annotated[
+    list[Annotated[int, Field(ge=0, le=MAX_TOKENS)]], Field(min_length=2, max_length=2), AfterValidator(_ordered)
+]
 
 
-class _Section(BaseModel):
-    """Base of every profile section: unknown keys are errors."""
+class _Section(StrictInput):
+    """Base of every profile section: unknown keys are errors, numbers are finite and not true/false."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -96,18 +116,18 @@ class ModelSection(_Section):
 class ServingSection(_Section):
     """Engine settings in vLLM's names; None means 'the engine default' (memory.default_engine_args)."""
 
-    max_model_len: PositiveInt | None = Field(
+    max_model_len: TokenCount | None = Field(
         None,
         description="Longest prompt + output a request may have, tokens; None = the model's maximum.",
     )
     gpu_memory_utilization: float = Field(
         0.9, gt=0, le=1, description="Fraction of GPU memory the engine may take (vLLM default 0.9)."
     )
-    max_num_seqs: PositiveInt | None = Field(None, description="Most sequences running in one step.")
-    max_num_batched_tokens: PositiveInt | None = Field(
+    max_num_seqs: Annotated[int, Field(gt=0, le=MAX_SEQS)] | None = Field(None, description="Most sequences running in one step.")
+    max_num_batched_tokens: TokenCount | None = Field(
         None, description="Token budget of one engine step (decode tokens + prefill chunks)."
     )
-    block_size: Literal[1, 8, 16, 32, 64, 128] = Field(16, description="KV cache block, tokens.")
+    block_size: BlockSize = Field(16, description="KV cache block, tokens.")
     enable_chunked_prefill: bool = Field(True, description="Split long prompts across steps.")
 
 
@@ -176,8 +196,8 @@ class ColdStartSettings(_Section):
 class ServerlessSettings(_Section):
     """Serverless endpoint settings, defaults from Runpod's endpoint docs (serverless/endpoints/endpoint-configurations.mdx)."""
 
-    active_workers: int = Field(0, ge=0, description="Always-on workers (billed 24/7 at the active rate).")
-    max_workers: PositiveInt = Field(3, description="Endpoint cap incl. active workers; Runpod's default is 3.")
+    active_workers: int = Field(0, ge=0, le=MAX_WORKERS, description="Always-on workers (billed 24/7 at the active rate).")
+    max_workers: PositiveInt = Field(3, le=MAX_WORKERS, description="Endpoint cap incl. active workers; Runpod's default is 3.")
     idle_timeout_seconds: float = Field(5.0, ge=0, description="Idle time before a worker stops (default 5 s).")
     scaler: Literal["queue-delay", "request-count"] = Field("queue-delay")
     scaler_value: PositiveFloat | None = Field(
@@ -185,7 +205,7 @@ class ServerlessSettings(_Section):
         description="queue-delay: seconds a request may wait before a worker is added (default 4); "
         "request-count: requests per worker (default 1, the docs' most responsive). None = default.",
     )
-    max_concurrency_per_worker: PositiveInt = Field(
+    max_concurrency_per_worker: Annotated[int, Field(gt=0, le=MAX_SEQS)] = Field(
         30, description="Requests one worker takes at once (Runpod vLLM worker MAX_CONCURRENCY, default 30)."
     )
     cold_start: ColdStartSettings = Field(default_factory=ColdStartSettings)

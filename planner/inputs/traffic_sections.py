@@ -15,9 +15,11 @@ from pydantic import (
 )
 
 from planner.inputs.sections import (
+    MAX_TOKENS,
     NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
+    TokenCount,
     TokenRange,
     TraceFile,
     TraceFormat,
@@ -33,12 +35,18 @@ class PoissonArrivals(_Section):
     rate_per_s: PositiveFloat
 
 
+# More concurrent users than a fleet can serve at once: a typo (the first wave is this many requests).
+MAX_USERS = 100_000
+
+
 class GammaArrivals(_Section):
     """Renewal process with gamma inter-arrival gaps: cv > 1 is burstier than Poisson."""
 
     process: Literal["gamma"]
     rate_per_s: PositiveFloat
-    cv: PositiveFloat = Field(description="Coefficient of variation of the gaps (1 = Poisson).")
+    cv: PositiveFloat = Field(
+        le=100, description="Coefficient of variation of the gaps (1 = Poisson); at most 100 (burstier is a typo)."
+    )
 
 
 class OnOffArrivals(_Section):
@@ -67,7 +75,7 @@ class DiurnalArrivals(_Section):
         None, ge=1, description="Sinusoid shape: peak rate / trough rate (1 = flat)."
     )
     peak_hour: float = Field(14.0, ge=0, lt=24, description="Clock hour of the sinusoid's peak.")
-    hourly_multipliers: list[Annotated[float, Field(ge=0)]] | None = Field(
+    hourly_multipliers: list[Annotated[float, Field(ge=0, le=1e6)]] | None = Field(
         None, min_length=24, max_length=24, description="24 relative rates, hour 0..23 (step shape)."
     )
     start_hour: float = Field(0.0, ge=0, lt=24, description="Clock hour at t = 0.")
@@ -126,12 +134,13 @@ class TraceArrivals(_Section):
 class _Lognormal(_Section):
     """A lognormal quantity: (mu, sigma) of its logarithm, or two of mean / median / p90 / p99."""
 
-    mu: float | None = None
-    sigma: PositiveFloat | None = None
-    mean: PositiveFloat | None = None
-    median: PositiveFloat | None = None
-    p90: PositiveFloat | None = None
-    p99: PositiveFloat | None = None
+    # ln(x): e^20 is 485 million (tokens or seconds), e^-20 far below one; sigma 10 spans e^±20 in 2 sigmas
+    mu: float | None = Field(None, ge=-20, le=20)
+    sigma: PositiveFloat | None = Field(None, le=10)
+    mean: Annotated[float, Field(gt=0, le=MAX_TOKENS)] | None = None
+    median: Annotated[float, Field(gt=0, le=MAX_TOKENS)] | None = None
+    p90: Annotated[float, Field(gt=0, le=MAX_TOKENS)] | None = None
+    p99: Annotated[float, Field(gt=0, le=MAX_TOKENS)] | None = None
 
     @model_validator(mode="after")
     def _solvable(self) -> _Lognormal:
@@ -232,7 +241,7 @@ class ClosedArrivals(_Section):
     the engine, so they are simulated, not drawn (vllm bench serve --max-concurrency)."""
 
     process: Literal["closed"]
-    users: PositiveInt = Field(description="Concurrent users (clients).")
+    users: PositiveInt = Field(le=MAX_USERS, description="Concurrent users (clients).")
     think_time_seconds: ThinkSeconds = Field(
         0.0, description="Wait after each completion before the next request: seconds or a distribution."
     )
@@ -249,8 +258,8 @@ class FixedSizes(_Section):
     """Every request has the same prompt and output length."""
 
     distribution: Literal["fixed"]
-    prompt_tokens: PositiveInt
-    output_tokens: PositiveInt
+    prompt_tokens: TokenCount
+    output_tokens: TokenCount
 
 
 class UniformSizes(_Section):
@@ -271,8 +280,14 @@ class UniformSizes(_Section):
 class LognormalTokens(_Lognormal):
     """A lognormal length: (mu, sigma) of ln(tokens), or two of mean / median / p90 / p99."""
 
-    min_tokens: PositiveInt = Field(1, description="Floor after rounding.")
-    max_tokens: PositiveInt | None = Field(None, description="Clip above (max_model_len caps anyway).")
+    min_tokens: TokenCount = Field(1, description="Floor after rounding.")
+    max_tokens: TokenCount | None = Field(None, description="Clip above (max_model_len caps anyway).")
+
+    @model_validator(mode="after")
+    def _floor_below_clip(self) -> LognormalTokens:
+        if self.max_tokens is not None and self.min_tokens > self.max_tokens:
+            raise ValueError(f"min_tokens ({self.min_tokens}) is above max_tokens ({self.max_tokens}): swap them")
+        return self
 
 
 class LognormalSizes(_Section):
@@ -318,12 +333,12 @@ class TrafficSection(_Section):
         description="Requests longer than max_model_len: cap (synthetic default) or keep for the "
         "simulator to reject (trace-size default).",
     )
-    requests: PositiveInt | None = Field(
+    requests: Annotated[int, Field(gt=0, le=50_000_000)] | None = Field(
         None,
         description="Closed loop only: stop after this many requests (the horizon, when also set, "
         "may stop it earlier).",
     )
-    seed: int = Field(0, ge=0, description="Default random seed, >= 0 (the CLI's --seed overrides it).")
+    seed: int = Field(0, ge=0, lt=2**63, description="Default random seed, >= 0 (the CLI's --seed overrides it).")
 
     @model_validator(mode="after")
     def _sizes_match_arrivals(self) -> TrafficSection:

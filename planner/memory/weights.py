@@ -264,7 +264,10 @@ def kv_bytes_for_tokens(
     return round(per_layer * (spec.num_full_attention_layers * tokens + sliding * window_tokens))
 
 
-def check_positive(name: str, value: float | None) -> None:
-    """Reject a size that must be > 0 (None = not given, left to its default)."""
+def check_positive(name: str, value: float | None, at_most: float | None = None) -> None:
+    """Reject a size that must be > 0 and, when `at_most` is given, no larger (None = not given,
+    left to its default); NaN fails both."""
     if value is not None and not value > 0:
         raise PlannerError(f"{name} must be > 0, got {value}")
+    if value is not None and at_most is not None and not value <= at_most:
+        raise PlannerError(f"{name} must be at most {at_most:,} (got {value:,}): is it a typo?")

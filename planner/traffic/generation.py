@@ -14,7 +14,7 @@ from planner.inputs.profile import (
     TraceArrivals,
     TrafficSection,
 )
-from planner.traffic.synthetic import arrival_times, cap_sizes, request_sizes
+from planner.traffic.synthetic import MAX_REQUESTS, arrival_times, cap_sizes, request_sizes
 from planner.traffic.traces import read_trace
 from planner.traffic.workload import TrafficStats, Workload, trace_stats
 
@@ -56,6 +56,11 @@ def _replay(spec: TraceArrivals, horizon_s: float | None, rng: np.random.Generat
         order = np.argsort(t, kind="stable")
         t, rows = t[order], rows[order]
         f = spec.rate_scale
+        if len(t) * f > MAX_REQUESTS:
+            raise PlannerError(
+                f"traffic.arrivals.rate_scale: {f:g} x {len(t):,} trace requests is more than the limit of "
+                f"{MAX_REQUESTS:,}; lower it"
+            )
         copies = np.floor(f).astype(np.int64) + (rng.random(len(t)) < f - math.floor(f))
         gaps = np.append(np.diff(t), np.diff(t).mean() if len(t) > 1 else 1.0)
         src = np.repeat(np.arange(len(t)), copies)
@@ -75,6 +80,11 @@ def _replay(spec: TraceArrivals, horizon_s: float | None, rng: np.random.Generat
         # Repeat back to back; a lap lasts the span plus one mean gap so laps do not collide.
         period = span + (span / (len(t) - 1) if len(t) > 1 else 1.0)
         laps = math.ceil(horizon_s / period)
+        if laps * len(t) > MAX_REQUESTS:
+            raise PlannerError(
+                f"traffic.horizon_seconds: looping the trace {laps:,} times is more than the limit of "
+                f"{MAX_REQUESTS:,} requests; shorten the horizon"
+            )
         t = (t[None, :] + period * np.arange(laps)[:, None]).ravel()
         rows = np.tile(rows, laps)
     keep = t < horizon_s
@@ -135,6 +145,12 @@ def generate_workload(
     else:
         horizon = float(traffic.default_horizon_seconds)  # type: ignore[arg-type]
         t, rows = arrival_times(traffic.arrivals, horizon, rng_arrivals), None
+    if len(t) == 0:
+        later = " (the replayed trace, after start_offset_seconds, jitter and time_scale, starts later)"
+        raise PlannerError(
+            f"traffic.horizon_seconds: no request arrives in {horizon:.3g} s"
+            f"{later if isinstance(traffic.arrivals, TraceArrivals) else ''}; lengthen the horizon or raise the rate"
+        )
 
     if traffic.sizes_from_trace:
         trace = read_trace(traffic.arrivals.path, traffic.arrivals.format)  # type: ignore[union-attr]

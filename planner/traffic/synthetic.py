@@ -8,6 +8,7 @@ import numpy as np
 
 from planner.errors import PlannerError
 from planner.inputs.profile import (
+    MAX_TOKENS,
     DiurnalArrivals,
     EmpiricalSizes,
     FixedSizes,
@@ -138,14 +139,44 @@ def expected_requests(spec: SyntheticArrivals, horizon_s: float) -> float:
     return 0.0
 
 
+_RATE_FIELD = {PoissonArrivals: "rate_per_s", GammaArrivals: "rate_per_s", OnOffArrivals: "burst_rate_per_s",
+               PiecewiseArrivals: "segments.rate_per_s"}
+
+
+def _steps(spec: SyntheticArrivals, horizon_s: float) -> tuple[float, str]:
+    """(how many constant-rate steps the generator builds, the field that sets their length)."""
+    if isinstance(spec, OnOffArrivals):
+        short = "mean_burst_seconds" if spec.mean_burst_seconds <= spec.mean_gap_seconds else "mean_gap_seconds"
+        return 2 * horizon_s / min(spec.mean_burst_seconds, spec.mean_gap_seconds), short
+    if isinstance(spec, DiurnalArrivals):
+        return horizon_s / (3600.0 if spec.hourly_multipliers is not None else 60.0), "horizon_seconds"
+    if isinstance(spec, PiecewiseArrivals):
+        cycle_s = sum(s.duration_seconds for s in spec.segments)
+        return len(spec.segments) * (horizon_s / cycle_s if spec.repeat else 1.0), "segments.duration_seconds"
+    return 0.0, ""
+
+
+def check_size(spec: SyntheticArrivals, horizon_s: float) -> None:
+    """Refuse, before allocating anything, a workload whose arrays would exceed MAX_REQUESTS entries:
+    too many requests, or too many rate steps (on/off periods, schedule segments) over the horizon."""
+    expected = expected_requests(spec, horizon_s)
+    if not expected <= MAX_REQUESTS:  # also NaN
+        field = _RATE_FIELD.get(type(spec), "mean_rate_per_s / peak_rate_per_s / hourly_multipliers")
+        raise PlannerError(
+            f"traffic.arrivals.{field}: about {expected:,.0f} requests over {horizon_s:,.0f} s is more than "
+            f"{MAX_REQUESTS:,} (the limit); check the rate (requests per second) or shorten traffic.horizon_seconds"
+        )
+    steps, field = _steps(spec, horizon_s)
+    if steps > MAX_REQUESTS:
+        raise PlannerError(
+            f"traffic.arrivals.{field}: {steps:,.3g} rate changes over {horizon_s:,.0f} s is more than "
+            f"{MAX_REQUESTS:,} (the limit); use longer periods or a shorter traffic.horizon_seconds"
+        )
+
+
 def arrival_times(spec: SyntheticArrivals, horizon_s: float, rng: np.random.Generator) -> np.ndarray:
     """Sorted arrival times in [0, horizon_s) for a synthetic arrival spec (not a trace)."""
-    expected = expected_requests(spec, horizon_s)
-    if expected > MAX_REQUESTS:
-        raise PlannerError(
-            f"traffic: about {expected:,.0f} requests over {horizon_s:,.0f} s is more than {MAX_REQUESTS:,}; "
-            "check the rate (requests per second) or shorten traffic.horizon_seconds"
-        )
+    check_size(spec, horizon_s)
     if isinstance(spec, PoissonArrivals):
         n = rng.poisson(spec.rate_per_s * horizon_s)
         return np.sort(rng.uniform(0.0, horizon_s, n))
@@ -163,8 +194,12 @@ def arrival_times(spec: SyntheticArrivals, horizon_s: float, rng: np.random.Gene
 # ------------------------------------------------------------------------------- request sizes
 def _lognormal(spec: LognormalTokens, n: int, rng: np.random.Generator) -> np.ndarray:
     mu, sigma = spec.mu_sigma()
-    values = np.rint(np.exp(mu + sigma * rng.standard_normal(n))).astype(np.int64)
-    return np.clip(values, spec.min_tokens, spec.max_tokens if spec.max_tokens is not None else None)
+    # Clip in floating point, before the integer cast: exp() of a far tail overflows int64 (it
+    # would wrap to a negative count and be floored to min_tokens instead of capped).
+    hi = float(spec.max_tokens if spec.max_tokens is not None else MAX_TOKENS)
+    with np.errstate(over="ignore"):
+        values = np.exp(mu + sigma * rng.standard_normal(n))
+    return np.clip(np.rint(values), spec.min_tokens, hi).astype(np.int64)
 
 
 def request_sizes(spec: SyntheticSizes, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

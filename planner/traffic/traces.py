@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from planner.errors import PlannerError
+from planner.inputs.reading import decode_utf8, regular_file
 from planner.traffic.workload import Workload
 
 
@@ -182,12 +183,16 @@ def read_trace(path: str | Path, format: str | None = None) -> Workload:
     Raises:
         PlannerError: missing file, unknown format, or a malformed row (the message names the line).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise PlannerError(f"trace file not found: {path}")
+    path = regular_file(path, "trace file")
     fmt = format or detect_format(path)
     if fmt not in ("azure", "mooncake", "csv"):
         raise PlannerError(f"unknown trace format {fmt!r}: use azure, mooncake or csv")
-    return _read_trace_cached(str(path.resolve()), fmt, os.stat(path).st_mtime_ns)
+    try:
+        return _read_trace_cached(str(path.resolve()), fmt, os.stat(path).st_mtime_ns)
+    except UnicodeDecodeError:
+        decode_utf8(path.read_bytes(), path, "trace file")  # raises, naming the byte and line
+        raise
+    except csv.Error as err:
+        raise PlannerError(f"trace file {path} is not a {fmt} trace ({err}): check the file and --format") from None
 
 
