@@ -76,6 +76,12 @@ class CostBreakdown(BaseModel):
     lines: list[WorkerCost]
     prices: ResolvedPrices
     month_extrapolation: str
+    billed_through_s: float | None = Field(
+        None, description="always-on workers billed until this time instead of the horizon: an overloaded "
+        "run's drain (the replicas kept serving the horizon's backlog)")
+    month_sustainable: bool = Field(
+        True, description="False when the run was overloaded: its backlog outlived the horizon, so repeating "
+        "the horizon all month is not what this fleet can do (the monthly figure is a lower bound)")
 
 
 def cost_of(
@@ -87,6 +93,7 @@ def cost_of(
     num_requests: int = 0,
     end_s: float | None = None,
     pod_billing_granularity_s: float = 1.0,
+    bill_through_s: float | None = None,
 ) -> CostBreakdown:
     """Turn the simulator's worker spans into USD.
 
@@ -99,6 +106,8 @@ def cost_of(
         num_requests: requests served (for USD per 1,000 requests).
         end_s: when spans with stopped_at None stop being billed (default: horizon_s).
         pod_billing_granularity_s: pod billing unit (1 = per second).
+        bill_through_s: an overloaded run's end: pods and active workers are billed until then (the
+            horizon's backlog kept them busy), and the month is marked not sustainable.
 
     Returns:
         CostBreakdown for one horizon. A flex worker is billed from start to stop rounded up to a
@@ -127,7 +136,9 @@ def cost_of(
             if kind != "flex":
                 # Always-on capacity is counted inside the horizon only: past it (the run draining
                 # its last requests) is the next repetition's time, already in the monthly figure.
-                start, stop = min(start, horizon_s), min(stop, horizon_s)
+                # Not so for an overloaded run: its drain is work the horizon's traffic needs.
+                until = horizon_s if bill_through_s is None else max(horizon_s, bill_through_s)
+                start, stop = min(start, until), min(stop, until)
             span_billed_s = billed_seconds(stop - start, granularity)
             span_busy_s = min(max(span.busy_s, 0.0), span_billed_s)
             cost += rate * span.gpus * span_billed_s
@@ -165,7 +176,12 @@ def cost_of(
         prices=prices,
         month_extrapolation=(
             f"cost for the {horizon_s / 3600:.3g} h horizon × {SECONDS_PER_MONTH / horizon_s:.4g}: {MONTH_ASSUMPTION}"
+            if bill_through_s is None else
+            f"not sustainable: the run was overloaded (its backlog took {bill_through_s - horizon_s:,.0f} s after "
+            f"the {horizon_s:,.0f} s horizon to drain, billed); repeating the horizon all month needs a larger fleet"
         ),
+        billed_through_s=bill_through_s,
+        month_sustainable=bill_through_s is None,
     )
 
 
@@ -182,6 +198,7 @@ def price_outcome(
     completed = ~np.isnan(np.asarray(records.finished_at, dtype=np.float64))
     metrics = getattr(outcome, "metrics", None)
     end_s = getattr(metrics, "simulated_seconds", None)
+    overloaded = bool(getattr(metrics, "overloaded", False)) and end_s is not None
     return cost_of(
         outcome.workers,
         prices,
@@ -190,6 +207,7 @@ def price_outcome(
         num_requests=int(np.count_nonzero(completed)),
         end_s=None if end_s is None else float(end_s),
         pod_billing_granularity_s=float(pod_billing_granularity_s),
+        bill_through_s=float(end_s) if overloaded else None,  # type: ignore[arg-type]
     )
 
 

@@ -39,6 +39,10 @@ def _summary(m: SimMetrics, title: str, max_num_seqs: int | None = None) -> str:
         ("throughput", f"{m.throughput.requests_per_second:,.2f} req/s, "
                        f"{m.throughput.output_tokens_per_second:,.0f} output tok/s"),
     ]
+    if m.overloaded:
+        rows.append(("overloaded", f"{m.queued_at_horizon:,} requests were still queued at the {m.horizon_seconds:,.0f} s "
+                                   f"horizon; the backlog took {m.drain_seconds:,.0f} s more to drain (billed): "
+                                   "this fleet cannot keep up with the traffic"))
     if m.slo is not None and m.slo_attainment is not None:
         verdict = "met" if m.slo_met else "NOT met"
         rows.append(("SLO", f"{m.slo_attainment:.1%} of requests within TTFT {m.slo.ttft_seconds:g} s and "
@@ -82,7 +86,7 @@ def _progress_bar():
 def simulate(
     profile: ProfileOption,
     gpu: GpuOption,
-    replicas: Annotated[int, typer.Option("--replicas", "-n", min=1, help="Replicas (pods) serving the traffic.")] = 1,
+    replicas: Annotated[int, typer.Option("--replicas", "-n", min=1, max=10_000, help="Replicas (pods) serving the traffic.")] = 1,
     tensor_parallel_size: TpOption = 1,
     seed: SeedOption = None,
     router: Annotated[RouterChoice, typer.Option("--router", help="How requests pick a replica.")] = "least_outstanding",

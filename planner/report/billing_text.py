@@ -30,9 +30,11 @@ def format_cost(cost: CostBreakdown) -> str:
         unit = (f"${line.usd_per_gpu_s * 3600:,.3f} per GPU-hour" if line.kind == "pod"
                 else f"${line.usd_per_gpu_s:g} per GPU-second")
         price_bits.append(f"{line.kind} {line.num_workers} × {unit}")
+    month = (f"{format_usd(cost.cost_per_month_usd)} per month (horizon × {per_month(1.0, cost.horizon_s):.4g})"
+             if cost.month_sustainable else "no monthly figure: overloaded, see above")
+    drained = "" if cost.billed_through_s is None else f" and its {cost.billed_through_s - cost.horizon_s:,.0f} s drain"
     rows = [
-        ("cost", f"{format_usd(cost.cost_usd)} for the {cost.horizon_s / 3600:.3g} h horizon, "
-                 f"{format_usd(cost.cost_per_month_usd)} per month (horizon × {per_month(1.0, cost.horizon_s):.4g})"),
+        ("cost", f"{format_usd(cost.cost_usd)} for the {cost.horizon_s / 3600:.3g} h horizon{drained}, {month}"),
         ("unit cost", f"{format_usd(cost.cost_per_million_output_tokens_usd)} per million output tokens, "
                       f"{format_usd(cost.cost_per_1000_requests_usd)} per 1,000 requests"),
         ("GPU-seconds", f"{cost.billed_gpu_seconds:,.0f} billed, {cost.busy_gpu_seconds:,.0f} with requests in "

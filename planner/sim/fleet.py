@@ -353,6 +353,17 @@ class Fleet:
             progress(self.num_resolved / self.num_requests)
         self._progress_next = (self.num_resolved // self._progress_tick + 1) * self._progress_tick
 
+    def spread_series(self, t0: float, duration: float, num_running: int, used_blocks: int) -> None:
+        """Credit a segment [t0, t0 + duration) to every series bin it overlaps, by its overlap."""
+        bin_s = self.series_bin_s
+        first, last = int(t0 / bin_s), int((t0 + duration) / bin_s)
+        self.grow_series(last + 1)
+        for b in range(first, last + 1):
+            overlap = min((b + 1) * bin_s, t0 + duration) - max(b * bin_s, t0)
+            if overlap > 0:
+                self.batch_area[b] += num_running * overlap
+                self.blocks_area[b] += used_blocks * overlap
+
     def grow_series(self, num_bins: int) -> None:
         """Extend the time series to `num_bins` bins."""
         grow = num_bins - len(self.batch_area)

@@ -144,6 +144,42 @@ class SimMetrics(BaseModel):
     simulated_seconds: float
     wall_seconds: float
     requests_per_wall_second: float
+    unfinished: int = Field(0, description="Requests neither completed nor rejected (requests = completed + "
+                            "rejected + unfinished).")
+    horizon_seconds: float | None = Field(None, description="The traffic horizon the run was given.")
+    queued_at_horizon: int = Field(0, description="Requests that had arrived by the horizon but were not yet admitted.")
+    unfinished_at_horizon: int = Field(0, description="Requests that had arrived by the horizon and not finished by it.")
+    drain_seconds: float = Field(0.0, description="How long the fleet kept working after the horizon.")
+    overloaded: bool = Field(
+        False, description="The backlog outlived the horizon: requests were still queued at the horizon and the "
+        "drain took longer than OVERLOAD_DRAIN_FRACTION of the horizon and than any request's own service "
+        "time. Such a run is billed through its drain, and its monthly figure is not sustainable.")
+
+
+# A replica that keeps up finishes what it holds at the horizon within about one request's service
+# time; a drain longer than this share of the horizon (and than every service time) is a backlog.
+OVERLOAD_DRAIN_FRACTION = 0.05
+
+
+def overload_of(records: RequestRecords, horizon_s: float, end_s: float) -> dict[str, Any]:
+    """The horizon-end state of a run: queued and unfinished requests, drain, overloaded."""
+    arrived = records.arrival_at <= horizon_s
+    served_or_cut = (records.rejected_reason == "") | (records.rejected_reason == "unserved_at_end")
+    with np.errstate(invalid="ignore"):
+        admitted = records.admitted_at <= horizon_s
+        finished = records.finished_at <= horizon_s
+        service = records.finished_at - records.admitted_at
+    queued = int(np.count_nonzero(arrived & ~admitted & served_or_cut))
+    drain_s = max(0.0, float(end_s) - float(horizon_s))
+    done_service = service[finished & ~np.isnan(service)]
+    longest_service_s = float(done_service.max()) if done_service.size else 0.0
+    return {
+        "horizon_seconds": float(horizon_s),
+        "queued_at_horizon": queued,
+        "unfinished_at_horizon": int(np.count_nonzero(arrived & ~finished & served_or_cut)),
+        "drain_seconds": drain_s,
+        "overloaded": bool(queued > 0 and drain_s > max(OVERLOAD_DRAIN_FRACTION * horizon_s, longest_service_s)),
+    }
 
 
 def _slo_target(slo: Any) -> SloTarget | None:
@@ -205,6 +241,7 @@ def compute_metrics(
     num_preemptions: int,
     simulated_seconds: float,
     wall_seconds: float,
+    horizon_s: float | None = None,
 ) -> SimMetrics:
     """Summarize a run. `batch_area` / `blocks_area` are per-bin time integrals summed over workers."""
     done = records.completed
@@ -262,6 +299,8 @@ def compute_metrics(
         simulated_seconds=simulated_seconds,
         wall_seconds=wall_seconds,
         requests_per_wall_second=n / wall_seconds if wall_seconds > 0 else 0.0,
+        unfinished=int(np.count_nonzero(~done & ~rejected)),
+        **(overload_of(records, horizon_s, simulated_seconds) if horizon_s is not None else {}),
     )
 
 

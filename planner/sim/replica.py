@@ -218,13 +218,17 @@ class Replica:
                 yield timeout(duration)
                 finished = scheduler.update_from_output(out, env.now)
             self.busy_s += duration
-            # Time-weighted batch size and KV use, by the bin the segment starts in (segments are
-            # milliseconds to seconds, bins minutes: the attribution error is negligible).
+            # Time-weighted batch size and KV use: the segment's time goes to the bins it covers
+            # (a long decode run, or a slow step of an overloaded replica, spans several bins;
+            # crediting it all to its first bin put more than the bin's time in it).
             b = int(t0 / bin_s)
-            if b >= len(batch_area):
-                fleet.grow_series(b + 1)
-            batch_area[b] += num_running * duration
-            blocks_area[b] += used_blocks * duration
+            if (b + 1) * bin_s >= t0 + duration:
+                if b >= len(batch_area):
+                    fleet.grow_series(b + 1)
+                batch_area[b] += num_running * duration
+                blocks_area[b] += used_blocks * duration
+            else:
+                fleet.spread_series(t0, duration, num_running, used_blocks)
             if out.num_preempted:
                 fleet.num_preemptions += out.num_preempted
             if finished:

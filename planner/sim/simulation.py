@@ -152,6 +152,7 @@ def simulate(
         num_preemptions=sim.num_preemptions,
         simulated_seconds=end_s,
         wall_seconds=wall_s,
+        horizon_s=horizon,
     )
     return SimOutcome(records=records, metrics=metrics, workers=spans, workload=workload, user=user)
 
