@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from planner.capacity.buckets import CAPACITY_ALGORITHM_VERSION
 from planner.capacity.search import CapacityResult
 from planner.errors import PlannerError
+from planner.resources import remove_stale_temps, temp_prefix
 
 # ------------------------------------------------------------------------------ the cache ---
 
@@ -47,31 +49,65 @@ class CapacityCache:
 
     NOTE: writing the cache is the one file write outside planner/report/ the design allows
     ("the capacity cache"); it is atomic (write to a temp file, then rename) so parallel runs
-    never read half a file.
+    never read half a file. Each entry carries a checksum of its key and content: an entry edited
+    by hand, truncated, or copied under another key is not trusted (it is recomputed), nor one
+    that answers a different candidate than its key's. Anything but a regular file is skipped (a
+    FIFO would block the read).
     """
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = None if directory is None else Path(directory) / "capacity"
+        self._cleaned = False
 
-    def get(self, key: str) -> CapacityResult | None:
+    def get(self, key: str, task: Any = None) -> CapacityResult | None:
+        """The cached answer for `key`, if a valid, untampered one exists (for `task` when given)."""
         if self.directory is None:
             return None
         path = self.directory / f"{key}.json"
         try:
-            return CapacityResult.model_validate_json(path.read_text())
-        except (OSError, ValueError):
+            if not stat.S_ISREG(path.stat().st_mode):
+                return None
+            entry = json.loads(path.read_text(encoding="utf-8"))
+            result = CapacityResult.model_validate(entry["result"])
+        except (OSError, ValueError, KeyError, TypeError):
             return None
+        if entry.get("checksum") != _checksum(key, result) or result.cache_key != key:
+            return None
+        if task is not None and (result.gpu_id, result.tensor_parallel_size, result.bucket) != (
+                task.gpu_id, task.tensor_parallel_size, task.bucket):
+            return None
+        return result
 
     def put(self, key: str, result: CapacityResult) -> None:
+        """Write one answer (atomically); temp files are removed when the write fails."""
         if self.directory is None:
             return
+        tmp = self.directory / f"{temp_prefix(key)}tmp"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            tmp = self.directory / f".{key}.{os.getpid()}.tmp"
-            tmp.write_text(result.model_dump_json())
+            if not self._cleaned:
+                self._cleaned = True
+                remove_stale_cache_temps(self.directory)
+            entry = {"result": json.loads(result.model_dump_json()), "checksum": _checksum(key, result)}
+            tmp.write_text(json.dumps(entry), encoding="utf-8")
             tmp.replace(self.directory / f"{key}.json")
         except OSError:
-            pass  # a read-only cache folder costs speed, not correctness
+            pass  # a read-only or full cache folder costs speed, not correctness
+        finally:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+
+def _checksum(key: str, result: CapacityResult) -> str:
+    return hashlib.sha256((key + result.model_dump_json()).encode()).hexdigest()
+
+
+def remove_stale_cache_temps(directory: Path) -> int:
+    """Remove the '.<key>.<pid>.tmp' files of dead runs (a kill, a full disk) from a cache folder."""
+    keys = {p.name.split(".")[1] for p in directory.glob(".*.tmp") if p.name.count(".") >= 3}
+    return sum(remove_stale_temps(directory, key) for key in keys)
 
 
 _SOURCE_HASH: str | None = None

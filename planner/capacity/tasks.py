@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import math
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -293,20 +297,54 @@ def capacities(
     results: dict[str, CapacityResult] = {}
     todo: list[CapacityTask] = []
     for t in tasks:
-        hit = cache.get(t.key)
+        hit = cache.get(t.key, t)
         if hit is not None:
             results[t.key] = hit.model_copy(update={"source": "cached"})
         else:
             todo.append(t)
+    # Each answer goes to the cache as soon as it is known: an interrupted run keeps its work.
     if simulate is not None or workers <= 1 or len(todo) <= 1:
-        fresh = [run_task(t, simulate) for t in todo]
+        for t in todo:
+            results[t.key] = run_task(t, simulate)
+            cache.put(t.key, results[t.key])
     else:
         # Longest first would be ideal; larger TP candidates simulate no slower, so keep order.
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
-            fresh = list(pool.map(run_task, todo))
-    for t, r in zip(todo, fresh):
-        cache.put(t.key, r)
-        results[t.key] = r
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_worker_init,
+                                   initargs=(os.getpid(),))
+        try:
+            futures = {pool.submit(run_task, t): t for t in todo}
+            for future in as_completed(futures):
+                t = futures[future]
+                results[t.key] = future.result()
+                cache.put(t.key, results[t.key])
+        finally:
+            # An interrupt or an error: drop the queued tasks, do not wait for the running ones.
+            pool.shutdown(wait=False, cancel_futures=True)
     return [results[t.key] for t in tasks]
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Make a pool worker die with the process that started it.
+
+    Ctrl-C reaches the whole process group: the parent handles it (exit 130) and stops the pool,
+    so workers ignore SIGINT instead of printing tracebacks. A parent killed outright (SIGKILL)
+    cannot stop them: on Linux the kernel sends them SIGKILL then (PR_SET_PDEATHSIG); elsewhere a
+    thread notices the parent is gone (its parent pid changes) and exits.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (linux/prctl.h)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:  # the parent died before the line above
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 

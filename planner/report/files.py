@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from planner.errors import PlannerError
+from planner.resources import remove_stale_temps, temp_prefix
 
 
 def _umask() -> int:
@@ -135,7 +136,8 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[IO[Any]], object
     p = check_output_path(path, what, suffix=suffix)
     folder = _folder_of(p)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+        remove_stale_temps(folder, p.name)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(p.name), suffix=".tmp", dir=folder)
     except OSError as err:
         raise _os_error(what, p, err) from None
     try:
@@ -184,7 +186,8 @@ def write_folder(directory: str | os.PathLike[str], fill: Callable[[Path], None]
     d = check_output_dir(directory, what)
     try:
         d.absolute().parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", dir=d.absolute().parent))
+        remove_stale_temps(d.absolute().parent, d.name)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(d.name), dir=d.absolute().parent))
     except OSError as err:
         raise _os_error(what, d, err) from None
     try:
