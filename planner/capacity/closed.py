@@ -21,6 +21,7 @@ import numpy as np
 
 from planner.capacity.buckets import WARMUP_FRACTION
 from planner.capacity.search import CandidateCheck, CapacityResult
+from planner.traffic.closed_loop import ClosedLoop, SizeList, mean_think_seconds
 
 MAX_USERS = 1 << 16  # the search stops doubling here (a replica past this is never the bottleneck)
 PROBE_REQUESTS_PER_USER = 4  # a probe sends at least this many requests per user
@@ -83,8 +84,6 @@ def probe_loop(profile: Any, prompt: tuple[int, ...], output: tuple[int, ...], u
                seed: int) -> Any:
     """The closed loop one probe plays: `users` users with the profile's think time sending the
     sample's sizes in order, max(num_requests, 4 per user) requests in all."""
-    from planner.traffic.closed_loop import ClosedLoop, SizeList  # noqa: PLC0415
-
     return ClosedLoop(
         users=users,
         think=profile.traffic.arrivals.think_time_seconds,
@@ -104,7 +103,7 @@ def _attainment_fn(profile: Any, task: Any, simulate: Callable[..., Any]) -> Cal
     """
     from planner.sim.metrics import request_slo  # noqa: PLC0415  (the one SLO rule)
 
-    think_s = float(probe_loop(profile, task.prompt_tokens, task.output_tokens, 1, 1, task.seed).mean_think_s)
+    think_s = mean_think_seconds(profile.traffic.arrivals.think_time_seconds)
 
     def attainment_at(users: int) -> float:
         loop = probe_loop(profile, task.prompt_tokens, task.output_tokens, users, task.num_requests, task.seed)
@@ -143,7 +142,7 @@ def run_closed_task(task: Any, simulate: Callable[..., Any], check: CandidateChe
     """Answer one closed-loop capacity question (a CapacityTask with closed=True) by bisection on users."""
     started = time.perf_counter()
     fn = _attainment_fn(profile, task, simulate)
-    think_s = float(probe_loop(profile, task.prompt_tokens, task.output_tokens, 1, 1, task.seed).mean_think_s)
+    think_s = mean_think_seconds(profile.traffic.arrivals.think_time_seconds)
     hint = users_hint(check, float(np.mean(task.output_tokens)), think_s, rate_hint)
     found = max_users_under_slo(fn, profile.slo.attainment, hint)
     rate, in_flight = getattr(fn, "stats", {}).get(found.users, (0.0, None))
