@@ -270,3 +270,43 @@ def test_options_report_batch_fullness_next_to_in_flight_time():
     text = format_cost(pods.cost)
     assert "with requests in flight" in text and "spend with no request in flight" in text
     assert "utilization" not in text and "idle spend" not in text
+
+
+def test_no_break_even_when_one_side_never_meets_the_slo():
+    """Serverless cheaper at low load but missing the SLO everywhere: no break-even, said plainly."""
+    def pt(rate, pods, sl, sl_ok, sl_att):
+        return LoadPoint(load_factor=rate, mean_rate_per_s=rate, pods_needed=1,
+                         cost_per_month_usd={"pods": pods, "serverless": sl, "mix": None},
+                         meets_slo={"pods": True, "serverless": sl_ok, "mix": None},
+                         slo_attainment={"pods": 0.99, "serverless": sl_att, "mix": None})
+
+    never = [pt(0.1, 800.0, 400.0, False, 0.6), pt(1.0, 800.0, 1000.0, False, 0.788)]
+    rate, note = break_even(never)
+    assert rate is None
+    assert note.startswith("none: serverless misses the SLO at every load swept (0.1 to 1 req/s; best attainment 78.8%")
+    assert note.endswith("so only pods meet it")
+    # Where serverless meets the SLO only at some loads, only those are compared.
+    partly = [pt(0.1, 800.0, 400.0, False, 0.6), pt(1.0, 800.0, 700.0, True, 0.96), pt(2.0, 800.0, 900.0, True, 0.97)]
+    rate, note = break_even(partly)
+    assert rate == pytest.approx(1.5) and "compared where both meet the SLO: 1 to 2 req/s" in note
+
+
+def test_compare_plot_marks_where_an_option_misses_the_slo(tmp_path):
+    from planner.compare import CompareResult
+    from planner.report.compare_plot import _miss_spans, write_compare_plot
+
+    (lo, hi), = _miss_spans([1.0, 2.0, 4.0], [True, False, False])
+    assert (lo, hi) == (pytest.approx(2 ** 0.5), pytest.approx(2 ** 2.5))
+    assert _miss_spans([1.0, 2.0], [True, True]) == []
+
+    def pt(f, sl_ok):
+        return LoadPoint(load_factor=f, mean_rate_per_s=f, pods_needed=1,
+                         cost_per_month_usd={"pods": 800.0, "serverless": 500.0 * f, "mix": 700.0},
+                         meets_slo={"pods": True, "serverless": sl_ok, "mix": True})
+
+    result = CompareResult(profile="p", gpu_id="l40s", tensor_parallel_size=1, seed=0, horizon_s=3600.0,
+                           num_requests=100, mean_rate_per_s=1.0, cold_start_s=87.0, options=[],
+                           cheapest_meeting_slo="pods", break_even_rate_per_s=None, break_even_note="none",
+                           sweep=[pt(0.25, False), pt(0.5, False), pt(1.0, True), pt(2.0, True)], assumptions=[])
+    out = write_compare_plot(result, tmp_path / "compare.png")
+    assert out.stat().st_size > 10_000

@@ -13,8 +13,10 @@ The options, each simulated on the same requests:
   limit), with a serverless endpoint taking the overflow (the router prefers pods); the cheapest b
   in 1 .. pods-1 that meets the SLO.
 The load sweep scales the workload's rate (`Workload.scale_rate`: the same requests, time
-compressed) and repeats the three; the break-even is where the pods' monthly cost crosses below
-serverless, interpolated linearly in mean requests per second.
+compressed; by default 1/8 to 2 x the profile's load) and repeats the three; the break-even is
+where the pods' monthly cost crosses below serverless among the loads where both meet the SLO,
+interpolated linearly in mean requests per second. When one of them misses the SLO at every load
+swept, there is no break-even and the answer says so.
 
 Modules: billed_run (one billed run), options (pods vs serverless vs mix, break-even).
 """
@@ -40,6 +42,7 @@ from planner.compare.options import (
     LoadPoint,
     break_even,
     compare,
+    never_meeting,
     pods_needed,
 )
 
@@ -62,5 +65,6 @@ __all__ = [
     "CompareResult",
     "pods_needed",
     "break_even",
+    "never_meeting",
     "compare",
 ]

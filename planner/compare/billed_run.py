@@ -16,8 +16,10 @@ from planner.scenario import model_weights_bytes
 
 Option = Literal["pods", "serverless", "mix"]
 OPTIONS: tuple[Option, ...] = ("pods", "serverless", "mix")
-DEFAULT_LOAD_FACTORS = (1 / 64, 1 / 16, 0.25, 1.0, 2.0)
-MIN_EXTEND_FACTOR, MAX_EXTEND_FACTOR = 1 / 4096, 16.0
+# The sweep: an eighth of the profile's load to twice it, the loads a plan for this traffic
+# meets. The extension that brackets a break-even stays within 1/32 .. 16 x the profile's load.
+DEFAULT_LOAD_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0)
+MIN_EXTEND_FACTOR, MAX_EXTEND_FACTOR = 1 / 32, 16.0
 
 
 class ServerlessOverrides(BaseModel):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -46,6 +46,7 @@ class LoadPoint(BaseModel):
     pods_needed: int
     cost_per_month_usd: dict[str, float | None]
     meets_slo: dict[str, bool | None]
+    slo_attainment: dict[str, float | None] = Field(default_factory=dict)
 
 
 class CompareResult(BaseModel):
@@ -69,6 +70,8 @@ class CompareResult(BaseModel):
         description="mean req/s above which pods are cheaper than serverless (None: no crossing in the sweep)"
     )
     break_even_note: str
+    never_meets_slo: list[Option] = Field(
+        default_factory=list, description="options that miss the SLO at every load swept (their cost is no answer)")
     sweep: list[LoadPoint]
     assumptions: list[str]
 
@@ -131,26 +134,58 @@ def _better(a: BilledRun, b: BilledRun) -> bool:
     return a.cost.cost_usd < b.cost.cost_usd
 
 
-def break_even(points: Sequence[LoadPoint]) -> tuple[float | None, str]:
-    """Mean req/s where the pods' monthly cost first drops to serverless', linearly interpolated."""
+def never_meeting(points: Sequence[LoadPoint]) -> list[Option]:
+    """Options that miss the SLO at every load swept."""
+    return [o for o in OPTIONS if points and all(p.meets_slo.get(o) is False for p in points)]
+
+
+def _rates(points: Sequence[LoadPoint]) -> str:
+    return f"{points[0].mean_rate_per_s:.3g} to {points[-1].mean_rate_per_s:.3g} req/s"
+
+
+Crossing = Literal["found", "below", "above", "none"]
+
+
+def _crossing(points: Sequence[LoadPoint]) -> tuple[float | None, str, Crossing]:
+    """The break-even, its note, and where to look further ("below"/"above" the sweep, or "none")."""
     pts = sorted((p for p in points if p.cost_per_month_usd.get("pods") is not None
                   and p.cost_per_month_usd.get("serverless") is not None), key=lambda p: p.mean_rate_per_s)
-    if len(pts) < 1:
-        return None, "no load point priced both options"
-    diffs = [p.cost_per_month_usd["pods"] - p.cost_per_month_usd["serverless"] for p in pts]  # type: ignore[operator]
+    if not pts:
+        return None, "no load point priced both options", "none"
+    missing = [o for o in never_meeting(pts) if o != "mix"]
+    if missing:
+        best, at = max(((p.slo_attainment.get(m) or 0.0, p.mean_rate_per_s) for m in missing for p in pts),
+                       default=(0.0, 0.0))
+        only = {"serverless": "only pods meet it", "pods": "only serverless meets it"}.get(
+            missing[0]) if len(missing) == 1 else "neither meets it"
+        return None, (f"none: {' and '.join(missing)} {'misses' if len(missing) == 1 else 'miss'} the SLO at every load "
+                      f"swept ({_rates(pts)}; best attainment {best:.1%}, at {at:.3g} req/s), so {only}"), "none"
+    both = [p for p in pts if p.meets_slo.get("pods") is not False and p.meets_slo.get("serverless") is not False]
+    if not both:
+        return None, f"none: pods and serverless never meet the SLO at the same load ({_rates(pts)})", "none"
+    scope = "" if len(both) == len(pts) else f" (compared where both meet the SLO: {_rates(both)})"
+    diffs = [p.cost_per_month_usd["pods"] - p.cost_per_month_usd["serverless"] for p in both]  # type: ignore[operator]
     if diffs[0] <= 0:
-        return None, (f"pods are already cheaper at the lowest load swept ({pts[0].mean_rate_per_s:.3g} req/s): "
-                      "the break-even is below it")
-    for (p0, d0), (p1, d1) in zip(zip(pts, diffs), zip(pts[1:], diffs[1:])):
+        return None, (f"pods are already cheaper at the lowest load where both meet the SLO "
+                      f"({both[0].mean_rate_per_s:.3g} req/s): the break-even is below it{scope}"), "below"
+    for (p0, d0), (p1, d1) in zip(zip(both, diffs), zip(both[1:], diffs[1:])):
         if d0 > 0 >= d1:
             x = p0.mean_rate_per_s + (p1.mean_rate_per_s - p0.mean_rate_per_s) * d0 / (d0 - d1)
-            note = (f"pods become cheaper than serverless above ≈ {x:.3g} req/s mean load (linear interpolation "
-                    f"between {p0.mean_rate_per_s:.3g} and {p1.mean_rate_per_s:.3g} req/s)")
-            if p0.meets_slo.get("serverless") is False or p1.meets_slo.get("serverless") is False:
-                note += "; serverless misses the SLO near there, so pods win on latency too"
-            return x, note
-    return None, (f"serverless is cheaper at every load swept (up to {pts[-1].mean_rate_per_s:.3g} req/s): "
-                  "the break-even is above it")
+            return x, (f"pods become cheaper than serverless above ≈ {x:.3g} req/s mean load (linear interpolation "
+                       f"between {p0.mean_rate_per_s:.3g} and {p1.mean_rate_per_s:.3g} req/s){scope}"), "found"
+    return None, (f"serverless is cheaper at every load where both meet the SLO (up to "
+                  f"{both[-1].mean_rate_per_s:.3g} req/s): the break-even is above it{scope}"), "above"
+
+
+def break_even(points: Sequence[LoadPoint]) -> tuple[float | None, str]:
+    """Mean req/s above which pods cost less than serverless, both meeting the SLO.
+
+    Only loads where both meet the SLO are compared (a cheaper option that misses it is no
+    alternative); when one of them misses it at every load, the note says so plainly instead of
+    naming a crossing. Between two compared loads the crossing is interpolated linearly.
+    """
+    rate, note, _ = _crossing(points)
+    return rate, note
 
 
 def compare(
@@ -177,8 +212,9 @@ def compare(
         overrides: CLI values for the serverless endpoint.
         load_factors: rate multipliers of the sweep (1.0 is always included).
         max_pods: upper bound of the pods search.
-        extend_steps: extra load points allowed to bracket the break-even (lower loads ÷ 8 when
-            pods win everywhere, higher × 2 when serverless does); 0 = the given sweep only.
+        extend_steps: extra load points allowed to bracket the break-even (lower loads ÷ 4 when
+            pods win everywhere, higher × 2 when serverless does, within 1/32 .. 16 x the
+            profile's load, and only when both meet the SLO somewhere); 0 = the given sweep only.
         workload, setup, simulate: injectable (tests); built from the profile when None.
     """
     if any(not (0 < f <= MAX_LOAD_FACTOR) for f in load_factors):
@@ -219,6 +255,7 @@ def compare(
             pods_needed=n,
             cost_per_month_usd={k: r.cost.cost_per_month_usd for k, r in runs.items()},
             meets_slo={k: r.meets_slo for k, r in runs.items()},
+            slo_attainment={k: r.slo_attainment for k, r in runs.items()},
         )
         if factor == 1.0:
             at_profile.update(runs)
@@ -230,14 +267,13 @@ def compare(
     for factor in factors:
         evaluate(factor)
     # Extend the sweep until it brackets the break-even (within [MIN, MAX]_EXTEND_FACTOR).
+    # Only where both options meet the SLO somewhere: a side that never meets it has no break-even.
     for _ in range(extend_steps):
-        rate, _note = break_even(list(points.values()))
-        if rate is not None:
-            break
+        _rate, _note, where = _crossing(list(points.values()))
         lowest, highest = min(points), max(points)
-        if _note.startswith("pods are already cheaper") and lowest / 8 >= MIN_EXTEND_FACTOR:
-            evaluate(lowest / 8)
-        elif _note.startswith("serverless is cheaper") and highest * 2 <= MAX_EXTEND_FACTOR:
+        if where == "below" and lowest / 4 >= MIN_EXTEND_FACTOR:
+            evaluate(lowest / 4)
+        elif where == "above" and highest * 2 <= MAX_EXTEND_FACTOR:
             evaluate(highest * 2)
         else:
             break
@@ -260,6 +296,7 @@ def compare(
         cheapest_meeting_slo=cheapest,
         break_even_rate_per_s=rate,
         break_even_note=note,
+        never_meets_slo=never_meeting(sweep),
         sweep=sweep,
         assumptions=billing.assumptions(profile.billing, prices, model=model_id(profile))
         + _calibration_lines(profile, gpu, tensor_parallel_size) + [
