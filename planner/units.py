@@ -18,6 +18,7 @@ def format_usd(x: float | None) -> str:
 # figures; the per-month cost assumes the simulated horizon repeats for the whole month.
 HOURS_PER_MONTH = 730.0
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600.0
+MONTHS_PER_YEAR = 12  # a year of the finance summary: 12 months of HOURS_PER_MONTH
 # The one wording of the month assumption (cost breakdowns, assumptions lists, the plan report).
 MONTH_ASSUMPTION = (f"monthly cost = horizon cost scaled to a {HOURS_PER_MONTH:g}-hour month, "
                     "assuming the simulated traffic repeats all month")

@@ -32,6 +32,7 @@ class Span:
     stopped_at: float | None
     busy_s: float
     gpus: int
+    worker_id: int = 0
 
 
 def fake_simulate_fleet(profile, gpu, tp, workload, *, pods, active_workers=0, max_workers=0, seed=0, calls=None):
@@ -71,8 +72,17 @@ def fake_simulate_fleet(profile, gpu, tp, workload, *, pods, active_workers=0, m
     served_ok = counts[win] <= ready * cap + 1e-9
     first = arr + np.where(served_ok, 0.5, 10.0)
     finished = first + 1.0
+    # Who served each request: an always-on worker when there is one; a request that missed while
+    # a flex worker was starting waited for that worker (its cold start).
+    for wid, sp in enumerate(spans):
+        sp.worker_id = wid
+    replica = np.full(n, 0 if always else -1)
+    for sp in flex_spans:
+        if not always:
+            replica[(arr >= sp.ready_at) & (arr < sp.stopped_at)] = sp.worker_id
+        replica[(arr >= sp.started_at) & (arr < sp.ready_at) & ~served_ok] = sp.worker_id
     records = SimpleNamespace(arrival_at=arr, first_token_at=first, finished_at=finished,
-                              output_tokens=np.asarray(workload.output_tokens))
+                              output_tokens=np.asarray(workload.output_tokens), replica=replica)
     return SimpleNamespace(records=records, workers=spans)
 
 

@@ -9,11 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner import billing
-from planner.finance import compare_hosted, find_break_even, relative_cost, summarize
+from planner.optimize.finance import compare_hosted, find_break_even, summarize
+from planner.report.finance_text import relative_cost
 
 
 def _finance(cost_per_month=1000.0, horizon_s=3600.0, n=3600, tin=1_000_000, tout=200_000):
-    return summarize(cost_per_month, horizon_s, n, tin, tout, [])
+    return summarize(cost_per_month, horizon_s, n, tin, tout)
 
 
 def test_month_and_year_from_the_horizon():

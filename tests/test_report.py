@@ -46,22 +46,41 @@ def test_report_files(planned, tmp_path):
     assert not re.search(r"src='(?!data:)", page)
     assert "<table>" in page and "Assumptions" in page
     md = (out / "report.md").read_text()
-    for section in ("## Alternatives", "## Assumptions", "## Deploy", "## Rounds", "cheapest single-GPU pods", "all serverless"):
+    for section in ("## Alternatives", "## Assumptions", "## Deploy", "## Rounds", "## Finance",
+                    "the cheapest pods on one GPU type", "the all-serverless plan", "Tail latency:"):
         assert section in md
+    assert "single" not in md.lower()  # "one GPU type", not "single gpu"
     assert "test prices: for" in md  # the backend's assumptions reach the report
     assert "### For the chosen plan" in md and "<h3>For the chosen plan</h3>" in page
+    # The page: viewport tag, tables in scroll boxes, the profile's copy and the cost lines beside it.
+    assert '<meta name="viewport"' in page and '<div class="table-wrap"><table>' in page
+    assert {"profile.yaml", "cost_lines.csv"} <= names
+    rows = (out / "cost_lines.csv").read_text().splitlines()
+    assert rows[0].startswith("line,gpu,tensor_parallel_size,billing")
+    assert len(rows) == 1 + len(result.verification.cost_lines)
+    monthly = sum(float(r.split(",")[8]) for r in rows[1:])
+    assert monthly == pytest.approx(result.cost_per_month_usd, abs=0.01 * len(rows))
+
+
+def test_report_renders_from_plan_json_alone(planned, tmp_path):
+    """plan.json carries everything the text needs: the report drawn from it again is the same."""
+    profile, result, arts = planned
+    write_report(result, arts, tmp_path / "a", profile=profile)
+    loaded = OptimizeResult.model_validate_json((tmp_path / "a" / "plan.json").read_text())
+    assert render_markdown(loaded) == render_markdown(result)
+    write_report(loaded, None, tmp_path / "b")
+    md = (tmp_path / "b" / "report.md").read_text()
+    assert "SLO: TTFT <= 2 s and TPOT <= 0.1 s for 95% of requests" in md
 
 
 def test_assumptions_have_the_plans_and_the_alternatives_parts(planned):
     _, result, _ = planned
     r = result.model_copy(update={"assumptions": ["plan line"], "alternative_assumptions": ["alt line"]})
-    from planner.report.optimize_report import _View
-
-    md = render_markdown(_View(r, 0.9, 2.0, 0.1, 0.99))
+    md = render_markdown(r)
     part = md[md.index("## Assumptions"):md.index("## Run")]
     assert part.index("### For the chosen plan") < part.index("- plan line")
     assert part.index("- plan line") < part.index("### For the alternatives shown") < part.index("- alt line")
-    none = render_markdown(_View(result.model_copy(update={"alternative_assumptions": []}), 0.9, 2.0, 0.1, 0.99))
+    none = render_markdown(result.model_copy(update={"alternative_assumptions": []}))
     assert "### For the alternatives shown" not in none
 
 
@@ -112,19 +131,35 @@ def test_report_into_a_folder_with_an_entry_in_the_way_writes_nothing(planned, t
 
 def test_answer_and_chart_say_when_an_alternative_misses_the_target(planned):
     profile, result, arts = planned
-    from planner.report.optimize_report import _View, _bar_label
+    from planner.report.optimize_report import _bar_label
 
     alts = [a for a in result.alternatives if a.kind != "optimized" and a.feasible and a.cost_per_month_usd]
     assert alts
-    missed = alts[0].model_copy(update={"slo_attainment": 0.947, "verified": False, "savings_of_optimized_pct": 23.2})
-    met = alts[0].model_copy(update={"slo_attainment": 0.99, "verified": True, "savings_of_optimized_pct": 23.2})
+    dearer = result.cost_per_month_usd / 0.768  # the plan costs 23.2% less than this alternative
+    missed = alts[0].model_copy(update={"slo_attainment": 0.947, "verified": False, "cost_per_month_usd": dearer})
+    met = alts[0].model_copy(update={"slo_attainment": 0.99, "verified": True, "cost_per_month_usd": dearer})
     for alt, below in ((missed, True), (met, False)):
         r = result.model_copy(update={"alternatives": [alt], "slo_target": 0.95})
-        md = render_markdown(_View(r, 0.9, 2.0, 0.1, 0.99))
-        bullet = next(line for line in md.splitlines() if line.startswith("- vs "))
-        assert ("SLO 94.7%, below the 95% target): saves 23.2%" in bullet) is below
+        md = render_markdown(r)
+        bullet = next(line for line in md.splitlines() if line.startswith("- Against "))
+        assert ("SLO 94.7%, below the 95% target): this plan costs 23.2% less." in bullet) is below
         assert ("below the 95% target" in _bar_label(alt, 0.95)) is below
         assert ("below" in bullet) is below
+    cheaper = alts[0].model_copy(update={"cost_per_month_usd": result.cost_per_month_usd / 1.828})
+    md = render_markdown(result.model_copy(update={"alternatives": [cheaper]}))
+    assert "this plan costs 82.8% more." in md and "saves -" not in md
+
+
+def test_answer_has_the_tail_latency_and_the_p99_limits(planned):
+    _, result, _ = planned
+    v = result.verification.model_copy(update={"slo_misses": 120, "misses_after_cold_start": 90,
+                                               "ttft_p99_s": 52.0, "p99_limits_missed": ["p99 TTFT 52 s is above the 10 s limit"]})
+    md = render_markdown(result.model_copy(update={"verification": v, "slo_ttft_p99_seconds": 10.0, "verified": False}))
+    answer = md[md.index("## Answer"):md.index("## Finance")]
+    assert "10.00% of requests miss the SLO (120 of 1,200)" in answer
+    assert "p99 TTFT 52 s (SLO 2 s)" in answer
+    assert "90 of the misses waited for a worker to start" in answer
+    assert "NOT met: p99 TTFT 52 s is above the 10 s limit" in answer
 
 
 def test_deploy_settings_render_vllm_names():
@@ -160,9 +195,7 @@ def test_deploy_settings_render_vllm_names():
 def test_markdown_marks_a_plan_that_misses_the_slo(planned):
     profile, result, arts = planned
     missed = result.model_copy(update={"verified": False, "slo_attainment": 0.5, "notes": ["missed"]})
-    from planner.report.optimize_report import _View
-
-    md = render_markdown(_View(missed, 0.9, 2.0, 0.1, 0.99))
+    md = render_markdown(missed)
     assert "MISSES" in md and "> missed" in md
 
 

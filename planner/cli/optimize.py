@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import shlex
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -45,17 +46,26 @@ def _summary(result) -> str:  # noqa: ANN001
                 f"(target {result.slo_target:.0%}: {'met' if result.verified else 'NOT met'})"),
         ("rounds", str(len(result.rounds))),
     ]
+    from planner.report.finance_text import relative_cost  # noqa: PLC0415
+
+    labels = {"single_gpu_pods": "one GPU type", "all_serverless": "all serverless"}
     for a in result.alternatives:
         if a.kind == "optimized":
             continue
         if not a.feasible or a.cost_per_month_usd is None:
-            rows.append((a.kind.replace("_", " "), f"infeasible ({a.note})"))
+            rows.append((labels.get(a.kind, a.kind), f"infeasible ({a.note})"))
         else:
-            rows.append((a.kind.replace("_", " "),
+            rows.append((labels.get(a.kind, a.kind),
                          f"{a.name.split(': ', 1)[-1]}: {format_usd(a.cost_per_month_usd)}/month, SLO "
                          f"{'unverified' if a.slo_attainment is None else f'{a.slo_attainment:.1%}'}"
                          f"{f', below the {result.slo_target:.0%} target' if a.slo_attainment is not None and not a.verified else ''}; "
-                         f"the optimized mix saves {a.savings_of_optimized_pct:.1f}%"))
+                         f"this plan {relative_cost(result.cost_per_month_usd, a.cost_per_month_usd)}"))
+    hosted = result.finance.hosted if result.finance is not None else None
+    if hosted is not None:
+        rows.append((hosted.name, f"{format_usd(hosted.cost_per_month_usd)}/month for this traffic; this plan "
+                                  f"{relative_cost(result.cost_per_month_usd, hosted.cost_per_month_usd)}"
+                                  + (f"; break-even ≈ {hosted.break_even_requests_per_s:.3g} req/s"
+                                     if hosted.break_even_requests_per_s is not None else "")))
     rows += [("note", n) for n in result.notes]
     d = format_duration
     # The verification simulations of the plan and its alternatives run in parallel processes:
@@ -80,7 +90,7 @@ def optimize_cmd(
 ) -> None:
     """Find the cheapest fleet (GPU types, counts, pods vs serverless) that meets the SLO."""
     from planner.optimize.loop import plan  # noqa: PLC0415
-    from planner.inputs.profile import load_profile  # noqa: PLC0415
+    from planner.inputs.profile import load_profile, profile_source  # noqa: PLC0415
     from planner.report.optimize_report import check_report_dir, write_report  # noqa: PLC0415
 
     prof = load_profile(profile)
@@ -91,7 +101,12 @@ def optimize_cmd(
     result, arts = plan(prof, seed=seed, workers=workers, cache_dir=cache_dir, use_cache=not no_cache)
     written: list[Path] = []
     if folder is not None:
-        written = write_report(result, arts, folder, profile=prof)
+        command = ["planner", "optimize", "--profile", str(profile)]
+        command += ["--seed", str(seed)] if seed is not None else []
+        command += ["--report", str(report)] if report is not None else []
+        command += (["--cache-dir", str(cache_dir)] if cache_dir is not None else []) + (["--no-cache"] if no_cache else [])
+        written = write_report(result, arts, folder, profile=prof, profile_text=profile_source(profile),
+                               command=shlex.join(command))
     if json_out:
         emit_json(result)
     else:

@@ -32,6 +32,7 @@ from planner.inputs.sections import (
     BillingSection,
     CandidatesSection,
     CapacitySection,
+    HostedApiSection,
     ModelSection,
     OptimizerSection,
     PriceOverride,
@@ -61,6 +62,8 @@ class Profile(_Section):
     billing: BillingSection = Field(default_factory=BillingSection)
     optimizer: OptimizerSection = Field(default_factory=OptimizerSection)
     capacity: CapacitySection | None = None
+    compare_to: HostedApiSection | None = Field(
+        None, description="A hosted API (per-token prices) the report sets the plan against.")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base_dir: str | Path | None = None) -> Profile:
@@ -239,6 +242,15 @@ def _find_profile(path: Path) -> Path:
         if shipped.is_file():
             return shipped
     return path
+
+
+def profile_source(path: str | Path) -> str | None:
+    """The text of the profile file `load_profile(path)` reads (a report keeps a copy), or None."""
+    found = _find_profile(Path(path))
+    try:
+        return found.read_text()
+    except OSError:
+        return None
 
 
 def load_profile(path: str | Path) -> Profile:

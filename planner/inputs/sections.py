@@ -140,6 +140,22 @@ class SloSection(_Section):
     attainment: float = Field(
         0.95, gt=0, le=1, description="Fraction of all requests (rejected = miss) that must meet both."
     )
+    ttft_p99_seconds: PositiveFloat | None = Field(
+        None, description="Optional limit on the run's p99 TTFT, checked on the simulated run like attainment."
+    )
+    tpot_p99_seconds: PositiveFloat | None = Field(
+        None, description="Optional limit on the run's p99 TPOT, checked on the simulated run like attainment."
+    )
+
+
+class HostedApiSection(_Section):
+    """A hosted API priced per token, to set the plan against (the report's finance summary)."""
+
+    name: str = Field(min_length=1, description="How the report names it, e.g. 'Provider X Llama-3.1-8B'.")
+    usd_per_million_input_tokens: float = Field(ge=0, description="Its price per million input (prompt) tokens.")
+    usd_per_million_output_tokens: float = Field(ge=0, description="Its price per million output tokens.")
+    as_of: str | None = Field(None, description="When the price was read (shown in the report).")
+    source: str | None = Field(None, description="Where the price comes from (shown in the report).")
 
 
 # ---------------------------------------------------------------------------------- candidates

@@ -1,4 +1,4 @@
-"""The plans the optimized one is compared with (single-GPU pods, all serverless)."""
+"""The plans the optimized one is compared with (pods on one GPU type, all serverless)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from planner.optimize.world import _World
 
 
 def _alternatives(world: _World, searches: dict[str, _Search]) -> list[Alternative]:
-    """The alternatives table: cheapest single-GPU all-pods plan, all-serverless plan (each
+    """The alternatives table: cheapest all-pods plan on one GPU type, all-serverless plan (each
     refined like the main one) and the optimized mix, with the savings of the mix against each."""
     main = searches["main"]
     assert main.best is not None
     result, entries, run, _, _ = main.best
     alts: list[Alternative] = []
-    for kind, label in (("single_gpu_pods", "cheapest single-GPU pods"), ("all_serverless", "all serverless")):
+    for kind, label in (("single_gpu_pods", "cheapest pods on one GPU type"), ("all_serverless", "all serverless")):
         search = searches.get(kind)
         if search is None or search.best is None:
             allowed = world.profile.candidates.billing

@@ -14,10 +14,12 @@ import time
 from typing import Any
 
 from planner.assumption import render_lines
+from planner import __version__
 from planner.errors import PlannerError
 from planner.inputs.profile import Profile
 from planner.optimize.alternatives import _alternatives
 from planner.optimize.assumptions import _assumptions
+from planner.optimize.finance import plan_finance
 from planner.optimize.backend import CatalogBackend, PlanningBackend
 from planner.optimize.closed import closed_loop_for_plan
 from planner.optimize.result import (
@@ -29,6 +31,18 @@ from planner.optimize.result import (
 )
 from planner.optimize.search import _better, _run_searches, _Search
 from planner.optimize.world import _deploy, _infeasible_message, _prepare
+
+
+def _traffic(workload: Any, run: Any) -> tuple[int, int, int]:
+    """(requests, input tokens, output tokens) of the horizon: the offered requests of an open loop;
+    a closed loop's requests are only known from its simulated run."""
+    if hasattr(workload, "prompt_tokens"):
+        return len(workload), int(workload.prompt_tokens.sum()), int(workload.output_tokens.sum())
+    return int(run.num_requests), int(run.input_tokens), int(run.output_tokens)
+
+
+# How notes name the searches (plain words, not the kind ids of the JSON).
+_PLAN_NAMES = {"single_gpu_pods": "pods-on-one-GPU-type", "all_serverless": "all-serverless"}
 
 
 def plan(
@@ -98,7 +112,7 @@ def plan(
             notes.append(
                 f"the mix the MILP chose ({describe(main.best[1])}) simulated at "
                 f"${m.cost_per_month_usd:,.2f}/month with {_fmt_pct(m.slo_attainment)} SLO attainment; "
-                f"the {chosen.replace('_', ' ')} plan does better in simulation and is the answer"
+                f"the {_PLAN_NAMES.get(chosen, chosen)} plan does better in simulation and is the answer"
             )
         searches["main"] = _Search(
             best=searches[chosen].best, rounds=main.rounds, factors=main.factors,
@@ -128,9 +142,12 @@ def plan(
             "SLO attainment is unverified; add the GPUs to the catalog (gpu_catalog/) to verify it"
         )
     elif not run.verified:
+        attained = run.slo_attainment or 0.0
+        short = (f"reached {attained:.1%} SLO attainment in simulation, below the "
+                 f"{world.profile.slo.attainment:.0%} target" if attained < world.profile.slo.attainment
+                 else f"missed the SLO's p99 limits in simulation ({'; '.join(run.p99_limits_missed)})")
         notes.append(
-            f"the plan reached {run.slo_attainment:.1%} SLO attainment in simulation, below the "
-            f"{world.profile.slo.attainment:.0%} target, after {len(rounds)} round(s): raise "
+            f"the plan {short}, after {len(rounds)} round(s): raise "
             "optimizer.max_rounds, lower optimizer.headroom, or relax the SLO"
         )
     out = OptimizeResult(
@@ -170,6 +187,12 @@ def plan(
         headroom=profile.optimizer.headroom,
         demand_percentile=profile.optimizer.demand_percentile,
         deploy_settings=[DeploySettings.model_validate(d) for d in deploy],
+        slo_ttft_p99_seconds=profile.slo.ttft_p99_seconds,
+        slo_tpot_p99_seconds=profile.slo.tpot_p99_seconds,
+        description=profile.description,
+        planner_version=__version__,
+        finance=plan_finance(profile, float(workload.horizon_s), *_traffic(workload, run), inputs,
+                             result.cost_per_month_usd, run.cost_per_month_usd),
     )
     return out, arts
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from planner.assumption import Assumption
 from planner.optimize.demand import DemandSeries
+from planner.optimize.finance import Finance
 from planner.optimize.milp import endpoint_name
 
 
@@ -52,6 +53,24 @@ class EndpointRun(BaseModel):
     cold_starts: int = 0
     utilization: float | None = Field(None, description="billed GPU-seconds with any request in flight "
                                       "(billing.CostBreakdown.utilization); not how full the batch is")
+    ttft_p99_s: float | None = None
+    tpot_p99_s: float | None = None
+    p99_limits_missed: list[str] = Field(default_factory=list, description="the SLO's p99 limits this endpoint exceeds")
+
+
+class CostLineItem(BaseModel):
+    """One line of a plan's bill: the workers of one billing kind on one endpoint, and their price."""
+
+    line: str = Field(description="the key in FleetRun.cost_lines, e.g. 'l40s-tp1 flex'")
+    gpu: str
+    tensor_parallel_size: int
+    billing: Literal["pod", "active", "flex"]
+    num_workers: int = Field(description="pods, or serverless workers started over the horizon")
+    billed_gpu_seconds: float
+    usd_per_gpu_hour: float = Field(description="the per-GPU rate billed (serverless per-second rates x 3600)")
+    cost_usd: float = Field(description="over the horizon")
+    price_as_of: str | None = None
+    price_source: str | None = None
 
 
 class FleetRun(BaseModel):
@@ -74,6 +93,13 @@ class FleetRun(BaseModel):
     cold_starts: int = 0
     cost_lines: dict[str, float] = Field(default_factory=dict, description="kind -> USD")
     endpoints: list[EndpointRun] = Field(default_factory=list)
+    input_tokens: int = Field(0, description="prompt tokens of every request offered (what a hosted API would bill)")
+    slo_misses: int = Field(0, description="requests that missed the SLO (rejected and unfinished included)")
+    misses_after_cold_start: int = Field(
+        0, description="misses served by a worker still starting when they arrived (waited for a cold start)")
+    p99_limits_missed: list[str] = Field(
+        default_factory=list, description="the SLO's p99 limits (ttft/tpot_p99_seconds) the run exceeds; any = not verified")
+    line_items: list[CostLineItem] = Field(default_factory=list, description="cost_lines with their prices and dates")
 
 
 class RoundReport(BaseModel):
@@ -220,6 +246,11 @@ class OptimizeResult(BaseModel):
     headroom: float | None = Field(None, description="replicas are loaded to this fraction of their capacity")
     demand_percentile: float | None = Field(None, description="each slot is planned for this quantile of one-minute rates")
     deploy_settings: list[DeploySettings] = Field(default_factory=list, description="`deploy`, typed")
+    slo_ttft_p99_seconds: float | None = Field(None, description="the SLO's optional limit on the run's p99 TTFT")
+    slo_tpot_p99_seconds: float | None = Field(None, description="the SLO's optional limit on the run's p99 TPOT")
+    description: str | None = Field(None, description="the profile's description")
+    planner_version: str | None = Field(None, description="the planner that made this plan")
+    finance: Finance | None = Field(None, description="month and year of cost and traffic; the hosted API beside it")
 
 
 @dataclass

@@ -18,6 +18,7 @@ from planner import billing
 from planner.errors import PlannerError
 from planner.optimize.milp import MilpInputs, SolverResult, endpoint_name
 from planner.optimize.result import (
+    CostLineItem,
     EndpointRun,
     FleetRun,
     PlanArtifacts,
@@ -41,19 +42,41 @@ def unsimulated_run(world: _World, inputs: MilpInputs, result: SolverResult, rea
     cost = float(result.cost_usd or 0.0)
     out_tokens = int(wl.output_tokens.sum())
     lines: dict[str, float] = {}
+    items: list[CostLineItem] = []
+    pools = {(p.gpu_id, p.tensor_parallel_size, p.billing): p for p in inputs.pools}
     for u in result.pools:
         key = cost_line(endpoint_name(u.gpu_id, u.tensor_parallel_size), u.billing)
         lines[key] = lines.get(key, 0.0) + u.cost_usd
+        pool = pools.get((u.gpu_id, u.tensor_parallel_size, u.billing))
+        if pool is not None:
+            rate_s = pool.usd_per_replica_s / u.tensor_parallel_size
+            items.append(_line_item(world, key, u.gpu_id, u.tensor_parallel_size, u.billing, u.count,
+                                    u.cost_usd / rate_s if rate_s > 0 else 0.0, rate_s, u.cost_usd))
     run = FleetRun(
         slo_attainment=None, verified=False, simulated=False, not_simulated_reason=reason,
         cost_usd=cost, cost_per_month_usd=billing.per_month(cost, horizon),
         usd_per_million_output_tokens=cost / out_tokens * 1e6 if out_tokens else None,
         num_requests=len(wl), output_tokens=out_tokens, cost_lines=lines,
+        input_tokens=int(np.sum(getattr(wl, "prompt_tokens", 0))), line_items=items,
     )
     nan = np.full(len(wl), np.nan)
     arts = PlanArtifacts(ttft_s=nan, tpot_s=nan.copy(), ok=np.zeros(len(wl), dtype=bool),
                          provisioned_per_window=_provisioned(world, inputs, result))
     return run, arts
+
+
+def _line_item(world: _World, key: str, gpu: str, tp: int, kind: str, workers: int, billed_gpu_s: float,
+               usd_per_gpu_s: float, cost_usd: float) -> CostLineItem:
+    """One bill line with the date and source of its price (the finance summary and the CSV)."""
+    prices = _prices_for(world, gpu, tp)
+    pod = kind == "pod"
+    return CostLineItem(
+        line=key, gpu=gpu, tensor_parallel_size=tp, billing=kind, num_workers=workers,
+        billed_gpu_seconds=billed_gpu_s, usd_per_gpu_hour=usd_per_gpu_s * 3600.0, cost_usd=cost_usd,
+        price_as_of=None if prices is None else (prices.pod_price_as_of if pod else prices.serverless_as_of),
+        price_source=None if prices is None else (
+            (prices.pod_price_source or prices.pod_price_label) if pod else prices.serverless_source),
+    )
 
 
 def _endpoint_weights(inputs: MilpInputs, result: SolverResult) -> list[dict[str, dict[str, float]]]:
@@ -183,7 +206,7 @@ def verify(
         NotSimulable: the backend's simulator refused an endpoint (the caller falls back to
             `unsimulated_run`).
     """
-    from planner.sim.metrics import LatencyStats, request_slo  # noqa: PLC0415
+    from planner.sim.metrics import LatencyStats, p99_limits_missed, request_slo, waited_for_start  # noqa: PLC0415
 
     profile = world.profile
     horizon = float(world.workload.horizon_s)
@@ -197,6 +220,9 @@ def verify(
     lines: dict[str, float] = {}
     eps: list[EndpointRun] = []
     parts: list[tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]] = []  # (indices, ttft, tpot, ok)
+    waited: list[np.ndarray] = []  # per part: the request waited for a worker to start
+    items: list[CostLineItem] = []
+    input_tokens = 0
     for ep, (sub, sel) in zip(ep_names, shares):
         gpu, tp = world.endpoints[ep]
         f = fleet[ep]
@@ -212,6 +238,8 @@ def verify(
         ttft_sub, tpot_sub, ok_sub = request_slo(rec.arrival_at, rec.first_token_at, rec.finished_at,
                                                  rec.output_tokens, profile.slo.ttft_seconds, profile.slo.tpot_seconds)
         parts.append((sel, ttft_sub, tpot_sub, ok_sub))
+        waited.append(waited_for_start(rec, outcome.workers))
+        input_tokens += int(np.sum(getattr(rec, "prompt_tokens", getattr(sub, "prompt_tokens", 0))))
         cost = billing.price_outcome(outcome, prices, horizon,
                                      pod_billing_granularity_s=profile.billing.pod_billing_granularity_seconds)
         out_tokens += cost.output_tokens
@@ -220,26 +248,33 @@ def verify(
         for line in cost.lines:
             key = cost_line(ep, line.kind)
             lines[key] = lines.get(key, 0.0) + line.cost_usd
+            items.append(_line_item(world, key, gpu, tp, line.kind, line.num_workers, line.billed_gpu_seconds,
+                                    line.usd_per_gpu_s, line.cost_usd))
+        ep_ttft, ep_tpot = LatencyStats.of(ttft_sub).p99, LatencyStats.of(tpot_sub).p99
         eps.append(EndpointRun(
             gpu=gpu, tensor_parallel_size=tp, num_requests=len(ok_sub),
             slo_attainment=float(ok_sub.mean()) if len(ok_sub) else 1.0, cost_usd=cost.cost_usd,
-            cold_starts=cost.cold_starts, utilization=cost.utilization,
+            cold_starts=cost.cold_starts, utilization=cost.utilization, ttft_p99_s=ep_ttft, tpot_p99_s=ep_tpot,
+            p99_limits_missed=p99_limits_missed(profile.slo, ep_ttft, ep_tpot) if len(ok_sub) else [],
         ))
     # Open loop: back into workload order; closed loop: the endpoints' requests one after another.
     n = len(world.workload) if not closed else sum(len(p[3]) for p in parts)
     ok = np.zeros(n, dtype=bool)
+    cold = np.zeros(n, dtype=bool)
     ttft = np.full(n, np.nan)
     tpot = np.full(n, np.nan)
     offset = 0
-    for sel, ttft_sub, tpot_sub, ok_sub in parts:
+    for (sel, ttft_sub, tpot_sub, ok_sub), waited_sub in zip(parts, waited):
         idx = sel if sel is not None else np.arange(offset, offset + len(ok_sub))
         offset += len(ok_sub)
-        ok[idx], ttft[idx], tpot[idx] = ok_sub, ttft_sub, tpot_sub
+        ok[idx], ttft[idx], tpot[idx], cold[idx] = ok_sub, ttft_sub, tpot_sub, waited_sub
     att = float(ok.mean()) if n else 0.0
     ttft_stats, tpot_stats = LatencyStats.of(ttft), LatencyStats.of(tpot)
+    # A run meets the SLO when attainment reaches the target and no p99 limit is exceeded.
+    limits_missed = p99_limits_missed(profile.slo, ttft_stats.p99, tpot_stats.p99)
     run = FleetRun(
         slo_attainment=att,
-        verified=att >= profile.slo.attainment,
+        verified=att >= profile.slo.attainment and not limits_missed,
         cost_usd=total_cost,
         cost_per_month_usd=billing.per_month(total_cost, horizon),
         usd_per_million_output_tokens=total_cost / out_tokens * 1e6 if out_tokens else None,
@@ -250,6 +285,11 @@ def verify(
         cold_starts=cold_starts,
         cost_lines=lines,
         endpoints=eps,
+        input_tokens=input_tokens,
+        slo_misses=int(n - ok.sum()),
+        misses_after_cold_start=int((~ok & cold).sum()),
+        p99_limits_missed=limits_missed,
+        line_items=items,
     )
     arts = PlanArtifacts(ttft_s=ttft, tpot_s=tpot, ok=ok, provisioned_per_window=_provisioned(world, inputs, result))
     return run, arts

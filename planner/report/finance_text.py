@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Sequence
 from typing import Any
 
-from planner.finance import MONTHS_PER_YEAR, relative_cost
-from planner.units import format_usd
+from planner.units import MONTHS_PER_YEAR, format_usd
 
 CSV_NAME = "cost_lines.csv"
 CSV_COLUMNS = ("line", "gpu", "tensor_parallel_size", "billing", "workers", "billed_gpu_hours",
                "price_usd_per_gpu_hour", "cost_usd_horizon", "cost_usd_per_month", "cost_usd_per_year",
                "price_as_of", "price_source")
+
+
+def relative_cost(this_usd: float, other_usd: float) -> str:
+    """'costs 82.8% more' / 'costs 23.2% less' / 'costs the same': this cost against the other."""
+    if other_usd <= 0:
+        return "costs more" if this_usd > 0 else "costs the same"
+    pct = (this_usd - other_usd) / other_usd * 100.0
+    if abs(pct) < 0.05:
+        return "costs the same"
+    return f"costs {abs(pct):.1f}% {'more' if pct > 0 else 'less'}"
 
 
 def count(x: float) -> str:
@@ -103,7 +113,7 @@ def break_even_text(h: Any) -> str:
         return f"No break-even found: {h.break_even_note}."
     return (f"Self-hosting breaks even at about {rate(h.break_even_requests_per_s)} "
             f"({h.break_even_scale:.3g} x this traffic, {count(h.break_even_tokens_per_month)} input + output "
-            "tokens a month); above it self-hosting is the cheaper.")
+            "tokens a month); above it self-hosting is cheaper.")
 
 
 def hosted_markdown(h: Any, own_usd_per_month: float) -> list[str]:
@@ -123,6 +133,9 @@ def hosted_markdown(h: Any, own_usd_per_month: float) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for p in h.points:
+        # The doubling grid and the break-even; the bisection's other points stay in plan.json.
+        if not (math.log2(p.scale).is_integer() or p.scale == h.break_even_scale):
+            continue
         own = p.self_hosted_usd_per_month
         cheaper = "n/a" if own is None else ("self-hosted" if own < p.hosted_usd_per_month else h.name)
         md.append(f"| {p.scale:.3g} | {p.requests_per_s:.3g} | {format_usd(own) if own is not None else 'no plan'} "

@@ -71,14 +71,16 @@ def _pyplot() -> Any:
     return plt
 
 
-def demand_figure(demand: Any, provisioned: np.ndarray | None, headroom: float, horizon_s: float) -> bytes:
-    """Demand per window against the plan's capacity and its load limit (capacity x headroom)."""
+def demand_figure(demand: Any, provisioned: np.ndarray | None, headroom: float, horizon_s: float,
+                  unit: str = "requests/s") -> bytes:
+    """Demand per window against the plan's capacity and its load limit (capacity x headroom), in
+    `unit` (requests/s; users for closed-loop traffic)."""
     plt = _pyplot()
     rates = np.asarray(demand.rate_per_s, dtype=float).sum(axis=1) if demand.rate_per_s else np.zeros(0)
     unit_s, label = time_axis(horizon_s)
     t = np.arange(len(rates)) * demand.window_s / unit_s
     fig, ax = plt.subplots(figsize=(7.2, 3.6))
-    ax.step(t, rates, where="post", color="#4477aa", label=f"demand (requests/s per {demand.window_s:g} s window)")
+    ax.step(t, rates, where="post", color="#4477aa", label=f"demand ({unit} per {demand.window_s:g} s window)")
     prov = np.asarray(provisioned, dtype=float) if provisioned is not None else np.zeros(0)
     if len(prov) == len(rates) and len(prov):
         ax.step(t, prov, where="post", color="#cc6677", label="planned capacity (replicas' SLO capacity)")
@@ -88,7 +90,7 @@ def demand_figure(demand: Any, provisioned: np.ndarray | None, headroom: float, 
     ax.set_xlim(0, horizon_s / unit_s)
     if unit_s == 3600.0 and horizon_s >= 12 * 3600:
         ax.set_xticks(np.arange(0, horizon_s / 3600.0 + 1e-9, 3 if horizon_s <= 48 * 3600 else 12))
-    ax.set_ylabel("requests/s")
+    ax.set_ylabel(unit)
     ax.set_title("Demand vs provisioned capacity")
     top = max(float(rates.max()) if len(rates) else 1.0, float(prov.max()) if len(prov) else 0.0)
     ax.set_ylim(0, top * 1.45 or 1.0)

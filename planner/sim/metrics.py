@@ -118,6 +118,8 @@ class SloTarget(BaseModel):
     ttft_seconds: float | None
     tpot_seconds: float | None
     attainment: float | None
+    ttft_p99_seconds: float | None = None
+    tpot_p99_seconds: float | None = None
 
 
 class SimMetrics(BaseModel):
@@ -136,7 +138,9 @@ class SimMetrics(BaseModel):
     goodput_requests_per_second: float
     slo: SloTarget | None
     slo_attainment: float | None = Field(description="Fraction of all requests meeting the SLO.")
-    slo_met: bool | None = Field(description="slo_attainment >= slo.attainment.")
+    slo_met: bool | None = Field(description="slo_attainment >= slo.attainment, and the p99 limits (if any) kept.")
+    slo_p99_limits_missed: list[str] = Field(
+        default_factory=list, description="the profile's p99 limits the run exceeds, in words (empty: none)")
     kv_cache_usage_mean: float
     batch_size_mean: float
     workers: list[WorkerStats]
@@ -182,13 +186,15 @@ def overload_of(records: RequestRecords, horizon_s: float, end_s: float) -> dict
     }
 
 
-def _slo_target(slo: Any) -> SloTarget | None:
+def slo_target(slo: Any) -> SloTarget | None:
     if slo is None:
         return None
     return SloTarget(
         ttft_seconds=getattr(slo, "ttft_seconds", None),
         tpot_seconds=getattr(slo, "tpot_seconds", None),
         attainment=getattr(slo, "attainment", None),
+        ttft_p99_seconds=getattr(slo, "ttft_p99_seconds", None),
+        tpot_p99_seconds=getattr(slo, "tpot_p99_seconds", None),
     )
 
 
@@ -229,6 +235,47 @@ def request_slo(
     return ttft, tpot, met
 
 
+def p99_limits_missed(slo: Any, ttft_p99_s: float | None, tpot_p99_s: float | None) -> list[str]:
+    """The SLO's optional p99 limits (`ttft_p99_seconds`, `tpot_p99_seconds`) a run exceeds, in words.
+
+    The run-level companion of `request_slo`: a run meets its SLO when attainment reaches the
+    target and no limit is listed here. A run with no p99 value (no request started) exceeds a
+    set limit. The same `SLO_RELATIVE_TOLERANCE` applies.
+    """
+    out = []
+    for name, value in (("TTFT", ttft_p99_s), ("TPOT", tpot_p99_s)):
+        limit = getattr(slo, f"{name.lower()}_p99_seconds", None) if slo is not None else None
+        if limit is None:
+            continue
+        if value is None:
+            out.append(f"p99 {name} unknown (no request has one), limit {limit:g} s")
+        elif value > limit * (1 + SLO_RELATIVE_TOLERANCE):
+            out.append(f"p99 {name} {value:.3g} s is above the {limit:g} s limit")
+    return out
+
+
+def waited_for_start(records: Any, spans: Any) -> np.ndarray:
+    """Per request: it was served by a worker that was still starting when it arrived.
+
+    Such a request waited (part of) a cold start (a serverless worker's, or a pod's provisioning
+    delay) before any token: the report counts how many SLO misses these are. Records without a
+    `replica` column (test doubles) count none.
+    """
+    replica = getattr(records, "replica", None)
+    n = len(records.arrival_at)
+    if replica is None or not len(spans):
+        return np.zeros(n, dtype=bool)
+    ids = [int(s.worker_id) for s in spans]
+    ready = np.full(max(ids) + 1, -np.inf)
+    for wid, s in zip(ids, spans):
+        ready[wid] = np.inf if s.ready_at is None else float(s.ready_at)
+    replica = np.asarray(replica, dtype=np.int64)
+    served = (replica >= 0) & (replica < len(ready))
+    out = np.zeros(n, dtype=bool)
+    out[served] = ready[replica[served]] > np.asarray(records.arrival_at, dtype=np.float64)[served]
+    return out
+
+
 def compute_metrics(
     records: RequestRecords,
     spans: list[WorkerSpan],
@@ -250,7 +297,7 @@ def compute_metrics(
     out = records.output_tokens
     rejected = records.rejected_reason != ""
     reasons, counts = np.unique(records.rejected_reason[rejected], return_counts=True)
-    target = _slo_target(slo)
+    target = slo_target(slo)
     ttft, tpot, met = request_slo(
         records.arrival_at, records.first_token_at, records.finished_at, out,
         None if target is None else target.ttft_seconds, None if target is None else target.tpot_seconds,
@@ -260,6 +307,8 @@ def compute_metrics(
     if target is not None:
         met_count = int(met.sum())
         attainment = met_count / n if n else 1.0
+    ttft_stats, tpot_stats = LatencyStats.of(ttft), LatencyStats.of(tpot)
+    limits_missed = p99_limits_missed(target, ttft_stats.p99, tpot_stats.p99)
     sim_s = max(simulated_seconds, 1e-12)
     series = _series(spans, num_gpu_blocks, batch_area, blocks_area, bin_s, simulated_seconds)
     live_s = sum(s.stopped_at - s.started_at for s in spans)
@@ -271,8 +320,8 @@ def compute_metrics(
         rejected=int(rejected.sum()),
         rejected_by_reason={str(r): int(c) for r, c in zip(reasons, counts)},
         preemptions=num_preemptions,
-        ttft_seconds=LatencyStats.of(ttft),
-        tpot_seconds=LatencyStats.of(tpot),
+        ttft_seconds=ttft_stats,
+        tpot_seconds=tpot_stats,
         e2e_seconds=LatencyStats.of(e2e),
         queue_seconds=LatencyStats.of(queue),
         throughput=Throughput(
@@ -283,7 +332,9 @@ def compute_metrics(
         goodput_requests_per_second=(met_count if met_count is not None else int(done.sum())) / sim_s,
         slo=target,
         slo_attainment=attainment,
-        slo_met=None if target is None or target.attainment is None or attainment is None else attainment >= target.attainment,
+        slo_met=None if target is None or target.attainment is None or attainment is None
+        else attainment >= target.attainment and not limits_missed,
+        slo_p99_limits_missed=limits_missed,
         kv_cache_usage_mean=total_blocks / (live_s * num_gpu_blocks) if live_s > 0 else 0.0,
         batch_size_mean=total_batch / live_s if live_s > 0 else 0.0,
         workers=[

@@ -12,28 +12,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from planner import billing
+from planner.errors import PlannerError
+from planner.units import MONTHS_PER_YEAR
 
-MONTHS_PER_YEAR = 12
 TOKENIZER_NOTE = (
     "the hosted API bills tokens counted by its own tokenizer; the counts here are the profile's "
     "(this model's tokenizer), so the hosted cost is an estimate that shifts with the tokenizers' difference"
 )
-
-
-class PriceDate(BaseModel):
-    """One price the plan is billed at, with its date and source (the finance summary lists them)."""
-
-    gpu: str
-    billing: Literal["pod", "active", "flex"]
-    usd: float = Field(description="the price in `unit`")
-    unit: str = Field(description="'USD/GPU-hour' (pods) or 'USD/GPU-second' (serverless)")
-    as_of: str | None = None
-    source: str | None = None
 
 
 class CostPoint(BaseModel):
@@ -76,13 +66,11 @@ class Finance(BaseModel):
     output_tokens_per_month: float
     usd_per_million_tokens: float | None = Field(description="monthly cost per million input + output tokens")
     month_note: str = Field(description="how the horizon becomes a month")
-    prices: list[PriceDate] = Field(default_factory=list)
     hosted: HostedComparison | None = None
 
 
 def summarize(
     cost_per_month_usd: float, horizon_s: float, num_requests: int, input_tokens: int, output_tokens: int,
-    prices: list[PriceDate],
 ) -> Finance:
     """The month and year of a plan whose horizon offered `num_requests` with these tokens."""
     per_month = billing.per_month(1.0, horizon_s)
@@ -95,7 +83,6 @@ def summarize(
         output_tokens_per_month=output_tokens * per_month,
         usd_per_million_tokens=cost_per_month_usd / tokens * 1e6 if tokens > 0 else None,
         month_note=f"{billing.MONTH_ASSUMPTION} (simulated horizon: {horizon_s:g} s)",
-        prices=prices,
     )
 
 
@@ -202,11 +189,39 @@ def compare_hosted(
     )
 
 
-def relative_cost(this_usd: float, other_usd: float) -> str:
-    """'costs 82.8% more' / 'costs 23.2% less' / 'costs the same': this cost against the other."""
-    if other_usd <= 0:
-        return "costs more" if this_usd > 0 else "costs the same"
-    pct = (this_usd - other_usd) / other_usd * 100.0
-    if abs(pct) < 0.05:
-        return "costs the same"
-    return f"costs {abs(pct):.1f}% {'more' if pct > 0 else 'less'}"
+def plan_finance(profile: Any, horizon_s: float, num_requests: int, input_tokens: int, output_tokens: int,
+                 inputs: Any, milp_cost_per_month_usd: float | None, cost_per_month_usd: float) -> Finance:
+    """The finance summary of a solved and simulated plan, with the profile's hosted API beside it.
+
+    Args:
+        profile: the Profile (its `compare_to`, if any).
+        horizon_s, num_requests, input_tokens, output_tokens: the horizon's traffic (every offered
+            request counts: a hosted API would bill them all).
+        inputs: the `MilpInputs` the plan was solved from (pools with the rounds' factors, slots, limits).
+        milp_cost_per_month_usd: the MILP's estimate for the plan; cost_per_month_usd: its simulated cost.
+    """
+    from planner.optimize.milp import solve  # noqa: PLC0415
+
+    horizon = float(horizon_s)
+    f = summarize(cost_per_month_usd, horizon, num_requests, input_tokens, output_tokens)
+    api = getattr(profile, "compare_to", None)
+    if api is None:
+        return f
+    # NOTE: the re-solves keep every limit but the budget (a budget caps the plan at one traffic).
+    limits = inputs.limits.model_copy(update={"budget_usd_per_month": None})
+    ratio = cost_per_month_usd / milp_cost_per_month_usd if milp_cost_per_month_usd else 1.0
+
+    def self_hosted_at(scale: float) -> float | None:
+        if scale == 1.0:
+            return cost_per_month_usd
+        slots = [s.model_copy(update={"rate_per_s": {b: r * scale for b, r in s.rate_per_s.items()}})
+                 for s in inputs.slots]
+        try:
+            res = solve(inputs.model_copy(update={"slots": slots, "limits": limits}))
+        except PlannerError:
+            return None
+        return None if not res.optimal or res.cost_per_month_usd is None else res.cost_per_month_usd * ratio
+
+    return f.model_copy(update={"hosted": compare_hosted(
+        f, api.name, api.usd_per_million_input_tokens, api.usd_per_million_output_tokens, self_hosted_at,
+        num_requests / horizon, as_of=api.as_of, source=api.source)})
