@@ -62,7 +62,7 @@ def _summary(result) -> str:  # noqa: ANN001
                          f"this plan {relative_cost(result.cost_per_month_usd, a.cost_per_month_usd)}"))
     hosted = result.finance.hosted if result.finance is not None else None
     if hosted is not None:
-        rows.append((hosted.name, f"{format_usd(hosted.cost_per_month_usd)}/month for this traffic; this plan "
+        rows.append(("hosted API", f"{hosted.name}: {format_usd(hosted.cost_per_month_usd)}/month for this traffic; this plan "
                                   f"{relative_cost(result.cost_per_month_usd, hosted.cost_per_month_usd)}"
                                   + (f"; break-even ≈ {hosted.break_even_requests_per_s:.3g} req/s"
                                      if hosted.break_even_requests_per_s is not None else "")))
