@@ -78,3 +78,32 @@ def test_cold_start_misses_are_counted():
     v = result.verification
     assert v.slo_misses == round(len(wl) * (1 - v.slo_attainment))
     assert 0 < v.misses_after_cold_start <= v.slo_misses
+
+
+def test_simulate_says_when_a_p99_limit_fails_the_slo(tmp_path):
+    """`planner simulate`: a run within attainment but over a p99 limit does not meet its SLO."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    text = """
+name: tiny
+model: {name: llama-3.1-8b, precision: bf16}
+serving: {max_model_len: 4096}
+traffic:
+  arrivals: {process: poisson, rate_per_s: 2.0}
+  sizes: {distribution: fixed, prompt_tokens: 500, output_tokens: 60}
+  horizon_seconds: 30
+slo: {ttft_seconds: 5.0, tpot_seconds: 0.5, attainment: 0.5, ttft_p99_seconds: 0.001}
+candidates: {gpus: [h100-sxm]}
+"""
+    path = tmp_path / "tiny.yaml"
+    path.write_text(text)
+    out = json.loads(CliRunner().invoke(app, ["simulate", "--profile", str(path), "--gpu", "h100-sxm", "--json"]).stdout)
+    m = out["metrics"] if "metrics" in out else out
+    assert m["slo_attainment"] == 1.0 and m["slo_met"] is False
+    assert m["slo_p99_limits_missed"][0].startswith("p99 TTFT") and "above the 0.001 s limit" in m["slo_p99_limits_missed"][0]
+    res = CliRunner().invoke(app, ["simulate", "--profile", str(path), "--gpu", "h100-sxm"])
+    assert "NOT met: p99 TTFT" in res.stdout

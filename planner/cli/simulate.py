@@ -45,6 +45,8 @@ def _summary(m: SimMetrics, title: str, max_num_seqs: int | None = None) -> str:
                                    "this fleet cannot keep up with the traffic"))
     if m.slo is not None and m.slo_attainment is not None:
         verdict = "met" if m.slo_met else "NOT met"
+        if m.slo_p99_limits_missed:  # attainment may be enough; a p99 limit of the SLO is not kept
+            verdict += f": {'; '.join(m.slo_p99_limits_missed)}"
         rows.append(("SLO", f"{m.slo_attainment:.1%} of requests within TTFT {m.slo.ttft_seconds:g} s and "
                             f"TPOT {m.slo.tpot_seconds:g} s (target {m.slo.attainment:.0%}: {verdict}); "
                             f"goodput {m.goodput_requests_per_second:,.2f} req/s"))
