@@ -518,3 +518,20 @@ def test_file_shapes(tmp_path: Path, text: str, name: str) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(text)
     assert_clean_error(_simulate(path), name)
+
+
+def test_a_long_run_says_so_up_front(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two million requests: a note with a time estimate comes before the simulation starts."""
+    from planner.errors import PlannerError
+
+    def not_now(*args: Any, **kwargs: Any) -> Any:
+        raise PlannerError("stopped before simulating")
+
+    monkeypatch.setattr("planner.sim.simulate", not_now)
+    path = _profile_with(tmp_path, traffic__arrivals={"process": "poisson", "rate_per_s": 2000},
+                         traffic__horizon_seconds=1000)
+    res = _simulate(path)
+    assert res.code == 2 and not res.crash
+    note, error = res.err.splitlines()
+    assert note.startswith("note: ") and "requests to simulate: about" in note and "min" in note
+    assert error == "error: stopped before simulating"

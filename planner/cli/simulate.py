@@ -128,7 +128,7 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
     from planner.sim import FleetSpec
     from planner.sim import simulate as run_simulation
     from planner.scenario import replica_setup
-    from planner.traffic import traffic_for_simulation
+    from planner.traffic import long_run_note, traffic_for_simulation
 
     if records_path is not None:  # refuse a bad path before the (possibly long) simulation
         from planner.report.files import check_output_path
@@ -138,6 +138,9 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
     setup = replica_setup(profile, gpu, tp)
     workload = traffic_for_simulation(profile, seed=seed, max_model_len=setup.engine_args.max_model_len)
     closed = profile.traffic.closed_loop
+    note = long_run_note(len(workload))
+    if note is not None:
+        typer.echo(note, err=True)
     show_bar = not json_out and (closed or len(workload) >= 20_000) and sys.stderr.isatty()
     progress, close = _progress_bar() if show_bar else (None, lambda: None)
     try:

@@ -40,6 +40,7 @@ from planner.traffic.synthetic import (
     cap_sizes,
     diurnal_rate_per_s,
     expected_requests,
+    long_run_note,
     request_sizes,
 )
 from planner.traffic.traces import (
@@ -70,6 +71,7 @@ __all__ = [
     "SyntheticSizes",
     "diurnal_rate_per_s",
     "MAX_REQUESTS",
+    "long_run_note",
     "expected_requests",
     "arrival_times",
     "request_sizes",

@@ -139,6 +139,23 @@ def expected_requests(spec: SyntheticArrivals, horizon_s: float) -> float:
     return 0.0
 
 
+# Above this many requests a run takes minutes: the CLI says so before it starts. The speed is the
+# simulator benchmark's (BENCHMARKS.md, bench/sim_speed.py: 29,971 requests/s for a day at 20 req/s
+# on one core of the 2-core CI machine); overloaded or long-context runs are slower.
+LONG_RUN_REQUESTS = 1_000_000
+SIM_REQUESTS_PER_S = 30_000.0
+
+
+def long_run_note(num_requests: int) -> str | None:
+    """A warning with a time estimate for a workload of more than LONG_RUN_REQUESTS, else None."""
+    if num_requests <= LONG_RUN_REQUESTS:
+        return None
+    minutes = num_requests / SIM_REQUESTS_PER_S / 60
+    return (f"note: {num_requests:,} requests to simulate: about {minutes:,.0f} min at ~{SIM_REQUESTS_PER_S:,.0f} "
+            f"requests/s (estimated from the simulator benchmark; the limit is {MAX_REQUESTS:,}); "
+            "shorten traffic.horizon_seconds for a quicker answer")
+
+
 _RATE_FIELD = {PoissonArrivals: "rate_per_s", GammaArrivals: "rate_per_s", OnOffArrivals: "burst_rate_per_s",
                PiecewiseArrivals: "segments.rate_per_s"}
 
