@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -317,6 +318,11 @@ def capacities(
                 t = futures[future]
                 results[t.key] = future.result()
                 cache.put(t.key, results[t.key])
+        except BrokenProcessPool:
+            raise PlannerError(
+                "a capacity worker process died (killed, interrupted or out of memory); the capacities "
+                "finished so far are cached: run again, or with --workers 1"
+            ) from None
         finally:
             # An interrupt or an error: drop the queued tasks, do not wait for the running ones.
             pool.shutdown(wait=False, cancel_futures=True)
@@ -326,12 +332,13 @@ def capacities(
 def _worker_init(parent_pid: int) -> None:
     """Make a pool worker die with the process that started it.
 
-    Ctrl-C reaches the whole process group: the parent handles it (exit 130) and stops the pool,
-    so workers ignore SIGINT instead of printing tracebacks. A parent killed outright (SIGKILL)
+    Ctrl-C reaches the whole process group: the parent handles it (exit 130), and a worker exits at
+    once, quietly (no KeyboardInterrupt traceback, no finishing its simulation first). A parent
+    killed outright (SIGKILL)
     cannot stop them: on Linux the kernel sends them SIGKILL then (PR_SET_PDEATHSIG); elsewhere a
     thread notices the parent is gone (its parent pid changes) and exits.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (linux/prctl.h)

@@ -138,7 +138,7 @@ def _simulate(profile_path: Path, gpu: str, replicas: int, tp: int, seed: int | 
     setup = replica_setup(profile, gpu, tp)
     workload = traffic_for_simulation(profile, seed=seed, max_model_len=setup.engine_args.max_model_len)
     closed = profile.traffic.closed_loop
-    note = long_run_note(len(workload))
+    note = None if closed else long_run_note(len(workload))
     if note is not None:
         typer.echo(note, err=True)
     show_bar = not json_out and (closed or len(workload) >= 20_000) and sys.stderr.isatty()
