@@ -49,16 +49,10 @@ class Assumption(BaseModel):
 
 # Step-time efficiency parameters as a reader wants them: label, scale, unit.
 _EFFICIENCY_LABELS: dict[str, tuple[str, float, str]] = {
-    "stream_bandwidth_fraction": ("bandwidth fraction", 1.0, ""),
-    "flop_fraction": ("FLOP fraction", 1.0, ""),
-    "roofline_exponent": ("roofline exponent", 1.0, ""),
-    "kernel_fixed_s": ("per-kernel", 1e6, " us"),
+    "gemm_scale": ("GEMM time scale", 1.0, ""),
+    "attention_scale": ("attention time scale", 1.0, ""),
     "layer_fixed_s": ("per-layer", 1e6, " us"),
-    "activation_passes": ("activation passes", 1.0, ""),
-    "attention_flop_fraction": ("attention FLOP fraction", 1.0, ""),
-    "attention_unit_bytes_per_s": ("attention unit", 1e-9, " GB/s"),
-    "eager_launch_s_per_layer": ("eager launch per layer", 1e6, " us"),
-    "host_overhead_s": ("host overhead per step", 1e3, " ms"),
+    "step_overhead_s": ("per-step overhead", 1e3, " ms"),
 }
 
 
@@ -145,7 +139,7 @@ def grouped(items: Iterable[Assumption]) -> list[tuple[str, list[Assumption]]]:
         if keys[0] != entry:
             continue
         names = {item.name for item in by_gpu[entry]}
-        what = "step-time" if names <= {"host_overhead_s"} else "step-time efficiencies:"
+        what = "step-time" if names <= {"step_overhead_s"} else "step-time efficiencies:"
         members = [item for key in keys for item in by_gpu[key]]
         out.append((f"{', '.join(k[0] for k in keys)}: {what} {content[0]}; {content[1]}", members))
     return out

@@ -47,15 +47,16 @@ def _ctx(batch: int, context: int) -> np.ndarray:
 @settings(max_examples=40, deadline=None)
 @given(batch=st.integers(1, 512), context=st.integers(0, 32768), extra=st.integers(1, 4096))
 def test_decode_grows_with_context(batch: int, context: int, extra: int) -> None:
+    # never faster with more context (flat while the attention kernel is launch-bound)
     m = _model()
-    assert m.step_seconds(_ctx(batch, context + extra)) > m.step_seconds(_ctx(batch, context))
+    assert m.step_seconds(_ctx(batch, context + extra)) >= m.step_seconds(_ctx(batch, context))
 
 
 @settings(max_examples=40, deadline=None)
 @given(batch=st.integers(1, 512), context=st.integers(0, 32768), more=st.integers(1, 256))
 def test_decode_grows_with_batch(batch: int, context: int, more: int) -> None:
     m = _model()
-    assert m.step_seconds(_ctx(batch + more, context)) > m.step_seconds(_ctx(batch, context))
+    assert m.step_seconds(_ctx(batch + more, context)) >= m.step_seconds(_ctx(batch, context))
 
 
 @settings(max_examples=25, deadline=None)
@@ -90,16 +91,17 @@ def test_large_batch_short_context_is_above_pure_streaming() -> None:
     """Batch 256 at 512 tokens costs well above (weights + K/V) / bandwidth: the compute term."""
     m = _model()
     b = m.breakdown(_ctx(256, 512))
-    streaming_only = (b.weight_bytes + b.kv_bytes) / m.bw
+    streaming_only = (b.weight_bytes + b.kv_bytes) / m.bw_achieved
     assert b.total_s > 1.2 * streaming_only
-    assert b.gemm_s > b.gemm_stream_s  # the roofline's compute side shows in the GEMMs
+    assert b.gemm_s > b.gemm_stream_s  # the measured GEMMs at 256 rows take longer than streaming
 
 
 def test_batch_one_is_dominated_by_streaming_plus_fixed_costs() -> None:
     m = _model()
     b = m.breakdown(_ctx(1, 512))
-    assert b.gemm_s == pytest.approx(b.gemm_stream_s, rel=0.02)
-    assert b.layer_fixed_s + b.kernel_fixed_s > 0.2 * b.total_s  # per-kernel costs matter at batch 1
+    # the measured GEMMs at one row stream the weights, at most ~1.6x slower than the best streaming
+    assert b.gemm_stream_s * 0.95 <= b.gemm_s <= 1.6 * b.gemm_stream_s
+    assert b.layer_fixed_s > 0.1 * b.total_s  # the small kernels matter at batch 1
 
 
 # ---------------------------------------------------------------------------------------- GPUs, TP, formats
@@ -210,11 +212,11 @@ def test_sliding_window_caps_attention() -> None:
     assert 0 < above < below
 
 
-def test_split_kv_attention_helps_one_long_sequence_only() -> None:
+def test_split_kv_attention_is_accepted_and_changes_nothing() -> None:
+    # the measured vLLM attention kernels already split long contexts
     base = _model(L8B, H200)
     split = _model(L8B, H200, attention_split_kv=True)
-    assert split.step_seconds(_ctx(1, 16384)) < 0.8 * base.step_seconds(_ctx(1, 16384))
-    assert split.step_seconds(_ctx(256, 2048)) == pytest.approx(base.step_seconds(_ctx(256, 2048)))
+    assert split.step_seconds(_ctx(1, 16384)) == base.step_seconds(_ctx(1, 16384))
 
 
 def test_host_overhead_adds_per_step() -> None:
@@ -223,12 +225,13 @@ def test_host_overhead_adds_per_step() -> None:
     assert b - a == pytest.approx(0.002)
 
 
-def test_uncalibrated_gpu_uses_the_derived_rule() -> None:
+def test_gpu_without_tables_uses_the_transfer_rule() -> None:
     cal = PerfCalibration()
-    assert cal.flop_fraction.estimated and "derived from the H200 fit" in cal.flop_fraction.source
+    assert cal.value("gemm_scale") == 1.0
     double = SimpleNamespace(id="x", memory_bandwidth_bytes_per_s=2e12, calibration=None,
                              flops_per_s=lambda d: 500e12, interconnect=None)
     m = StepTimeModel.create(L8B, double)
+    assert m.estimated and "estimated" in m.kernel_source
     assert m.step_seconds(_ctx(8, 512)) > _model(L8B, H200).step_seconds(_ctx(8, 512))
 
 
@@ -274,8 +277,11 @@ def test_cli_json_has_the_issue_fields() -> None:
         assert key in out
     assert out["prompt_tokens"] == 512  # defaults to --context
     bd = out["breakdown"]
-    for key in ("weight_bytes", "kv_bytes", "flops", "layer_fixed_s", "kernel_fixed_s", "fixed_s"):
+    for key in ("weight_bytes", "kv_bytes", "flops", "layer_fixed_s", "fixed_s", "gemm_s", "attention_s"):
         assert bd[key] > 0
+    assert bd["kernel_fixed_s"] == 0.0  # inside the measured GEMM times
+    assert out["vllm_version"] == "0.24.0" and not out["step_times_estimated"]
+    assert "kernel measurements on h200" in out["kernel_tables"]
     assert out["decode_tokens_per_second"] == pytest.approx(64 / out["decode_step_seconds"])
     assert out["mixed_step_seconds"] > out["decode_step_seconds"]
 
@@ -519,11 +525,6 @@ def test_decode_run_fast_path_in_every_regime(name: str) -> None:
         _close(run, m._reference_decode_run_seconds(arr, steps))
         for s in {0, steps // 2, steps - 1}:
             assert run[s] == pytest.approx(m.step_seconds(arr + s), rel=1e-12)
-    # the crossing case above really has a kink (serial slope, then all-bytes slope) for GQA models
-    # (MLA's compute-bound decode attention has no serial limit that binds)
-    if name in ("dense", "dense-h100", "moe"):
-        slopes = np.diff(m.decode_run_seconds(np.array([8000] + [0] * 99, dtype=np.int64), 3000))
-        assert slopes[-1] > 1.5 * slopes[0]
 
 
 def test_decode_run_returns_a_fresh_array_each_call() -> None:

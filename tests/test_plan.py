@@ -180,17 +180,16 @@ def _eff(gpu, name, value, source, about=None):
 def test_efficiency_assumptions_collapse_to_one_line_per_gpu():
     from planner.assumption import Assumption, render_lines
 
-    rule = "derived from the H200 fit (bench/data/h200-llama-3.1-8b.json) by the rule in docs/perf.md (estimated)"
-    host = "setting, default 0 (estimated)"
+    rule = "a user's calibration (estimated)"
+    host = "setting (estimated)"
     items = [Assumption(topic="pod_price", name="pod price", gpu="h100-sxm", value=3.99, unit="USD per GPU-hour",
                         source="runpod")]
-    for gpu, bw in (("h100-sxm", 0.98947), ("l4", 0.98947), ("mi300x", 0.9)):
+    for gpu, scale in (("h100-sxm", 1.1), ("l4", 1.1), ("mi300x", 1.3)):
         items += [Assumption(topic="gpu_spec", gpu=gpu, name="ecc", source="unsourced"),
-                  _eff(gpu, "stream_bandwidth_fraction", bw, rule),
-                  _eff(gpu, "flop_fraction", 0.75905, rule),
-                  _eff(gpu, "layer_fixed_s", 7.5015e-05, rule),
-                  _eff(gpu, "attention_unit_bytes_per_s", 50156000000.0, rule),
-                  _eff(gpu, "host_overhead_s", 0.0, host)]
+                  _eff(gpu, "gemm_scale", scale, rule),
+                  _eff(gpu, "attention_scale", 0.9, rule),
+                  _eff(gpu, "layer_fixed_s", 2.6e-05, rule),
+                  _eff(gpu, "step_overhead_s", 0.0, host)]
     items.append(Assumption(topic="note", name="a month", source="730 h"))
     out = render_lines(items)
     assert out[0] == "h100-sxm: pod price $3.99 per GPU-hour: runpod" and out[-1] == "a month: 730 h"
@@ -198,54 +197,51 @@ def test_efficiency_assumptions_collapse_to_one_line_per_gpu():
     eff = [x for x in out if "step-time efficiencies" in x]
     # h100-sxm and l4 have the same figures and source: one line; mi300x differs: its own line.
     assert eff == [
-        "h100-sxm, l4: step-time efficiencies: bandwidth fraction 0.989, FLOP fraction 0.759, per-layer 75 us, "
-        f"attention unit 50.2 GB/s; {rule}",
-        "mi300x: step-time efficiencies: bandwidth fraction 0.9, FLOP fraction 0.759, per-layer 75 us, "
-        f"attention unit 50.2 GB/s; {rule}",
+        f"h100-sxm, l4: step-time efficiencies: GEMM time scale 1.1, attention time scale 0.9, per-layer 26 us; {rule}",
+        f"mi300x: step-time efficiencies: GEMM time scale 1.3, attention time scale 0.9, per-layer 26 us; {rule}",
     ]
-    assert [x for x in out if "host overhead" in x] == [f"h100-sxm, l4, mi300x: step-time host overhead per step 0 ms; {host}"]
+    assert [x for x in out if "overhead" in x] == [f"h100-sxm, l4, mi300x: step-time per-step overhead 0 ms; {host}"]
     assert len(out) == 1 + 3 + 2 + 1 + 1
 
 
-def test_report_assumptions_list_efficiencies_once_per_gpu_shown():
-    """The real catalog's items, through the planner: no per-constant lines, no ../shared path."""
-    from planner.assumption import render, render_lines
+def test_report_assumptions_name_estimated_step_times_once_per_gpu_shown():
+    """The real catalog's items, through the planner: the measured GPU has none, the transferred
+    one says its step times are estimated; the vLLM version and prefix caching once; no ../shared path."""
+    from planner.assumption import render_lines
     from planner.capacity import assumptions as catalog_assumptions
 
     profile = D.profile({"process": "poisson", "rate_per_s": 1.0})
-    items = catalog_assumptions(profile, {"h100-sxm": {"pod"}, "l40s": {"pod"}})
-    out = render_lines(items)
-    assert len([x for x in items if x.topic == "efficiency"]) >= 10
-    assert len([x for x in map(render, items) if ": efficiency " in x]) >= 10
-    assert not [x for x in out if ": efficiency " in x]
-    eff = [x for x in out if "step-time efficiencies:" in x]
-    assert len(eff) == 1 and eff[0].startswith("h100-sxm, l40s: ") and "bench/data/h200-llama-3.1-8b.json" in eff[0]
+    out = render_lines(catalog_assumptions(profile, {"h100-sxm": {"pod"}, "l4": {"pod"}}))
+    assert len([x for x in out if x.startswith("l4: step times is estimated (estimated: transferred")]) == 1
+    assert not [x for x in out if x.startswith("h100-sxm: step times")]
+    assert sum("vLLM 0.24.0 kernel latencies" in x for x in out) == 1
+    assert sum("prefix caching" in x and "not modelled" in x for x in out) == 1
     assert all("shared/calibration" not in x for x in out)
 
 
 def test_plan_assumptions_are_collapsed():
 
     def items(profile, uses):
-        return [_eff(g, n, 0.5, "rule") for g in uses for n in ("flop_fraction", "roofline_exponent")]
+        return [_eff(g, n, 0.5, "rule") for g in uses for n in ("gemm_scale", "attention_scale")]
 
     backend = D.backend()
     backend.assumptions = items
     profile = D.profile({"process": "poisson", "rate_per_s": 5.0})
     result, _ = plan(profile, backend=backend, use_cache=False, workload=_steps([9.0] * 6))
     eff = [a for a in result.assumptions if "efficienc" in a]
-    assert len(eff) == 1 and eff[0].endswith(": step-time efficiencies: FLOP fraction 0.5, roofline exponent 0.5; rule")
+    assert len(eff) == 1 and eff[0].endswith(": step-time efficiencies: GEMM time scale 0.5, attention time scale 0.5; rule")
     # The JSON keeps the lines and adds the items they word.
-    assert {i.name for i in result.assumption_items if i.topic == "efficiency"} == {"flop_fraction", "roofline_exponent"}
+    assert {i.name for i in result.assumption_items if i.topic == "efficiency"} == {"gemm_scale", "attention_scale"}
 
 
 def test_grouped_lines_keep_their_items():
     from planner.assumption import Assumption, grouped
 
     month = Assumption(topic="note", name="month", source="730 h")
-    a, b = _eff("a", "flop_fraction", 0.5, "rule"), _eff("b", "flop_fraction", 0.5, "rule")
+    a, b = _eff("a", "gemm_scale", 0.5, "rule"), _eff("b", "gemm_scale", 0.5, "rule")
     assert grouped([month, a, b]) == [
         ("month: 730 h", [month]),
-        ("a, b: step-time efficiencies: FLOP fraction 0.5; rule", [a, b]),
+        ("a, b: step-time efficiencies: GEMM time scale 0.5; rule", [a, b]),
     ]
 
 

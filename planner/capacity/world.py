@@ -72,6 +72,8 @@ def assumptions(profile: Profile, uses: Mapping[str, Collection[str]]) -> list[A
             the whole run (the month).
     """
     from planner import billing  # noqa: PLC0415
+    from planner.perf import transfer  # noqa: PLC0415
+    from planner.perf.step_time import PREFIX_CACHING_NOTE  # noqa: PLC0415
     from planner.inputs import catalog, models  # noqa: PLC0415
 
     model = models.get_model(profile.model.name).name
@@ -86,6 +88,12 @@ def assumptions(profile: Profile, uses: Mapping[str, Collection[str]]) -> list[A
             seen.add(key)
             items.append(item.model_copy(update={"concerns": sorted(concerns)}))
 
+    versions = sorted({t.vllm_version for t in (transfer.tables_for(catalog.get_gpu(g)) for g in uses) if t})
+    if versions:
+        add(Assumption(topic="note", name="step times", value=", ".join(versions),
+                       source=f"vLLM {', '.join(versions)} kernel latencies (aiconfigurator-core 0.12.0 tables, "
+                       "gpu_catalog/kernels/) plus two engine constants fitted on H100 vLLM runs (docs/perf.md)"), ())
+    add(Assumption(topic="note", name="prefix caching", source=PREFIX_CACHING_NOTE.removeprefix("prefix caching ")), ())
     # Settings: once for all GPUs. The pod setting concerns the pod GPUs, the rest the serverless ones.
     for item in billing.assumption_items(profile.billing, None, pods=bool(pod_gpus), serverless=bool(sls_gpus),
                                          model=model, gpu_ids=sls_gpus):
@@ -105,6 +113,9 @@ def assumptions(profile: Profile, uses: Mapping[str, Collection[str]]) -> list[A
         for name in gpu.estimated:
             add(Assumption(topic="gpu_spec", name=name, gpu=gpu_id, source=gpu.notes.get(name, "estimated")),
                 [(gpu_id, "*")])
+        tables = transfer.tables_for(gpu)
+        if tables is not None and not tables.measured:
+            add(Assumption(topic="gpu_spec", name="step times", gpu=gpu_id, source=tables.source), [(gpu_id, "*")])
         cal = gpu.calibration
         if cal is not None:
             for key, value in cal.model_dump().items():

@@ -34,9 +34,9 @@ def perf(
     kv_cache_dtype: KvCacheDtypeOption = "auto",
     prompt: Annotated[Optional[int], typer.Option(help="Prompt tokens for prefill_seconds. Default: --context.")] = None,
     prefill_chunk: Annotated[Optional[int], typer.Option(help="Also time a mixed step: the batch's decodes plus one prefill chunk of this many tokens.")] = None,
-    host_overhead_ms: Annotated[Optional[float], typer.Option(help="Engine host time per step, ms. Default: the GPU calibration's setting (0: overlapped scheduling).")] = None,
+    host_overhead_ms: Annotated[Optional[float], typer.Option(help="Engine time per step outside the GPU kernels, ms. Default: the GPU calibration's step_overhead_s (fitted on H100 vLLM runs).")] = None,
     gpu_memory_utilization: GpuMemoryUtilizationOption = None,
-    split_kv_attention: Annotated[bool, typer.Option("--split-kv-attention", help="Decode attention splits long contexts across SMs (FlashInfer, FlashAttention split-KV); default: the calibration's kernel, which does not.")] = False,
+    split_kv_attention: Annotated[bool, typer.Option("--split-kv-attention", help="Accepted for old scripts; no effect: the measured vLLM attention kernels already split long contexts.")] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Time of one decode step, one prefill and (with --prefill-chunk) one mixed step."""
@@ -90,13 +90,13 @@ def _breakdown_rows(b: StepBreakdown) -> list[tuple[str, str]]:
         ("  weights streamed per GPU", f"{b.weight_bytes / 1e9:,.2f} GB"),
         ("  K/V read per GPU", f"{b.kv_bytes / 1e9:,.3f} GB"),
         ("  FLOPs per GPU", f"{b.flops / 1e12:,.2f} TFLOP"),
-        ("  GEMMs (roofline)", f"{_ms(b.gemm_s)}  (stream {_ms(b.gemm_stream_s)}, compute {_ms(b.gemm_compute_s)})"),
-        ("  attention", _ms(b.attention_s)),
-        ("  activations (elementwise)", _ms(b.activation_s)),
-        ("  fixed: small kernels", _ms(b.layer_fixed_s)),
-        ("  fixed: per GEMM kernel (in GEMMs)", _ms(b.kernel_fixed_s)),
+        ("  GEMMs + MoE (measured kernels)", f"{_ms(b.gemm_s)}  (weights alone {_ms(b.gemm_stream_s)}, "
+                                             f"FLOPs alone {_ms(b.gemm_compute_s)})"),
+        ("  attention (measured kernels)", _ms(b.attention_s)),
         ("  tensor-parallel all-reduces", _ms(b.allreduce_s)),
-        ("  host overhead", _ms(b.host_overhead_s)),
+        ("  activations (elementwise)", _ms(b.activation_s)),
+        ("  fixed: small kernels per layer", _ms(b.layer_fixed_s)),
+        ("  per-step overhead", _ms(b.host_overhead_s)),
     ]
 
 
@@ -106,8 +106,7 @@ def render_perf(r: PerfReport) -> str:
         ("model", r.model),
         ("gpu", f"{r.gpu} x {r.tensor_parallel_size}" if r.tensor_parallel_size > 1 else r.gpu),
         ("weights / kv cache", f"{r.weight_format} / {r.kv_cache_dtype}"),
-        ("calibration", "measured (H200 fit, docs/perf.md)" if not r.calibration.flop_fraction.estimated
-         else "derived from the H200 fit (estimated, docs/perf.md)"),
+        ("step times", r.kernel_tables),
         ("fits in memory", _memory_row(r)),
         ("", ""),
         (f"decode step ({r.batch} seqs at {r.context:,} tokens)", _ms(r.decode_step_seconds)),
@@ -116,7 +115,7 @@ def render_perf(r: PerfReport) -> str:
     ]
     rows += _breakdown_rows(r.breakdown)
     rows += [("", ""), (f"prefill ({r.prompt_tokens:,} tokens, alone)",
-                        _ms(r.prefill_seconds) + ("  (host launch bound)" if r.prefill_host_bound else ""))]
+                        _ms(r.prefill_seconds))]
     rows += _breakdown_rows(r.prefill_breakdown)
     if r.mixed_step_seconds is not None and r.mixed_breakdown is not None:
         rows += [("", ""), (f"mixed step (+ {r.prefill_chunk:,}-token chunk)", _ms(r.mixed_step_seconds)),

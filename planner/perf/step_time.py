@@ -1,51 +1,154 @@
-"""`StepTimeModel`: the time of one engine step on one replica (the formula is in the package
-docstring, `planner.perf`). `create` precomputes every constant (`planner.perf.constants`); the
-per-step work is a few float operations plus a sum and a max over the running sequences' context
-lengths.
+"""Step-time model: how long one engine step takes on one replica (pure functions, no file I/O
+beyond the shipped kernel tables).
+
+One step of vLLM runs the model once over every scheduled token: one decode token per running
+sequence plus chunks of prefill. Its time, per GPU of a tensor-parallel group, is the sum over the
+model's kernels of vLLM's own measured latencies (planner/perf/kernels.py: aiconfigurator-core's
+tables, interpolated on the measured grid) plus the engine's costs outside those kernels:
+
+    layers x [ GEMMs (QKV, O, MLP or router + shared experts)      measured GEMM table, m = tokens
+             + routed experts (fused MoE)                         measured MoE table (or GEMM-derived)
+             + attention: decode (batch x mean context)            measured FlashAttention/FlashInfer
+                        + prefill chunks (causal, FLOP-equivalent length)
+             + 2 all-reduces of tokens x hidden (TP > 1)          measured custom all-reduce
+             + elementwise traffic per token (norms, rotary, SiLU) bytes / achieved bandwidth
+             + layer_fixed_s                                      fitted (the small kernels' floor) ]
+    + lm_head GEMM (one row per sequence needing logits) + logits gather + step_overhead_s (fitted)
+
+`gemm_scale`, `attention_scale` and `step_overhead_s` are the named terms a calibration may fit.
+`create` compiles every lookup for one (model, GPU, TP, format): the GEMMs into one row of seconds
+over the token count, decode attention into a (batch x context) grid, prefill attention and the
+all-reduce into 1-D rows, so one `step_seconds` call is a few interpolations (microseconds).
 """
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from planner.errors import PlannerError
-from planner.perf.constants import (
-    _PY_SUM_MAX,
-    _STEP_INDEX,
-    ONE_SHOT_LINK_FRACTION,
-    RING_LATENCY_S,
-    RING_LINK_FRACTION,
-    SMALL_KERNELS_PER_LAYER,
-    StepBreakdown,
-    StepTimeConstants,
-    _add_reduce,
-    _Gemm,
-    _max_reduce,
-    _min_reduce,
-    _step_index,
-    step_time_constants,
+from planner.inputs.calibration import PerfCalibration
+from planner.perf import kernels as K
+from planner.perf.compile import (  # noqa: F401  (re-exported: the model's stated constants)
+    CUSTOM_ALLREDUCE_MAX_BYTES,
+    NCCL_LATENCY_S,
+    WEIGHT_ONLY_FLOP_FACTOR,
+    WEIGHT_ONLY_FLOP_FACTOR_SOURCE,
+    compile_constants,
 )
 
+PREFIX_CACHING_NOTE = ("prefix caching is not modelled: every prompt is prefilled in full (shared prefixes "
+                       "would shorten TTFT and prefill work)")
 
-class StepTimeModel(StepTimeConstants):
-    """Step times of one model on one GPU type at a tensor-parallel size and precision.
+_PY_SUM_MAX = 48
+_add_reduce = np.add.reduce
+_max_reduce = np.maximum.reduce
+_M_GRID = [float(m) for m in K.M_GRID]
 
-    Build with `StepTimeModel.create(...)`; the constructor takes precomputed constants.
-    Context lengths are the tokens already in a sequence's KV cache; its decode step attends over
-    them plus the new token.
+
+def _lerp_list(xs: list[float], ys: list[float], x: float) -> float:
+    """Linear interpolation on sorted xs; beyond the ends: proportional to x (size-scaled)."""
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1] * x / xs[-1]
+    i = bisect_right(xs, x)
+    x0, x1 = xs[i - 1], xs[i]
+    y0 = ys[i - 1]
+    return y0 + (ys[i] - y0) * (x - x0) / (x1 - x0)
+
+
+class StepBreakdown(BaseModel):
+    """Where one step's time goes (per GPU of the tensor-parallel group). SI units."""
+
+    model_config = ConfigDict(frozen=True)
+
+    total_s: float = Field(description="the step's time, seconds")
+    decode_sequences: int
+    prefill_tokens: int
+    tokens: int = Field(description="rows of the step's GEMMs: decode tokens + prefill tokens")
+    weight_bytes: float = Field(description="weight bytes streamed per GPU (touched experts only)")
+    kv_bytes: float = Field(description="K/V bytes read by attention per GPU")
+    flops: float = Field(description="FLOPs per GPU: GEMMs + attention")
+    gemm_s: float = Field(description="weight GEMMs and routed experts: vLLM's measured kernels")
+    gemm_stream_s: float = Field(description="what the GEMMs would take at the GPU's achieved streaming bandwidth alone")
+    gemm_compute_s: float = Field(description="what the GEMMs would take at the GPU's achieved GEMM FLOP rate alone")
+    attention_s: float
+    activation_s: float = Field(description="elementwise activation traffic (norms, rope, SiLU)")
+    layer_fixed_s: float = Field(description="per-layer time of the small fused kernels (fitted)")
+    kernel_fixed_s: float = Field(description="fixed cost per GEMM kernel (inside the measured GEMM times: 0)")
+    allreduce_s: float = Field(description="tensor-parallel all-reduces and the logits gather")
+    host_overhead_s: float = Field(description="per-step time outside the GPU kernels (fitted)")
+    fixed_s: float = Field(description="all fixed costs: small kernels + host")
+    bound: Literal["memory", "compute"] = Field(
+        description="whether the GEMMs are limited by weight streaming or by FLOPs"
+    )
+
+
+class StepTimeModel:
+    """Step times of one model on one GPU type at a tensor-parallel size and format.
+
+    Build with `StepTimeModel.create(...)`. Context lengths are the tokens already in a sequence's
+    KV cache; its decode step attends over them plus the new token.
     """
+
+    spec_name: str
+    gpu_id: str
+    tensor_parallel_size: int
+    weight_format: str
+    weight_bytes_total: int
+    weight_only: bool
+    kv_cache_dtype: str
+    notes: list[str]
+    calibration: PerfCalibration
+    estimated: bool
+    kernel_source: str
+    vllm_version: str
+    n_layers: int
+    n_full: int
+    n_sliding: int
+    window: int
+    hidden: int
+    act_bytes: float
+    gemm_rows: list[float]  # seconds of all layers' GEMMs + experts at each M_GRID token count
+    head_rows: list[float]  # lm_head seconds at each M_GRID row count
+    vocab_per_gpu: int
+    dec_batch: list[float]
+    dec_ctx: list[float]
+    dec_grid: np.ndarray  # (batch, ctx) seconds of one layer's decode attention
+    pre_isl: list[float]
+    pre_row: list[float]  # one layer's prefill attention at batch 1 by prompt length
+    pre_floor: float
+    ar_bytes: list[float]
+    ar_row: list[float]
+    ar_formula: tuple[float, float] | None  # (latency, bytes/s) when no table
+    nccl_bw: float  # bytes/s of one link direction NCCL reaches (messages above the custom all-reduce's)
+    act_s_per_token: float
+    layer_fixed_s: float
+    host_s: float
+    gemm_scale: float
+    attention_scale: float
+    weight_bytes_step: float
+    flops_per_token: float
+    bw_achieved: float
+    flop_rate_achieved: float
+    kv_tok_layer: float
+    attn_flops_per_token: float
+    num_experts: int
+    experts_per_tok: int
+    expert_bytes_each: float
+    dense_weight_bytes: float
 
     def __init__(self, **constants: Any) -> None:
         self.__dict__.update(constants)
         self._gemm_cache: dict[int, float] = {}
-        self._const_cache: dict[tuple[int, int], float] = {}  # (tokens, logit rows) -> seconds
-        # Products the hot paths reuse, grouped as the reference computation groups them (Python
-        # evaluates a * b * c left to right), so the fast paths give the same floats.
-        self._chunk_flop_coef = 2.0 * self.q_heads_per_gpu * self.attn_dims
-        self._serial_s_per_token = self.kv_unit_tok_layer / self.unit_bw
+        self._const_cache: dict[tuple[int, int], float] = {}
+        self._dec_rows: dict[int, list[float]] = {}
 
     # ------------------------------------------------------------------ construction
 
@@ -61,44 +164,293 @@ class StepTimeModel(StepTimeConstants):
         *,
         host_overhead_s: float | None = None,
         attention_split_kv: bool | None = None,
+        gemm_scale: float | None = None,
+        attention_scale: float | None = None,
+        step_overhead_s: float | None = None,
+        layer_fixed_s: float | None = None,
     ) -> "StepTimeModel":
-        """Precompute the constants of the step-time model (see `step_time_constants` for the args).
+        """Compile the kernel lookups of one (model, GPU, TP, format).
 
+        Args:
+            spec: a ModelSpec (HF field names).
+            gpu: a GpuSpec; its kernel tables are gpu_catalog/kernels/<id>.npz when measured,
+                else transferred from the measured GPUs (estimated).
+            tensor_parallel_size: GPUs the model is split over.
+            precision, quantization, kv_cache_dtype: the checkpoint's format (see planner size).
+            host_overhead_s / step_overhead_s: per-step time outside the kernels (None: the GPU
+                calibration's value; step_overhead_s wins when both are given).
+            attention_split_kv: ignored (the measured kernels split long contexts); kept for callers.
+            gemm_scale, attention_scale: multipliers on the measured GEMM/expert and attention
+                times (None: the GPU calibration's, 1 = as measured); what `planner calibrate` fits.
+            layer_fixed_s: per-layer small-kernel time (None: the GPU calibration's).
         Raises:
-            PlannerError: a TP size the heads do not divide, an unknown format, a missing rate.
+            PlannerError: a TP size the heads do not divide, an unknown format, no interconnect.
         """
-        from planner.perf.corrections import with_gpu_calibration
+        from planner.perf.corrections import with_gpu_calibration  # noqa: PLC0415  (it imports nothing of ours)
 
-        model = cls(**step_time_constants(
+        model = cls(**compile_constants(
             spec, gpu, tensor_parallel_size, precision, quantization, kv_cache_dtype,
-            host_overhead_s=host_overhead_s, attention_split_kv=attention_split_kv))
+            host_overhead_s=host_overhead_s, attention_split_kv=attention_split_kv, gemm_scale=gemm_scale,
+            attention_scale=attention_scale, step_overhead_s=step_overhead_s, layer_fixed_s=layer_fixed_s,
+        ))
         # A GPU YAML written by `planner calibrate` carries corrections fitted to the user's runs.
         return with_gpu_calibration(model, gpu, spec.name, tensor_parallel_size, precision, quantization,
                                     kv_cache_dtype)
 
-    def _gemm_time(self, g: _Gemm, rows: int) -> float:
-        stream = self.kernel_s + g.weight_bytes / self.bw
-        compute = 2.0 * rows * g.k * g.n / g.flop_rate
-        return self._roof(stream, compute)
+    def with_corrections(self, gemm_scale: float, attention_scale: float, step_overhead_s: float) -> "StepTimeModel":
+        """A copy whose measured GEMM/MoE times are x gemm_scale, attention times x attention_scale,
+        plus step_overhead_s per step (planner calibrate's corrections; planner/perf/corrections.py)."""
+        constants = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        g, a = float(gemm_scale), float(attention_scale)
+        constants.update(
+            gemm_rows=[x * g for x in self.gemm_rows],
+            head_rows=[x * g for x in self.head_rows],
+            gemm_scale=self.gemm_scale * g,
+            dec_grid=self.dec_grid * a,
+            pre_row=[x * a for x in self.pre_row],
+            pre_floor=self.pre_floor * a,
+            attention_scale=self.attention_scale * a,
+            host_s=self.host_s + float(step_overhead_s),
+        )
+        return type(self)(**constants)
 
-    def _roof(self, stream: float, compute: float) -> float:
-        """Smooth roofline: (stream^n + compute^n)^(1/n); n >= 64 is max(stream, compute)."""
-        n = self.roof_n
-        if n >= 64.0:
-            return stream if stream > compute else compute
-        return (stream**n + compute**n) ** (1.0 / n)
+    # ------------------------------------------------------------------ pieces
 
     def _layers_gemm_s(self, tokens: int) -> float:
-        """All layers' dense (always-run) GEMMs plus routed experts for `tokens` rows."""
         t = self._gemm_cache.get(tokens)
         if t is None:
-            t = self.n_dense * sum(self._gemm_time(g, tokens) for g in self.dense_gemms)
-            if self.n_moe:
-                t += self.n_moe * (sum(self._gemm_time(g, tokens) for g in self.moe_gemms)
-                                   + self._experts_s(tokens))
+            t = _lerp_list(_M_GRID, self.gemm_rows, float(tokens)) if tokens > 0 else 0.0
             if len(self._gemm_cache) < 65536:
                 self._gemm_cache[tokens] = t
         return t
+
+    def _head_s(self, rows: int) -> float:
+        return _lerp_list(_M_GRID, self.head_rows, float(rows)) if rows > 0 else 0.0
+
+    def _ar_one(self, nbytes: float) -> float:
+        n = self.tensor_parallel_size
+        if self.ar_formula is not None:
+            lat, bw = self.ar_formula
+            return lat + 2.0 * (n - 1) / n * nbytes / bw
+        if nbytes > CUSTOM_ALLREDUCE_MAX_BYTES:
+            return NCCL_LATENCY_S + 2.0 * (n - 1) / n * nbytes / self.nccl_bw
+        xs, ys = self.ar_bytes, self.ar_row
+        if nbytes <= xs[0]:
+            return ys[0]
+        if nbytes >= xs[-1]:
+            return ys[-1] * nbytes / xs[-1]
+        i = bisect_right(xs, nbytes)
+        lx0, lx1 = math.log(xs[i - 1]), math.log(xs[i])
+        w = (math.log(nbytes) - lx0) / (lx1 - lx0)
+        return math.exp(math.log(ys[i - 1]) * (1 - w) + math.log(ys[i]) * w)
+
+    def _allreduce_s(self, tokens: int, logit_rows: int) -> float:
+        if self.tensor_parallel_size == 1 or tokens <= 0:
+            return 0.0
+        per = self._ar_one(tokens * self.hidden * self.act_bytes)
+        # the logits: vLLM gathers each rank's vocab slice (sized here as one all-reduce of the rows' logits)
+        gather = self._ar_one(logit_rows * self.vocab_per_gpu * self.act_bytes) if logit_rows else 0.0
+        return 2 * self.n_layers * per + gather
+
+    def _batch_const_s(self, tokens: int, rows: int) -> float:
+        """Everything in a step but attention: depends only on the token and logit-row counts."""
+        key = (tokens, rows)
+        t = self._const_cache.get(key)
+        if t is None:
+            t = (self._layers_gemm_s(tokens) + self._head_s(rows) + self._allreduce_s(tokens, rows)
+                 + tokens * self.act_s_per_token + self.n_layers * self.layer_fixed_s + self.host_s)
+            if len(self._const_cache) < 262144:
+                self._const_cache[key] = t
+        return t
+
+    def _dec_row(self, b: int) -> list[float]:
+        r = self._dec_rows.get(b)
+        if r is None:
+            bs = self.dec_batch
+            g = self.dec_grid
+            if b >= bs[-1]:
+                r = [float(x) * b / bs[-1] for x in g[-1]]
+            elif b <= bs[0]:
+                r = [float(x) for x in g[0]]
+            else:
+                i = bisect_right(bs, float(b))
+                w = (b - bs[i - 1]) / (bs[i] - bs[i - 1])
+                r = [float(x) for x in g[i - 1] * (1 - w) + g[i] * w]
+            self._dec_rows[b] = r
+        return r
+
+    def _decode_layer_s(self, b: int, mean_ctx: float) -> float:
+        """One layer's decode attention for b sequences at a mean context (measured grid)."""
+        return _lerp_list(self.dec_ctx, self._dec_row(b), mean_ctx)
+
+    def _decode_attention_s(self, b: int, sum_ctx: float, sum_slide: float) -> float:
+        if b <= 0:
+            return 0.0
+        t = 0.0
+        if self.n_full:
+            t += self.n_full * self._decode_layer_s(b, sum_ctx / b)
+        if self.n_sliding:
+            t += self.n_sliding * self._decode_layer_s(b, sum_slide / b)
+        return t
+
+    def _chunk_layer_s(self, chunk: int, done: int, cap: int) -> float:
+        """One layer's attention for a prefill chunk, as a fresh prefill of the same FLOPs."""
+        if cap:
+            done = min(done, cap)
+            c_eff = min(chunk, cap)
+            length = math.sqrt(chunk * (2.0 * done + c_eff))
+        else:
+            length = math.sqrt(chunk * (2.0 * done + chunk))
+        xs, ys = self.pre_isl, self.pre_row
+        if length <= xs[0]:
+            return ys[0]
+        if length >= xs[-1]:
+            return ys[-1] * (length / xs[-1]) ** 2
+        i = bisect_right(xs, length)
+        lx0, lx1 = math.log(xs[i - 1]), math.log(xs[i])
+        w = (math.log(length) - lx0) / (lx1 - lx0)
+        return math.exp(math.log(ys[i - 1]) * (1 - w) + math.log(ys[i]) * w)
+
+    def _chunk_attention_s(self, chunk: int, done: int) -> tuple[float, float, float]:
+        """All layers' attention for one prefill chunk beyond the kernel's launch floor:
+        (seconds, FLOPs, K/V bytes)."""
+        t = flops = kv = 0.0
+        for n_layers, cap in ((self.n_full, 0), (self.n_sliding, self.window)):
+            if not n_layers:
+                continue
+            t += n_layers * (self._chunk_layer_s(chunk, done, cap) - self.pre_floor)
+            span = done + (chunk + 1) / 2.0
+            kv_tokens = done + chunk
+            if cap:
+                span = min(span, cap)
+                kv_tokens = min(kv_tokens, cap + chunk)
+            flops += n_layers * self.attn_flops_per_token * chunk * span
+            kv += n_layers * kv_tokens * self.kv_tok_layer
+        return t, flops, kv
+
+    # ------------------------------------------------------------------ public API
+
+    def step_seconds(self, decode_context_lens: np.ndarray,
+                     prefill_chunks: Sequence[tuple[int, int]] = ()) -> float:
+        """One engine step: a decode token for each running sequence plus prefill chunks.
+
+        Args:
+            decode_context_lens: tokens already cached for each decoding sequence (int array).
+            prefill_chunks: (chunk_tokens, tokens_already_computed) per prefilling sequence.
+        Returns:
+            seconds.
+        """
+        ctx = decode_context_lens
+        b = len(ctx)
+        tokens = b
+        attn = 0.0
+        if prefill_chunks:
+            for chunk, done in prefill_chunks:
+                tokens += chunk
+                attn += self._chunk_attention_s(chunk, done)[0]
+            if not b:  # the attention kernel's launch floor, once per step
+                attn += (self.n_full + self.n_sliding) * self.pre_floor
+        if tokens == 0:
+            return 0.0
+        rows = b + len(prefill_chunks)
+        if b:
+            if b <= _PY_SUM_MAX:
+                lst = ctx.tolist() if hasattr(ctx, "tolist") else list(ctx)
+                s = float(sum(lst)) + b
+            else:
+                arr = np.asarray(ctx)
+                s = float(_add_reduce(arr)) + b
+            if self.n_sliding:
+                s_sl = float(np.minimum(np.asarray(ctx) + 1, self.window).sum())
+                attn += self._decode_attention_s(b, s, s_sl)
+            else:  # _decode_attention_s inlined: one interpolation in the batch's compiled row
+                row = self._dec_rows.get(b)
+                if row is None:
+                    row = self._dec_row(b)
+                xs = self.dec_ctx
+                x = s / b
+                if x <= xs[0]:
+                    a = row[0]
+                elif x >= xs[-1]:
+                    a = row[-1] * x / xs[-1]
+                else:
+                    i = bisect_right(xs, x)
+                    x0 = xs[i - 1]
+                    y0 = row[i - 1]
+                    a = y0 + (row[i] - y0) * (x - x0) / (xs[i] - x0)
+                attn += self.n_full * a
+        const = self._const_cache.get((tokens, rows))
+        if const is None:
+            const = self._batch_const_s(tokens, rows)
+        return const + attn
+
+    def _reference_step_seconds(self, decode_context_lens: np.ndarray,
+                                prefill_chunks: Sequence[tuple[int, int]] = ()) -> float:
+        """`step_seconds` in its plain form (numpy sums, one helper per term)."""
+        ctx = np.asarray(decode_context_lens)
+        b = int(ctx.size)
+        tokens = b + sum(c for c, _ in prefill_chunks)
+        if tokens == 0:
+            return 0.0
+        attn = sum(self._chunk_attention_s(c, d)[0] for c, d in prefill_chunks)
+        if prefill_chunks and not b:
+            attn += (self.n_full + self.n_sliding) * self.pre_floor
+        if b:
+            s_sl = float(np.minimum(ctx + 1, self.window).sum()) if self.n_sliding else 0.0
+            attn += self._decode_attention_s(b, float(ctx.sum()) + b, s_sl)
+        return self._batch_const_s(tokens, b + len(prefill_chunks)) + attn
+
+    def decode_run_seconds(self, context_lens: np.ndarray, num_steps: int) -> np.ndarray:
+        """Durations of the next `num_steps` pure-decode steps, every context growing by one per step.
+
+        The batch is fixed, so the non-attention part is one constant and the attention one
+        interpolation of the compiled (batch) row at the mean context of each step: a handful of
+        array operations whatever the run's length.
+        """
+        if num_steps <= 0:
+            return np.zeros(0)
+        ctx = np.asarray(context_lens)
+        b = ctx.size
+        if b == 0:
+            return np.zeros(num_steps)
+        const = self._const_cache.get((b, b))
+        if const is None:
+            const = self._batch_const_s(b, b)
+        steps = np.arange(num_steps, dtype=np.float64)
+        row = self._dec_row(b)
+        xs = self.dec_ctx
+        mean0 = (float(_add_reduce(ctx)) + b) / b
+        out = np.full(num_steps, const)
+        if self.n_full:
+            out += self.n_full * self._interp_vec(mean0 + steps, xs, row)
+        if self.n_sliding:
+            w = self.window
+            srt = np.sort(ctx + 1)
+            prefix = np.concatenate(([0.0], np.cumsum(srt, dtype=np.float64)))
+            idx = np.searchsorted(srt, w - steps, side="left")
+            s_slide = prefix[idx] + idx * steps + (b - idx) * w
+            out += self.n_sliding * self._interp_vec(s_slide / b, xs, row)
+        return out
+
+    @staticmethod
+    def _interp_vec(x: np.ndarray, xs: list[float], ys: list[float]) -> np.ndarray:
+        y = np.interp(x, xs, ys)
+        over = x > xs[-1]
+        if over.any():
+            y[over] = ys[-1] * x[over] / xs[-1]
+        return y
+
+    def _reference_decode_run_seconds(self, context_lens: np.ndarray, num_steps: int) -> np.ndarray:
+        """`decode_run_seconds` as one `_reference_step_seconds` per step."""
+        ctx = np.asarray(context_lens)
+        return np.array([self._reference_step_seconds(ctx + k) for k in range(max(num_steps, 0))])
+
+    def prefill_seconds(self, prompt_tokens: int, batch: int = 1) -> float:
+        """One forward pass over `batch` fresh prompts of `prompt_tokens` each (time to first token
+        on an idle replica, the prompt in one chunk)."""
+        if prompt_tokens <= 0 or batch <= 0:
+            raise PlannerError("prefill needs prompt_tokens >= 1 and batch >= 1")
+        return self.step_seconds(np.zeros(0, dtype=np.int64), [(prompt_tokens, 0)] * batch)
 
     def touched_experts(self, tokens: int) -> float:
         """Expected distinct routed experts a step's tokens touch in one layer: E(1 - (1 - k/E)^T)."""
@@ -107,314 +459,6 @@ class StepTimeModel(StepTimeConstants):
             return 0.0
         return E * (1.0 - (1.0 - k / E) ** tokens)
 
-    def _experts_s(self, tokens: int) -> float:
-        """One MoE layer's routed experts: stream the touched ones (two fused kernels), or compute."""
-        if tokens <= 0:
-            return 0.0
-        touched = self.touched_experts(tokens)
-        stream = 2 * self.kernel_s + touched * self.expert_bytes_each / self.bw
-        compute = tokens * self.experts_per_tok * self.expert_flops_per_row / self.expert_rate
-        return self._roof(stream, compute)
-
-    def _activation_s(self, tokens: int) -> float:
-        width = self.n_dense * self.dense_width + self.n_moe * self.moe_width
-        return tokens * width * self.act_s_per_token_width
-
-    def _head_s(self, rows: int) -> float:
-        return self._gemm_time(self.head, rows) if rows > 0 else 0.0
-
-    def _collective_s(self, bus_bytes: float) -> float:
-        """One collective moving `bus_bytes` per GPU: one-shot (small) or ring (large), the faster."""
-        one_shot = self.ar_lat + bus_bytes / (ONE_SHOT_LINK_FRACTION * self.ar_bw)
-        ring = RING_LATENCY_S + bus_bytes / (RING_LINK_FRACTION * self.ar_bw)
-        return one_shot if one_shot < ring else ring
-
-    def _allreduce_s(self, tokens: int, logit_rows: int) -> float:
-        """Two all-reduces of the activations per layer, plus gathering the logits."""
-        if self.tensor_parallel_size == 1:
-            return 0.0
-        n = self.tensor_parallel_size
-        msg = tokens * self.hidden * self.act_bytes
-        per_ar = self._collective_s(2.0 * (n - 1) / n * msg)
-        gather = self._collective_s((n - 1) / n * logit_rows * self.head.n * n * self.act_bytes)
-        return 2 * self.n_layers * per_ar + gather
-
-    def _decode_attention_s(self, sum_full: float, max_full: float, sum_slide: float, max_slide: float) -> float:
-        """All layers' decode attention given the summed and longest attended tokens."""
-        t = 0.0
-        for n_layers, s, m in ((self.n_full, sum_full, max_full), (self.n_sliding, sum_slide, max_slide)):
-            if n_layers and s > 0:
-                stream = s * self.decode_attn_s_per_token
-                if not self.split_kv:
-                    serial = m * self.kv_unit_tok_layer / self.unit_bw
-                    stream = stream if stream > serial else serial
-                t += n_layers * stream
-        return t
-
-    def _chunk_attention_s(self, chunk: int, done: int) -> tuple[float, float, float]:
-        """All layers' attention for one prefill chunk: (seconds, FLOPs, K/V bytes)."""
-        t = flops = kv = 0.0
-        for n_layers, cap in ((self.n_full, 0), (self.n_sliding, self.window)):
-            if not n_layers:
-                continue
-            span = done + (chunk + 1) / 2.0  # causal: the average query sees half its chunk
-            kv_tokens = done + chunk
-            if cap:
-                span = min(span, cap)
-                kv_tokens = min(kv_tokens, cap + chunk)
-            f = 2.0 * self.q_heads_per_gpu * self.attn_dims * chunk * span
-            b = kv_tokens * self.kv_tok_layer
-            t += n_layers * max(f / self.attn_rate, b / self.bw)
-            flops += n_layers * f
-            kv += n_layers * b
-        return t, flops, kv
-
-    def _fixed_s(self) -> float:
-        """The layers' small kernels: a Llama layer's, the shape's extra ones (norms, MoE routing) and
-        the activation-quantization kernels of fp8/int8 GEMMs, each at layer_fixed_s / 33."""
-        extra = self.quant_kernels + self.extra_small_kernels
-        return self.layer_fixed_s * (self.n_layers + extra / SMALL_KERNELS_PER_LAYER)
-
-    # ------------------------------------------------------------------ public API
-
-    def _decode_sums(self, ctx: np.ndarray) -> tuple[float, float, float, float]:
-        if ctx.size == 0:
-            return 0.0, 0.0, 0.0, 0.0
-        s = float(ctx.sum()) + ctx.size  # each sequence also attends to its new token
-        m = float(ctx.max()) + 1.0
-        if not self.n_sliding:
-            return s, m, 0.0, 0.0
-        w = self.window
-        return s, m, float(np.minimum(ctx + 1, w).sum()), min(m, w)
-
-    def step_seconds(self, decode_context_lens: np.ndarray,
-                     prefill_chunks: Sequence[tuple[int, int]] = ()) -> float:
-        """One engine step: a decode token for each running sequence plus prefill chunks.
-
-        The simulator calls this once per engine step: the same floats as
-        `_reference_step_seconds` (the plain form of the physics), with the context sums taken in
-        Python for small batches (numpy's per-call overhead dominates a 2-10 element sum) and the
-        chunk and decode attention inlined.
-
-        Args:
-            decode_context_lens: tokens already cached for each decoding sequence (int array).
-            prefill_chunks: (chunk_tokens, tokens_already_computed) per prefilling sequence.
-        Returns:
-            seconds.
-        """
-        ctx = np.asarray(decode_context_lens)
-        b = ctx.size
-        tokens = b
-        attn = 0.0
-        if prefill_chunks:
-            n_full, n_sliding, cap = self.n_full, self.n_sliding, self.window
-            coef, attn_rate, bw, kv_tok = self._chunk_flop_coef, self.attn_rate, self.bw, self.kv_tok_layer
-            for chunk, done in prefill_chunks:  # _chunk_attention_s, seconds only
-                tokens += chunk
-                t = 0.0
-                span = done + (chunk + 1) / 2.0  # causal: the average query sees half its chunk
-                if n_full:
-                    f_s = coef * chunk * span / attn_rate
-                    b_s = (done + chunk) * kv_tok / bw
-                    t += n_full * max(f_s, b_s)
-                if n_sliding:
-                    if cap:
-                        f_s = coef * chunk * min(span, cap) / attn_rate
-                        b_s = min(done + chunk, cap + chunk) * kv_tok / bw
-                    else:
-                        f_s = coef * chunk * span / attn_rate
-                        b_s = (done + chunk) * kv_tok / bw
-                    t += n_sliding * max(f_s, b_s)
-                attn += t
-        if tokens == 0:
-            return 0.0
-        rows = b + len(prefill_chunks)
-        if b:
-            if b <= _PY_SUM_MAX:
-                lst = ctx.tolist()
-                s = float(sum(lst)) + b  # each sequence also attends to its new token
-                m = float(max(lst)) + 1.0
-            else:
-                s = float(_add_reduce(ctx)) + b
-                m = float(_max_reduce(ctx)) + 1.0
-            if self.n_sliding:
-                w = self.window
-                if b <= _PY_SUM_MAX:
-                    s_sl = float(sum([c + 1 if c < w else w for c in lst]))
-                else:
-                    s_sl = float(_add_reduce(np.minimum(ctx + 1, w)))
-                attn += self._decode_attention_s(s, m, s_sl, min(m, w))
-            elif self.n_full:  # _decode_attention_s for full-attention layers only
-                stream = s * self.decode_attn_s_per_token
-                if not self.split_kv:
-                    serial = m * self.kv_unit_tok_layer / self.unit_bw
-                    stream = stream if stream > serial else serial
-                attn += self.n_full * stream
-        const = self._const_cache.get((tokens, rows))
-        if const is None:
-            const = self._batch_const_s(tokens, rows)
-        return const + attn
-
-    def _reference_step_seconds(self, decode_context_lens: np.ndarray,
-                                prefill_chunks: Sequence[tuple[int, int]] = ()) -> float:
-        """`step_seconds` in its plain form (numpy sums, one helper per term): what the fast path
-        must equal (tests/test_perf.py checks them against each other on random steps)."""
-        ctx = np.asarray(decode_context_lens)
-        b = int(ctx.size)
-        tokens = b
-        attn = 0.0
-        for chunk, done in prefill_chunks:
-            tokens += chunk
-            attn += self._chunk_attention_s(chunk, done)[0]
-        if tokens == 0:
-            return 0.0
-        rows = b + len(prefill_chunks)
-        if b:
-            attn += self._decode_attention_s(*self._decode_sums(ctx))
-        return self._batch_const_s(tokens, rows) + attn
-
-    def _batch_const_s(self, tokens: int, rows: int) -> float:
-        """Everything in a step but attention: it depends only on the token and logit-row counts."""
-        key = (tokens, rows)
-        t = self._const_cache.get(key)
-        if t is None:
-            t = (self._layers_gemm_s(tokens) + self._activation_s(tokens) + self._fixed_s()
-                 + self._head_s(rows) + self._allreduce_s(tokens, rows) + self.host_s)
-            if len(self._const_cache) < 262144:
-                self._const_cache[key] = t
-        return t
-
-    def decode_run_seconds(self, context_lens: np.ndarray, num_steps: int) -> np.ndarray:
-        """Durations of the next `num_steps` pure-decode steps, every context growing by one per step.
-
-        A step's attention is the larger of two lines in the step index k (all K/V bytes:
-        sum(context + 1) + batch x k tokens; the longest sequence alone: max(context + 1) + k), so
-        the run is one or two arithmetic sequences: two array operations instead of a dozen, equal
-        to `_reference_decode_run_seconds` within float rounding. Sliding-window layers keep that
-        form unless a sequence crosses the window during the run (then the reference computes it).
-
-        Args:
-            context_lens: tokens already cached for each running sequence at the first step.
-            num_steps: how many steps.
-        Returns:
-            float64 array of `num_steps` durations (seconds).
-        """
-        if num_steps <= 0:
-            return np.zeros(0)
-        ctx = np.asarray(context_lens)
-        b = ctx.size
-        if b == 0:
-            return np.zeros(num_steps)
-        if b <= _PY_SUM_MAX:
-            lst = ctx.tolist()
-            s0 = float(sum(lst)) + b  # each sequence also attends to its new token
-            m0 = float(max(lst)) + 1.0
-        else:
-            s0 = float(_add_reduce(ctx)) + b
-            m0 = float(_max_reduce(ctx)) + 1.0
-        const = self._const_cache.get((b, b))
-        if const is None:
-            const = self._batch_const_s(b, b)
-        n_layers = self.n_full
-        if self.n_sliding:
-            # Sliding-window layers attend like full ones while every sequence stays within the
-            # window for the whole run, and to a constant b x window tokens once every sequence
-            # has reached it; a run that crosses the window takes the general form.
-            w = self.window
-            if m0 + (num_steps - 1) <= w:
-                n_layers += self.n_sliding
-            elif (min(lst) if b <= _PY_SUM_MAX else float(_min_reduce(ctx))) + 1 >= w:
-                slide = b * w * self.decode_attn_s_per_token
-                if not self.split_kv:
-                    serial = w * self._serial_s_per_token
-                    slide = slide if slide > serial else serial
-                const += self.n_sliding * slide
-            else:
-                return self._decode_run_general(ctx, num_steps, const, s0, m0)
-        if not n_layers:
-            return np.full(num_steps, const)
-        steps = _STEP_INDEX[:num_steps] if num_steps <= _STEP_INDEX.size else _step_index(num_steps)
-        # line 1, every sequence's K/V at the streaming bandwidth: const + L a (s0 + b k)
-        per_tok = n_layers * self.decode_attn_s_per_token
-        start1, slope1 = const + per_tok * s0, per_tok * b
-        if self.split_kv:
-            out = steps * slope1
-            out += start1
-            return out
-        # line 2, the longest sequence scanned by one unit: const + L u (m0 + k). The larger of two
-        # lines is the same one throughout when it is the larger at both ends.
-        slope2 = n_layers * self._serial_s_per_token
-        start2 = const + slope2 * m0
-        last = num_steps - 1
-        end1, end2 = start1 + slope1 * last, start2 + slope2 * last
-        if start1 >= start2 and end1 >= end2:
-            out = steps * slope1
-            out += start1
-        elif start2 >= start1 and end2 >= end1:
-            out = steps * slope2
-            out += start2
-        else:  # they cross during the run
-            out = steps * slope1
-            out += start1
-            line2 = steps * slope2
-            line2 += start2
-            np.maximum(out, line2, out=out)
-        return out
-
-    def _reference_decode_run_seconds(self, context_lens: np.ndarray, num_steps: int) -> np.ndarray:
-        """`decode_run_seconds` in its plain vectorized form: what the fast path must equal within
-        float rounding (tests/test_perf.py). Its general part also serves the fast path's runs in
-        which a sequence crosses the sliding window."""
-        ctx = np.asarray(context_lens)
-        b = int(ctx.size)
-        if num_steps <= 0:
-            return np.zeros(0)
-        if b == 0:
-            return np.zeros(num_steps)
-        s0 = float(ctx.sum()) + b
-        m0 = float(ctx.max()) + 1.0
-        return self._decode_run_general(ctx, num_steps, self._batch_const_s(b, b), s0, m0)
-
-    def _decode_run_general(self, ctx: np.ndarray, num_steps: int, const: float, s0: float,
-                            m0: float) -> np.ndarray:
-        """Any run, one array operation per term: const = the step's non-attention seconds,
-        s0 = sum(context + 1), m0 = max(context + 1) at the first step."""
-        b = int(ctx.size)
-        steps = np.arange(num_steps, dtype=np.float64)
-        attn = self._attn_vec(self.n_full, s0 + b * steps, m0 + steps)
-        if self.n_sliding:
-            w = self.window
-            srt = np.sort(ctx + 1)
-            prefix = np.concatenate(([0.0], np.cumsum(srt, dtype=np.float64)))
-            idx = np.searchsorted(srt, w - steps, side="left")  # sequences still under the window
-            s_slide = prefix[idx] + idx * steps + (b - idx) * w
-            attn = attn + self._attn_vec(self.n_sliding, s_slide, np.minimum(m0 + steps, w))
-        return const + attn
-
-    def _attn_vec(self, n_layers: int, sums: np.ndarray, maxes: np.ndarray) -> np.ndarray:
-        if not n_layers:
-            return np.zeros_like(sums)
-        stream = sums * self.decode_attn_s_per_token
-        if not self.split_kv:
-            stream = np.maximum(stream, maxes * (self.kv_unit_tok_layer / self.unit_bw))
-        return n_layers * stream
-
-    def prefill_seconds(self, prompt_tokens: int, batch: int = 1) -> float:
-        """One forward pass over `batch` fresh prompts of `prompt_tokens` each (time to first token
-        without queueing).
-
-        A standalone prefill runs eagerly in the calibration (no CUDA graph): it cannot be faster
-        than the host can launch its kernels (eager_launch_s_per_layer x layers), which sets the
-        time of short prompts.
-        """
-        if prompt_tokens <= 0 or batch <= 0:
-            raise PlannerError("prefill needs prompt_tokens >= 1 and batch >= 1")
-        tokens = prompt_tokens * batch
-        attn = batch * self._chunk_attention_s(prompt_tokens, 0)[0]
-        gpu = (self._layers_gemm_s(tokens) + attn + self._activation_s(tokens) + self._fixed_s()
-               + self._head_s(batch) + self._allreduce_s(tokens, batch))
-        return max(gpu, self.eager_s) + self.host_s
-
     def breakdown(self, decode_context_lens: np.ndarray = np.zeros(0, dtype=np.int64),
                   prefill_chunks: Sequence[tuple[int, int]] = ()) -> StepBreakdown:
         """The step of `step_seconds` split into its terms (for `planner perf`)."""
@@ -422,59 +466,33 @@ class StepTimeModel(StepTimeConstants):
         b = int(ctx.size)
         tokens = b + sum(c for c, _ in prefill_chunks)
         rows = b + len(prefill_chunks)
-        stream = compute = 0.0
-        wbytes = flops = 0.0
-        n_kernels = 0
-        for n_layers, gemms in ((self.n_dense, self.dense_gemms), (self.n_moe, self.moe_gemms)):
-            for g in gemms:
-                stream += n_layers * (self.kernel_s + g.weight_bytes / self.bw)
-                compute += n_layers * 2.0 * tokens * g.k * g.n / g.flop_rate
-                wbytes += n_layers * g.weight_bytes
-                flops += n_layers * 2.0 * tokens * g.k * g.n
-                n_kernels += n_layers
-        if self.n_moe and tokens:
-            touched = self.touched_experts(tokens)
-            stream += self.n_moe * (2 * self.kernel_s + touched * self.expert_bytes_each / self.bw)
-            compute += self.n_moe * tokens * self.experts_per_tok * self.expert_flops_per_row / self.expert_rate
-            wbytes += self.n_moe * touched * self.expert_bytes_each
-            flops += self.n_moe * tokens * self.experts_per_tok * self.expert_flops_per_row
-            n_kernels += 2 * self.n_moe
-        if rows:
-            stream += self.kernel_s + self.head.weight_bytes / self.bw
-            compute += 2.0 * rows * self.head.k * self.head.n / self.head.flop_rate
-            wbytes += self.head.weight_bytes
-            flops += 2.0 * rows * self.head.k * self.head.n
-            n_kernels += 1
-        gemm_s = (self._layers_gemm_s(tokens) + self._head_s(rows)) if tokens else 0.0
-        s_full, m_full, s_sl, m_sl = self._decode_sums(ctx)
-        attn = self._decode_attention_s(s_full, m_full, s_sl, m_sl)
-        kv = (self.n_full * s_full + self.n_sliding * s_sl) * self.kv_tok_layer
-        flops += self.decode_flops_per_token * (self.n_full * s_full + self.n_sliding * s_sl)
-        for chunk, done in prefill_chunks:
-            t, f, k = self._chunk_attention_s(chunk, done)
-            attn += t
+        total = self.step_seconds(ctx, prefill_chunks)
+        if tokens == 0:
+            return StepBreakdown(total_s=0.0, decode_sequences=0, prefill_tokens=0, tokens=0, weight_bytes=0.0,
+                                 kv_bytes=0.0, flops=0.0, gemm_s=0.0, gemm_stream_s=0.0, gemm_compute_s=0.0,
+                                 attention_s=0.0, activation_s=0.0, layer_fixed_s=0.0, kernel_fixed_s=0.0,
+                                 allreduce_s=0.0, host_overhead_s=0.0, fixed_s=0.0, bound="memory")
+        n_moe = self.n_layers if self.num_experts else 0
+        wbytes = self.weight_bytes_step + n_moe * self.touched_experts(tokens) * self.expert_bytes_each
+        flops = tokens * self.flops_per_token
+        s = float(ctx.sum()) + b if b else 0.0
+        kv = (self.n_full * s) * self.kv_tok_layer
+        flops += self.attn_flops_per_token * self.n_full * s
+        for c, d in prefill_chunks:
+            _, f, k = self._chunk_attention_s(c, d)
             flops += f
             kv += k
-        total = self.step_seconds(ctx, prefill_chunks)
+        gemm = self._layers_gemm_s(tokens) + self._head_s(rows)
+        ar = self._allreduce_s(tokens, rows)
+        act = tokens * self.act_s_per_token
+        lf = self.n_layers * self.layer_fixed_s
+        attn = total - (gemm + ar + act + lf + self.host_s)
+        stream = wbytes / self.bw_achieved
+        compute = flops / self.flop_rate_achieved
         return StepBreakdown(
-            total_s=total,
-            decode_sequences=b,
-            prefill_tokens=tokens - b,
-            tokens=tokens,
-            weight_bytes=wbytes,
-            kv_bytes=kv,
-            flops=flops,
-            gemm_s=gemm_s,
-            gemm_stream_s=stream,
-            gemm_compute_s=compute,
-            attention_s=attn,
-            activation_s=self._activation_s(tokens),
-            layer_fixed_s=self._fixed_s() if tokens else 0.0,
-            kernel_fixed_s=n_kernels * self.kernel_s,
-            allreduce_s=self._allreduce_s(tokens, rows) if tokens else 0.0,
-            host_overhead_s=self.host_s if tokens else 0.0,
-            fixed_s=(self._fixed_s() + n_kernels * self.kernel_s + self.host_s) if tokens else 0.0,
+            total_s=total, decode_sequences=b, prefill_tokens=tokens - b, tokens=tokens,
+            weight_bytes=wbytes, kv_bytes=kv, flops=flops, gemm_s=gemm, gemm_stream_s=stream,
+            gemm_compute_s=compute, attention_s=attn, activation_s=act, layer_fixed_s=lf,
+            kernel_fixed_s=0.0, allreduce_s=ar, host_overhead_s=self.host_s, fixed_s=lf + self.host_s,
             bound="compute" if compute > stream else "memory",
         )
-
-

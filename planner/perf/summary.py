@@ -24,12 +24,7 @@ from planner.memory import (
     valid_tensor_parallel_sizes,
     vllm_batch_defaults,
 )
-from planner.perf.constants import (
-    WEIGHT_ONLY_FLOP_FACTOR,
-    WEIGHT_ONLY_FLOP_FACTOR_SOURCE,
-    StepBreakdown,
-)
-from planner.perf.step_time import StepTimeModel
+from planner.perf.step_time import PREFIX_CACHING_NOTE, StepBreakdown, StepTimeModel
 
 
 class PerfMemory(BaseModel):
@@ -79,7 +74,8 @@ class PerfReport(BaseModel):
     decode_step_seconds: float = Field(description="one decode step of `batch` sequences at `context`")
     decode_tokens_per_second: float = Field(description="batch / decode_step_seconds, per replica")
     prefill_seconds: float = Field(description="one fresh prompt of prompt_tokens, alone")
-    prefill_host_bound: bool = Field(description="the eager launch floor, not the GPU, sets prefill_seconds")
+    prefill_host_bound: bool = Field(description="always False: the kernel-table model has no eager launch floor "
+                                     "(kept for the JSON contract)")
     mixed_step_seconds: float | None = Field(
         None, description="the batch's decodes plus one prefill chunk of prefill_chunk tokens"
     )
@@ -91,7 +87,12 @@ class PerfReport(BaseModel):
     warnings: list[str] = Field(description="one line per memory limit the setup breaks")
     memory: PerfMemory
     assumptions: list[str] = Field(description="estimated inputs this answer used")
-    calibration: PerfCalibration = Field(description="the GPU's efficiency parameters, with sources")
+    calibration: PerfCalibration = Field(description="the GPU's correctable step-time terms, with sources")
+    kernel_tables: str = Field("", description="where the kernel times come from (measured on this GPU, or "
+                               "transferred from the measured GPUs: estimated)")
+    step_times_estimated: bool = Field(False, description="this GPU has no kernel measurements: its step times are "
+                                       "transferred from other GPUs by the rule in docs/perf.md")
+    vllm_version: str = Field("", description="the vLLM version whose kernels were measured")
 
 
 def check_lengths(spec: Any, context: int, prompt_tokens: int, prefill_chunk: int | None = None) -> None:
@@ -260,14 +261,7 @@ def perf_report(
     prefill_s = model.prefill_seconds(prompt)
     mixed = model.breakdown(ctx, [(prefill_chunk, 0)]) if prefill_chunk else None
     cal = model.calibration
-    assumptions = cal.assumptions(model.gpu_id) + list(dict.fromkeys(model.notes))
-    if model.weight_only:
-        assumptions.append(f"weight-only GEMMs at {WEIGHT_ONLY_FLOP_FACTOR:.0%} of the 16-bit rate ({WEIGHT_ONLY_FLOP_FACTOR_SOURCE})")
-    if not (attention_split_kv if attention_split_kv is not None else cal.attention_split_kv):
-        assumptions.append(
-            "decode attention modelled as the calibration's kernel, which does not split long contexts "
-            "(pass --split-kv-attention for FlashInfer / FlashAttention split-KV kernels)"
-        )
+    assumptions = model_assumptions(model)
     memory = perf_memory(
         spec, gpu, batch=batch, context=context, prompt_tokens=prompt, prefill_chunk=prefill_chunk,
         tensor_parallel_size=model.tensor_parallel_size, precision=precision, quantization=quantization,
@@ -298,4 +292,17 @@ def perf_report(
         memory=memory,
         assumptions=assumptions,
         calibration=cal,
+        kernel_tables=model.kernel_source,
+        step_times_estimated=model.estimated,
+        vllm_version=model.vllm_version,
     )
+
+
+def model_assumptions(model: StepTimeModel) -> list[str]:
+    """What a step-time answer rests on: where its kernel times come from (estimated for a GPU
+    without measurements), the estimated calibration terms and rules it used, what is not modelled."""
+    lines = [f"{model.gpu_id}: step times from {model.kernel_source}"
+             + (" (estimated)" if model.estimated and "estimated" not in model.kernel_source else "")]
+    lines += model.calibration.assumptions(model.gpu_id) + list(dict.fromkeys(model.notes))
+    lines.append(PREFIX_CACHING_NOTE)
+    return lines
