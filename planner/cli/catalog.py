@@ -29,11 +29,21 @@ def _rate(gpu: GpuSpec, field: str) -> str:
     return f"{value / 1e12:,.0f}{'*' if field in gpu.estimated else ''}"
 
 
+def step_times(gpu: GpuSpec) -> dict[str, object]:
+    """Where the step-time model's kernel times for this GPU come from (JSON `step_times`)."""
+    from planner.perf.transfer import tables_for  # noqa: PLC0415
+
+    t = tables_for(gpu)
+    if t is None:
+        return {"measured": False, "estimated": True, "vllm_version": None, "source": "no kernel tables"}
+    return {"measured": t.measured, "estimated": not t.measured, "vllm_version": t.vllm_version, "source": t.source}
+
+
 def render_gpus(gpus: dict[str, GpuSpec]) -> str:
-    """One line per GPU: memory, bandwidth, dense rates, Runpod prices."""
+    """One line per GPU: memory, bandwidth, dense rates, Runpod prices, where step times come from."""
     lines = [
         f"{'id':<15}{'memory GB':>10}{'usable GiB':>12}{'TB/s':>6}{'bf16 TF':>9}{'fp8 TF':>8}"
-        f"{'secure $/h':>11}{'commun. $/h':>12}{'flex $/s':>10}{'active $/s':>11}  name"
+        f"{'secure $/h':>11}{'commun. $/h':>12}{'flex $/s':>10}{'active $/s':>11}  {'step times':<13}name"
     ]
     for g in gpus.values():
         sl = g.serverless
@@ -43,7 +53,7 @@ def render_gpus(gpus: dict[str, GpuSpec]) -> str:
         lines.append(
             f"{g.id:<15}{g.memory_gb:>10g}{usable:>12}{g.memory_bandwidth_bytes_per_s / 1e12:>6.2f}"
             f"{_rate(g, 'bf16_flops_per_s'):>9}{_rate(g, 'fp8_flops_per_s'):>8}{_price(g, 'secure'):>11}"
-            f"{_price(g, 'community'):>12}{flex:>10}{active:>11}  {g.name}"
+            f"{_price(g, 'community'):>12}{flex:>10}{active:>11}  {_step_times_cell(g):<13}{g.name}"
         )
     lines.append(
         "* estimated or derived (usable memory by a stated rule, a rate derived from a sparse figure or "
@@ -51,7 +61,16 @@ def render_gpus(gpus: dict[str, GpuSpec]) -> str:
         "Dense rates in TFLOPS. Prices are per GPU: $ per GPU-hour for pods (secure, community cloud), $ per "
         "GPU-second for serverless workers. Sources, dates and notes: `planner catalog --json` or gpu_catalog/*.yaml."
     )
+    lines.append(
+        "step times: 'vLLM x.y' = vLLM's kernels measured on this GPU (gpu_catalog/kernels/); 'estimated*' = "
+        "transferred from the measured GPUs by the rule in docs/perf.md."
+    )
     return "\n".join(lines)
+
+
+def _step_times_cell(gpu: GpuSpec) -> str:
+    st = step_times(gpu)
+    return f"vLLM {st['vllm_version']}" if st["measured"] else "estimated*"
 
 
 def _model_rows() -> list[dict]:
@@ -104,6 +123,6 @@ def catalog(
         return
     gpus = load_catalog()
     if json_out:
-        emit_json({"gpus": [g.model_dump(mode="json") for g in gpus.values()]})
+        emit_json({"gpus": [{**g.model_dump(mode="json"), "step_times": step_times(g)} for g in gpus.values()]})
     else:
         typer.echo(render_gpus(gpus))

@@ -361,7 +361,11 @@ class StepTimeModel:
                 arr = np.asarray(ctx)
                 s = float(_add_reduce(arr)) + b
             if self.n_sliding:
-                s_sl = float(np.minimum(np.asarray(ctx) + 1, self.window).sum())
+                w = self.window
+                if b <= _PY_SUM_MAX:
+                    s_sl = float(sum([c + 1 if c < w else w for c in lst]))
+                else:
+                    s_sl = float(_add_reduce(np.minimum(np.asarray(ctx) + 1, w)))
                 attn += self._decode_attention_s(b, s, s_sl)
             else:  # _decode_attention_s inlined: one interpolation in the batch's compiled row
                 row = self._dec_rows.get(b)
