@@ -197,23 +197,6 @@ class StepTimeModel:
         return with_gpu_calibration(model, gpu, spec.name, tensor_parallel_size, precision, quantization,
                                     kv_cache_dtype)
 
-    def with_corrections(self, gemm_scale: float, attention_scale: float, step_overhead_s: float) -> "StepTimeModel":
-        """A copy whose measured GEMM/MoE times are x gemm_scale, attention times x attention_scale,
-        plus step_overhead_s per step (planner calibrate's corrections; planner/perf/corrections.py)."""
-        constants = {k: v for k, v in vars(self).items() if not k.startswith("_")}
-        g, a = float(gemm_scale), float(attention_scale)
-        constants.update(
-            gemm_rows=[x * g for x in self.gemm_rows],
-            head_rows=[x * g for x in self.head_rows],
-            gemm_scale=self.gemm_scale * g,
-            dec_grid=self.dec_grid * a,
-            pre_row=[x * a for x in self.pre_row],
-            pre_floor=self.pre_floor * a,
-            attention_scale=self.attention_scale * a,
-            host_s=self.host_s + float(step_overhead_s),
-        )
-        return type(self)(**constants)
-
     # ------------------------------------------------------------------ pieces
 
     def _layers_gemm_s(self, tokens: int) -> float:

@@ -264,10 +264,11 @@ def leave_one_out() -> list[dict[str, Any]]:
 
 
 def tables_for(gpu: Any) -> KernelTables | None:
-    """The measured tables of `gpu`, else the transferred ones (None: no measured GPU at all)."""
-    gid = getattr(gpu, "id", "")
-    measured = measured_tables(gid)
-    if measured is not None:
-        return measured
+    """The measured tables of `gpu` (or of the catalog GPU a `planner calibrate` YAML was written
+    from), else the transferred ones (None: no measured GPU at all)."""
+    for gid in (getattr(gpu, "id", ""), getattr(getattr(gpu, "benchmark_calibration", None), "base_gpu", None)):
+        measured = measured_tables(gid) if gid else None
+        if measured is not None:
+            return measured
     return transferred(gpu)
 
