@@ -173,7 +173,9 @@ class Scheduler:
                 blocks_needed += blocks
             prefills.append((request, num_new, blocks))
             token_budget -= num_new
-        if not self.kv.allocate_bulk(blocks_needed, prefills):
+        # Most steps need no new block (a decoder crosses a block boundary once per block_size
+        # steps): skip the call then.
+        if (blocks_needed or prefills) and not self.kv.allocate_bulk(blocks_needed, prefills):
             return self._schedule_by_request(now)
         out = SchedulerOutput()
         out.num_decoders = n_dec
