@@ -276,3 +276,16 @@ def test_public_api_imports():
     for dotted in names:
         module, _, attr = dotted.rpartition(".")
         assert hasattr(importlib.import_module(module), attr), dotted
+
+
+def test_capacity_fingerprint_covers_the_code_and_the_data_tables():
+    """The capacity cache key hashes every module a capacity depends on after the moves, and the
+    catalog's data tables (kernel tables), so a change there cannot reuse a stale capacity."""
+    from planner.capacity.cache import FINGERPRINT_PACKAGES, fingerprint_files
+
+    files = set(fingerprint_files())
+    for pkg in FINGERPRINT_PACKAGES:
+        assert set((ROOT / pkg).rglob("*.py")) <= files
+    assert ROOT / "scenario.py" in files
+    tables = [f for f in (ROOT.parent / "gpu_catalog").rglob("*") if f.is_file() and f.suffix not in (".yaml", ".yml", ".md")]
+    assert set(tables) <= files
