@@ -150,3 +150,14 @@ def test_other_kernel_table_version_is_warned(calibrated_yaml):
     other = calibration_assumptions(gpu, "llama-3.1-8b", 1, None, "none", "auto", "0.25.0")
     assert len(same) == 1 and "runs on the user's calibration" in same[0]
     assert "step-time tables of vLLM 0.25.0 (fitted on tables of vLLM 0.24.0)" in other[1]
+
+
+def test_corrected_equals_create_with_the_scales_multiplied():
+    spec, gpu = get_model("llama-3.1-8b"), get_gpu("h100-sxm")
+    base = StepTimeModel.create(spec, gpu)
+    c = Corrections(gemm_scale=1.3, attention_scale=0.7, step_overhead_s=0.001)
+    direct = StepTimeModel.create(spec, gpu, gemm_scale=base.gemm_scale * 1.3, attention_scale=base.attention_scale * 0.7,
+                                  step_overhead_s=base.host_s + 0.001)
+    ctx = np.array([200, 4000, 900])
+    assert corrected(base, c).step_seconds(ctx, [(256, 100)]) == pytest.approx(direct.step_seconds(ctx, [(256, 100)]))
+    assert corrected(base, c).decode_run_seconds(ctx, 4) == pytest.approx(direct.decode_run_seconds(ctx, 4))

@@ -154,7 +154,7 @@ def _versions(runs: Sequence[VllmBenchResult], given: str | None) -> list[str]:
 
 
 def _tables_version(step_model: Any) -> str | None:
-    """The vLLM version of the kernel tables the step-time model uses (None: a physics model)."""
+    """The vLLM version of the kernel tables the step-time model uses (None: a model without one)."""
     return getattr(step_model, "vllm_version", None)
 
 

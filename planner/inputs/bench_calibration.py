@@ -105,7 +105,7 @@ class BenchmarkCalibration(BaseModel):
     fitted: list[FittedCorrection] = Field(default_factory=list)
     valid_for: CalibrationValidity
     step_model_vllm_version: str | None = Field(
-        None, description="vLLM version of the kernel tables the corrected step model used (None: physics model)")
+        None, description="vLLM version of the kernel tables the corrected step model used")
     results: list[CalibratedFile] = Field(default_factory=list)
     rms_error_before: float | None = None
     rms_error_after: float | None = None

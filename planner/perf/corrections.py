@@ -4,7 +4,6 @@ per step; everything else in a step as the model has it."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Protocol, runtime_checkable
 
 from planner.assumption import Assumption, render
@@ -25,13 +24,11 @@ class CorrectableModel(Protocol):
 def corrected(model: Any, corrections: Corrections) -> Any:
     """`model` with `corrections` applied.
 
-    A model with a `with_corrections` method applies them itself. The kernel-table `StepTimeModel`
-    is corrected by multiplying its compiled GEMM rows (layers and LM head) by gemm_scale and its
-    attention grids by attention_scale; the physics model by scaling its constants (each GEMM's
-    bytes and FLOP rate and the per-kernel fixed time by gemm_scale: a GEMM's time is homogeneous
-    of degree one in those; the attention rates by attention_scale). Both add step_overhead_s to
-    the host time per step. The step times are exactly the corrected sums
-    (tests/test_calibrate_cli.py checks it on the step breakdown).
+    A model with a `with_corrections` method applies them itself. `StepTimeModel` (the kernel-table
+    model) is corrected by multiplying its compiled GEMM rows (layers and LM head) by gemm_scale and
+    its attention grids by attention_scale, and adding step_overhead_s to its host time per step:
+    the same step times as `StepTimeModel.create` with those scales multiplied in, exactly the
+    corrected sums (tests/test_calibrate_cli.py checks it on the step breakdown).
 
     Raises:
         PlannerError: a model of another kind.
@@ -45,7 +42,7 @@ def corrected(model: Any, corrections: Corrections) -> Any:
     constants = {k: v for k, v in vars(model).items() if not k.startswith("_")}
     g, a = corrections.gemm_scale, corrections.attention_scale
     if all(hasattr(model, k) for k in ("gemm_rows", "head_rows", "dec_grid", "pre_row", "host_s")):
-        # The kernel-table model: its compiled GEMM rows and attention grids already carry its own
+        # StepTimeModel: its compiled GEMM rows and attention grids already carry the catalog's
         # scales, so the corrections multiply them (and the scales it reports).
         constants.update(
             gemm_rows=[x * g for x in model.gemm_rows], head_rows=[x * g for x in model.head_rows],
@@ -56,28 +53,7 @@ def corrected(model: Any, corrections: Corrections) -> Any:
             host_s=model.host_s + corrections.step_overhead_s,
         )
         return type(model)(**constants)
-    if not all(hasattr(model, k) for k in ("dense_gemms", "moe_gemms", "head", "attn_rate", "host_s")):
-        raise PlannerError(f"cannot apply a calibration to a {type(model).__name__}: it has no with_corrections()")
-
-    def gemm(x: Any) -> Any:
-        return replace(x, weight_bytes=x.weight_bytes * g, flop_rate=x.flop_rate / g)
-
-    # The physics model: scale its own constants.
-    constants.update(
-        dense_gemms=tuple(gemm(x) for x in model.dense_gemms),
-        moe_gemms=tuple(gemm(x) for x in model.moe_gemms),
-        head=gemm(model.head),
-        kernel_s=model.kernel_s * g,
-        expert_bytes_each=model.expert_bytes_each * g,
-        expert_rate=model.expert_rate / g,
-        # Attention: prefill FLOPs and K/V reads, decode per-token streaming and the serial scan.
-        attn_rate=model.attn_rate / a,
-        kv_tok_layer=model.kv_tok_layer * a,
-        decode_attn_s_per_token=model.decode_attn_s_per_token * a,
-        unit_bw=model.unit_bw / a,
-        host_s=model.host_s + corrections.step_overhead_s,
-    )
-    return type(model)(**constants)
+    raise PlannerError(f"cannot apply a calibration to a {type(model).__name__}: it has no with_corrections()")
 
 
 def calibration_assumption_items(gpu: Any, model: str, tensor_parallel_size: int | None = None,
