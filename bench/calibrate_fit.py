@@ -1,7 +1,7 @@
 """`planner calibrate` on simulator-made 'measured' runs (prints figures; not a test).
 
 Makes four `vllm bench serve` result documents (a prefill-heavy single user, 32 users on short
-prompts, 16 users on 12k-token prompts, bursty open arrivals at 6 req/s) for llama-3.1-8b on one
+prompts, 32 users on 16k-token prompts, bursty open arrivals at 6 req/s) for llama-3.1-8b on one
 h200, their latencies simulated with known corrections (GEMM x1.25, attention x0.8, +3 ms per
 step) and 3% noise on every request, then fits them back, for several seeds: how close the fit
 comes, the error before/after, and how long it takes on this machine.
@@ -46,7 +46,7 @@ def main() -> None:
     for seed in range(1, args.seeds + 1):
         rng = np.random.default_rng(seed)
         docs = [run_doc(12, 6000, 48, concurrency=1, rng=rng), run_doc(96, 1000, 200, concurrency=32, rng=rng),
-                run_doc(48, 12000, 96, concurrency=16, rng=rng),
+                run_doc(64, 16000, 64, concurrency=32, rng=rng),
                 run_doc(80, 1500, 150, rate=6.0, burstiness=0.5, rng=rng)]
         noise_rng = np.random.default_rng(100 + seed)
         with tempfile.TemporaryDirectory() as tmp:

@@ -31,7 +31,7 @@ def _four_runs(rng):
     return [
         run_doc(12, 6000, 48, concurrency=1, rng=rng),
         run_doc(96, 1000, 200, concurrency=32, rng=rng),
-        run_doc(48, 12000, 96, concurrency=16, rng=rng),
+        run_doc(64, 16000, 64, concurrency=32, rng=rng),
         run_doc(80, 1500, 150, rate=6.0, burstiness=0.5, rng=rng),
     ]
 
