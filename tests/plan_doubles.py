@@ -35,7 +35,8 @@ class Span:
     worker_id: int = 0
 
 
-def fake_simulate_fleet(profile, gpu, tp, workload, *, pods, active_workers=0, max_workers=0, seed=0, calls=None):
+def fake_simulate_fleet(profile, gpu, tp, workload, *, pods, active_workers=0, max_workers=0, seed=0, calls=None,
+                        pod_schedule=None, pod_schedule_slot_s=3600.0, pod_provision_s=0.0, progress=None):
     if calls is not None:
         calls.append((gpu, tp, len(workload), pods, active_workers, max_workers))
     cap = CAPS[gpu] * tp
@@ -46,6 +47,10 @@ def fake_simulate_fleet(profile, gpu, tp, workload, *, pods, active_workers=0, m
     nwin = int(np.ceil(horizon / 60))
     counts = np.bincount(win, minlength=nwin) / 60.0
     always = pods + active_workers
+    if pod_schedule:  # scheduled pods: each window has its slot's pods (ready in time, as prewarmed)
+        slot = np.minimum((np.arange(nwin) * 60.0 // pod_schedule_slot_s).astype(int), len(pod_schedule) - 1)
+        always = np.asarray(pod_schedule)[slot] + active_workers
+        pods = max(pod_schedule)  # billed as that many pods all the horizon (a double: an upper bound)
     flex_max = max(0, max_workers - active_workers)
     need = np.ceil(counts / cap - 1e-9).astype(int)
     flex_needed = np.clip(need - always, 0, flex_max)
@@ -66,7 +71,8 @@ def fake_simulate_fleet(profile, gpu, tp, workload, *, pods, active_workers=0, m
                 w += 1
     spans += flex_spans
     # Workers serving at each arrival: the always-on ones plus flex workers past their cold start.
-    ready = np.full(n, float(always))
+    base = np.asarray(always, dtype=float)[win] if np.ndim(always) else np.full(n, float(always))
+    ready = base.copy()
     for sp in flex_spans:
         ready += (arr >= sp.ready_at) & (arr < sp.stopped_at)
     served_ok = counts[win] <= ready * cap + 1e-9
@@ -76,10 +82,9 @@ def fake_simulate_fleet(profile, gpu, tp, workload, *, pods, active_workers=0, m
     # a flex worker was starting waited for that worker (its cold start).
     for wid, sp in enumerate(spans):
         sp.worker_id = wid
-    replica = np.full(n, 0 if always else -1)
+    replica = np.where(base > 0, 0, -1)
     for sp in flex_spans:
-        if not always:
-            replica[(arr >= sp.ready_at) & (arr < sp.stopped_at)] = sp.worker_id
+        replica[(arr >= sp.ready_at) & (arr < sp.stopped_at) & (base == 0)] = sp.worker_id
         replica[(arr >= sp.started_at) & (arr < sp.ready_at) & ~served_ok] = sp.worker_id
     records = SimpleNamespace(arrival_at=arr, first_token_at=first, finished_at=finished,
                               output_tokens=np.asarray(workload.output_tokens), replica=replica)

@@ -286,6 +286,7 @@ def capacities(
     cache: CapacityCache,
     workers: int = 1,
     simulate: Callable[..., Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[CapacityResult]:
     """Answer every task: from the cache when possible, the rest in a process pool.
 
@@ -294,6 +295,7 @@ def capacities(
         cache: where answers are kept between runs (directory None = no cache).
         workers: processes for the simulations (1 = in this process).
         simulate: replaces `simulate_replica` (tests; forces workers=1).
+        progress: called with (answered, total) as the simulated answers come in.
     """
     results: dict[str, CapacityResult] = {}
     todo: list[CapacityTask] = []
@@ -304,10 +306,16 @@ def capacities(
         else:
             todo.append(t)
     # Each answer goes to the cache as soon as it is known: an interrupted run keeps its work.
+    done = len(tasks) - len(todo)
+    if progress is not None:
+        progress(done, len(tasks))
     if simulate is not None or workers <= 1 or len(todo) <= 1:
         for t in todo:
             results[t.key] = run_task(t, simulate)
             cache.put(t.key, results[t.key])
+            done += 1
+            if progress is not None:
+                progress(done, len(tasks))
     else:
         # Longest first would be ideal; larger TP candidates simulate no slower, so keep order.
         pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_worker_init,
@@ -318,6 +326,9 @@ def capacities(
                 t = futures[future]
                 results[t.key] = future.result()
                 cache.put(t.key, results[t.key])
+                done += 1
+                if progress is not None:
+                    progress(done, len(tasks))
         except BrokenProcessPool:
             raise PlannerError(
                 "a capacity worker process died (killed, interrupted or out of memory); the capacities "

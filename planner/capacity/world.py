@@ -5,7 +5,7 @@ stand-ins through its backend.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from planner.assumption import Assumption, render
@@ -27,20 +27,32 @@ def simulate_fleet(
     active_workers: int = 0,
     max_workers: int = 0,
     seed: int = 0,
+    pod_schedule: list[int] | None = None,
+    pod_schedule_slot_s: float = 3600.0,
+    pod_provision_s: float = 0.0,
+    progress: Callable[[float], None] | None = None,
 ) -> Any:
     """Simulate one endpoint of a plan (pods and/or a serverless endpoint of one GPU type).
 
+    `pod_schedule` (pods per slot of `pod_schedule_slot_s`) replaces `pods`: scale-ups start
+    `pod_provision_s` before their slot so they are ready when its traffic arrives (billed from
+    their start), scale-downs drain.
     Returns the simulator's SimOutcome (records, workers spans).
     """
     from planner import sim  # noqa: PLC0415
 
     cand = Candidate.build(profile, gpu_id, tensor_parallel_size)
     serverless = None
+    peak_pods = max(pod_schedule) if pod_schedule else pods
     if max_workers > 0:
-        serverless = cand.serverless_spec(profile.billing, pods=pods, active_workers=active_workers,
+        serverless = cand.serverless_spec(profile.billing, pods=peak_pods, active_workers=active_workers,
                                           max_workers=max_workers)
-    fleet = sim.FleetSpec(pods=pods, serverless=serverless)
-    return sim.simulate(workload, cand.replica_setup(), fleet, profile.slo, seed=seed)
+    if pod_schedule:
+        fleet = sim.FleetSpec(pods=peak_pods, pod_schedule=list(pod_schedule), pod_schedule_slot_s=pod_schedule_slot_s,
+                              pod_provision_s=pod_provision_s, pod_prewarm=True, serverless=serverless)
+    else:
+        fleet = sim.FleetSpec(pods=pods, serverless=serverless)
+    return sim.simulate(workload, cand.replica_setup(), fleet, profile.slo, seed=seed, progress=progress)
 
 
 def resolve_prices(profile: Profile, gpu_id: str) -> Any:

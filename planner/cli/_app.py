@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, TypeVar
 
@@ -138,3 +139,38 @@ PrecisionOption = Annotated[Optional[WeightDtype], typer.Option("--precision", h
 QuantizationOption = Annotated[Quantization, typer.Option("--quantization", help="Weight format (awq, gptq: 4-bit, group 128).")]
 KvCacheDtypeOption = Annotated[KvCacheDtype, typer.Option("--kv-cache-dtype", help="KV cache dtype (auto = the activation dtype).")]
 GpuMemoryUtilizationOption = Annotated[Optional[float], typer.Option("--gpu-memory-utilization", help="Fraction of each GPU's memory the engine may use, in (0, 1]. Default 0.9 (vLLM's).")]
+
+
+# --- progress on stderr: core code reports progress(phase, done, total); this draws it (rich) ---
+ProgressFn = Callable[[str, float, float], None]
+
+
+@contextlib.contextmanager
+def stderr_progress(enabled: bool) -> Iterator[ProgressFn | None]:
+    """Yield a progress callback drawing rich bars on stderr, or None when disabled.
+
+    Args:
+        enabled: draw at all (callers pass `not quiet and sys.stderr.isatty()`).
+    """
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console  # noqa: PLC0415  (typer installs rich)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(file=sys.stderr), transient=False)
+    tasks: dict[str, Any] = {}  # phase -> rich TaskID
+
+    def update(phase: str, done: float, total: float) -> None:
+        if phase not in tasks:
+            tasks[phase] = bars.add_task(phase, total=max(total, 1e-9))
+        bars.update(tasks[phase], completed=done, total=max(total, 1e-9))
+
+    with bars:
+        yield update
+
+
+def wants_progress(quiet: bool) -> bool:
+    """Bars only for a person watching: stderr is a terminal and --quiet was not given."""
+    return not quiet and sys.stderr.isatty()

@@ -66,6 +66,7 @@ def _summary(result) -> str:  # noqa: ANN001
                                   f"{relative_cost(result.cost_per_month_usd, hosted.cost_per_month_usd)}"
                                   + (f"; break-even ≈ {hosted.break_even_requests_per_s:.3g} req/s"
                                      if hosted.break_even_requests_per_s is not None else "")))
+    rows += _solver_rows(result)
     rows += [("note", n) for n in result.notes]
     d = format_duration
     # The verification simulations of the plan and its alternatives run in parallel processes:
@@ -74,6 +75,24 @@ def _summary(result) -> str:  # noqa: ANN001
                          f"simulations {d(result.simulate_seconds)} of CPU time summed over workers; "
                          f"MILP {d(result.solve_seconds)})"))
     return "\n".join(f"{k:<17} {v}" for k, v in rows)
+
+
+def _solver_rows(result) -> list[tuple[str, str]]:  # noqa: ANN001
+    """What the MILP solver proved, the pod schedule and the traffic draws, one row each."""
+    rows = []
+    if result.solver is not None:
+        rows.append(("MILP", f"{result.solver.text}; model: {result.solver.model_scope}"))
+    sched = [e for e in result.plan if e.billing == "pod" and len(set(e.pods_per_slot)) > 1]
+    for e in sched:
+        rows.append(("pod schedule", f"{e.gpu} (TP{e.tensor_parallel_size}): {min(e.pods_per_slot)}-{max(e.pods_per_slot)} "
+                                     f"pods per {result.demand.slot_seconds:g} s slot, {e.pod_starts} starts per horizon"))
+    sc = result.scenarios
+    if sc is not None and sc.num_scenarios > 1:
+        att = "n/a" if sc.slo_attainment_min is None else f"{sc.slo_attainment_min:.1%} / {sc.slo_attainment_median:.1%} / {sc.slo_attainment_max:.1%}"
+        rows.append(("traffic draws", f"{sc.num_scenarios}: SLO attainment min/median/max {att}; cost per month "
+                                      f"${sc.cost_per_month_usd_min:,.0f} / ${sc.cost_per_month_usd_median:,.0f} / "
+                                      f"${sc.cost_per_month_usd_max:,.0f} ({'met on all' if sc.met_on_all else 'NOT met on all'})"))
+    return rows
 
 
 @app.command("optimize")
@@ -87,8 +106,10 @@ def optimize_cmd(
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Capacity cache folder (default: ~/.cache/planner or $PLANNER_CACHE_DIR).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Recompute capacities; do not read or write the cache.")] = False,
     json_out: JsonOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars on stderr (they show only when stderr is a terminal).")] = False,
 ) -> None:
     """Find the cheapest fleet (GPU types, counts, pods vs serverless) that meets the SLO."""
+    from planner.cli._app import stderr_progress, wants_progress  # noqa: PLC0415
     from planner.optimize.loop import plan  # noqa: PLC0415
     from planner.inputs.profile import load_profile, profile_source  # noqa: PLC0415
     from planner.report.optimize_report import check_report_dir, write_report  # noqa: PLC0415
@@ -98,7 +119,9 @@ def optimize_cmd(
     if not no_report:  # refuse an unusable folder before the capacity simulations
         folder = check_report_dir(
             report if report is not None else Path.cwd() / "reports" / f"{prof.name}-{_dt.date.today().isoformat()}")
-    result, arts = plan(prof, seed=seed, workers=workers, cache_dir=cache_dir, use_cache=not no_cache)
+    with stderr_progress(wants_progress(quiet)) as progress:
+        result, arts = plan(prof, seed=seed, workers=workers, cache_dir=cache_dir, use_cache=not no_cache,
+                            progress=progress)
     written: list[Path] = []
     if folder is not None:
         command = ["planner", "optimize", "--profile", str(profile)]

@@ -254,6 +254,9 @@ class BillingSection(_Section):
     pod_provisioning_delay_seconds: Annotated[float, Field(ge=0)] | None = Field(
         None, description="Time to bring up a pod on a scale-up; None = billing default (60 s, estimated)."
     )
+    pod_min_run_seconds: Annotated[float, Field(ge=0)] | None = Field(
+        None, description="A started pod runs at least this long (scheduled pods); None = one optimizer slot."
+    )
     serverless: ServerlessSettings = Field(default_factory=ServerlessSettings)
 
 
@@ -282,6 +285,25 @@ class OptimizerSection(_Section):
     )
     max_rounds: int = Field(
         3, ge=1, le=10, description="Solve-and-verify rounds: each tightens what missed the SLO."
+    )
+    pod_schedule: Literal["fixed", "per_slot"] | None = Field(
+        None, description="Pods for the whole horizon (fixed) or a pod count per slot (per_slot); "
+        "None = per_slot when the horizon has more than one slot.",
+    )
+    scenarios: int = Field(
+        3, ge=1, le=20, description="Independent draws of the traffic the plan must meet the SLO on."
+    )
+    max_gpu_types: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="At most this many distinct GPU types in the plan (None = no limit)."
+    )
+    max_serverless_endpoints: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="At most this many serverless endpoints in the plan (None = no limit)."
+    )
+    mip_gap: float = Field(
+        0.01, gt=0, lt=0.2, description="Relative gap at which the MILP solver may stop and call its plan optimal."
+    )
+    solver_time_limit_seconds: PositiveFloat = Field(
+        30.0, description="Wall-clock limit of one MILP solve (the status then says the gap reached)."
     )
 
 

@@ -65,12 +65,17 @@ class OnOffArrivals(_Section):
         return self
 
 
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
 class DiurnalArrivals(_Section):
-    """A 24-hour shape (sinusoid between trough and peak, or 24 hourly multipliers) on a rate."""
+    """A 24-hour shape (sinusoid between trough and peak, or 24 hourly multipliers) on a rate, times a
+    relative rate per day of the week (weekday/weekend or per day)."""
 
     process: Literal["diurnal"]
-    mean_rate_per_s: PositiveFloat | None = Field(None, description="Daily mean rate (give this or peak).")
-    peak_rate_per_s: PositiveFloat | None = Field(None, description="Rate at the busiest time of day.")
+    mean_rate_per_s: PositiveFloat | None = Field(None, description="Mean rate over a week (give this or peak).")
+    peak_rate_per_s: PositiveFloat | None = Field(None, description="Rate at the busiest time of the busiest day.")
     peak_to_trough: float | None = Field(
         None, ge=1, description="Sinusoid shape: peak rate / trough rate (1 = flat)."
     )
@@ -78,7 +83,32 @@ class DiurnalArrivals(_Section):
     hourly_multipliers: list[Annotated[float, Field(ge=0, le=1e6)]] | None = Field(
         None, min_length=24, max_length=24, description="24 relative rates, hour 0..23 (step shape)."
     )
-    start_hour: float = Field(0.0, ge=0, lt=24, description="Clock hour at t = 0.")
+    start_hour: float = Field(0.0, ge=0, lt=24, description="Clock hour at t = 0 (in `timezone`).")
+    start_weekday: Weekday = Field("monday", description="Day of the week at t = 0.")
+    weekday_multiplier: float = Field(1.0, gt=0, le=1000, description="Relative rate Monday to Friday.")
+    weekend_multiplier: float = Field(1.0, gt=0, le=1000, description="Relative rate on Saturday and Sunday.")
+    day_multipliers: list[Annotated[float, Field(gt=0, le=1000)]] | None = Field(
+        None, min_length=7, max_length=7,
+        description="7 relative rates, Monday first (instead of weekday/weekend_multiplier).",
+    )
+    timezone: str = Field("UTC", description="IANA time zone of the clock hours (e.g. Europe/Berlin).")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        import zoneinfo  # noqa: PLC0415
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as UTC or Europe/Berlin") from None
+        return value
+
+    def day_factors(self) -> list[float]:
+        """Relative rate per weekday, Monday first, averaging 1 over the week."""
+        raw = self.day_multipliers or [self.weekday_multiplier] * 5 + [self.weekend_multiplier] * 2
+        mean = sum(raw) / 7.0
+        return [x / mean for x in raw]
 
     @model_validator(mode="after")
     def _one_rate_one_shape(self) -> DiurnalArrivals:

@@ -7,7 +7,7 @@ docstring says when the loop calls it, as vLLM's scheduler interface does.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
 from planner import capacity
@@ -35,9 +35,11 @@ class PlanningBackend(Protocol):
         """Once per fitting GPU while the capacity tasks are made: a hash of its catalog entry
         for the capacity cache key ("" when it has none)."""
 
-    def capacities(self, tasks: Sequence[CapacityTask], *, cache: CapacityCache, workers: int) -> list[CapacityResult]:
+    def capacities(self, tasks: Sequence[CapacityTask], *, cache: CapacityCache, workers: int,
+                   progress: Callable[[int, int], None] | None = None) -> list[CapacityResult]:
         """Once per run (unless the profile gives measured capacities): every (candidate, bucket)
-        capacity, from the cache or by simulation."""
+        capacity, from the cache or by simulation; `progress(answered, total)` as answers come in
+        (passed only when the caller draws progress)."""
 
     def resolve_prices(self, profile: Profile, gpu_id: str) -> ResolvedPrices:
         """Once per candidate GPU while the world is prepared."""
@@ -47,11 +49,14 @@ class PlanningBackend(Protocol):
         billed per flex scale-up beyond busy time."""
 
     def simulate_fleet(self, profile: Profile, gpu_id: str, tensor_parallel_size: int, workload: Workload, *,
-                       pods: int, active_workers: int = 0, max_workers: int = 0, seed: int = 0) -> Any:
-        """Once per endpoint of every plan verified (each refinement round, each alternative):
-        simulate its pods and serverless workers on the arrivals routed to it. Returns something
-        with `records` (arrival_at, first_token_at, finished_at) and `workers` (spans), like
-        planner.sim.SimOutcome."""
+                       pods: int, active_workers: int = 0, max_workers: int = 0, seed: int = 0,
+                       **schedule: Any) -> Any:
+        """Once per endpoint of every plan verified (each refinement round, each traffic draw, each
+        alternative): simulate its pods and serverless workers on the arrivals routed to it.
+        Scheduled pods come as `pod_schedule` (pods per slot), `pod_schedule_slot_s` and
+        `pod_provision_s`, a progress fraction callback as `progress` (each passed only when used).
+        Returns something with `records` (arrival_at, first_token_at, finished_at) and `workers`
+        (spans), like planner.sim.SimOutcome."""
 
     def engine_settings(self, profile: Profile, gpu_id: str, tensor_parallel_size: int) -> dict[str, Any]:
         """Once per entry of the chosen plan, at the end: the deploy settings."""
@@ -91,8 +96,9 @@ class CatalogBackend:
     def gpu_fingerprint(self, gpu_id: str) -> str:
         return capacity.gpu_fingerprint(gpu_id)
 
-    def capacities(self, tasks: Sequence[CapacityTask], *, cache: CapacityCache, workers: int) -> list[CapacityResult]:
-        return capacity.capacities(tasks, cache=cache, workers=workers)
+    def capacities(self, tasks: Sequence[CapacityTask], *, cache: CapacityCache, workers: int,
+                   progress: Callable[[int, int], None] | None = None) -> list[CapacityResult]:
+        return capacity.capacities(tasks, cache=cache, workers=workers, progress=progress)
 
     def resolve_prices(self, profile: Profile, gpu_id: str) -> ResolvedPrices:
         return capacity.resolve_prices(profile, gpu_id)
@@ -101,9 +107,10 @@ class CatalogBackend:
         return capacity.scale_up_seconds(profile, gpu_id, tensor_parallel_size)
 
     def simulate_fleet(self, profile: Profile, gpu_id: str, tensor_parallel_size: int, workload: Workload, *,
-                       pods: int, active_workers: int = 0, max_workers: int = 0, seed: int = 0) -> Any:
+                       pods: int, active_workers: int = 0, max_workers: int = 0, seed: int = 0,
+                       **schedule: Any) -> Any:
         return capacity.simulate_fleet(profile, gpu_id, tensor_parallel_size, workload, pods=pods,
-                                       active_workers=active_workers, max_workers=max_workers, seed=seed)
+                                       active_workers=active_workers, max_workers=max_workers, seed=seed, **schedule)
 
     def engine_settings(self, profile: Profile, gpu_id: str, tensor_parallel_size: int) -> dict[str, Any]:
         return capacity.engine_settings(profile, gpu_id, tensor_parallel_size)

@@ -1,178 +1,82 @@
-"""The fleet optimizer: a PuLP mixed-integer program choosing GPUs, billing and routing.
+"""The fleet optimizer: a PuLP mixed-integer program choosing GPUs, billing, routing and a pod schedule.
 
 This is the only module that knows PuLP. Its inputs are plain numbers that other modules derive
-(capacities from `planner.capacity`, demand per time slot from `planner.optimize.demand`, prices from the
-catalog): `build_model(inputs)` turns them into a named MILP, `solve(inputs)` runs CBC quietly and
-returns a `SolverResult` carrying the solver status. The verify-and-refine loop that wraps the
-solver around the simulator is `planner.optimize.loop.plan` (it needs the simulator and the workload).
+(capacities, demand per time slot and level, prices): `build_model(inputs)` turns them into a
+named MILP, `solve(inputs)` runs HiGHS (CBC when highspy is missing) single-threaded with a fixed
+seed and no output, and returns a `SolverResult` that says honestly what the solver proved.
 
 Formulation (docs/optimizer.md has it in full, with every constraint named):
 
-  pools p      one way of buying replicas of a (GPU, tensor_parallel_size): "pod" (rented for the
-               whole horizon), "active" (serverless worker kept warm for the horizon) or "flex"
-               (serverless worker started when traffic arrives, billed while it runs).
-  buckets b    request-size classes (prompt/output token ranges) with their own capacities.
-  slots t      time slots over the horizon (default one hour).
+  pools p      one way of buying replicas of a (GPU, tensor_parallel_size): "pod" (rented per
+               slot on a schedule, or for the whole horizon), "active" (serverless worker kept warm
+               for the horizon) or "flex" (serverless worker started when traffic arrives).
+  buckets b    request-size classes with their own capacities.
+  slots h      time slots (default one hour); each slot has demand levels l (its load-duration
+               curve, `SlotDemand.level`) with duration d_l.
 
-  n_p          integer replicas of pod/active pool p for the whole horizon
-  f_p,t        integer flex replicas of pool p running during slot t's busy periods
-  r_b,p,t >= 0 requests/s of bucket b routed to pool p in slot t (continuous routing)
+  x_p,h        integer pods of pool p in slot h (pod_schedule "per_slot"; "fixed": one n_p)
+  u_p,h >= 0   pods started at the start of slot h: u_p,h >= x_p,h - x_p,h-1 (cyclic: the
+               horizon repeats), each billed the provisioning delay s_pod
+  n_p          integer active workers of pool p for the horizon
+  f_p,l        integer flex workers of pool p during level l
+  r_b,p,l >= 0 requests/s of bucket b routed to pool p in level l (continuous routing)
 
-  minimise  sum_p n_p c_p H + sum_p,t f_p,t c_p (busy_t + bursts_t cold_p)
-  s.t.      demand_b,t:   sum_p r_b,p,t = D_b,t
-            capacity_p,t: sum_b r_b,p,t / cap_p,b <= headroom * replicas_p,t
-            plus the optional limits (max GPUs of a type, max serverless workers, min replicas,
-            monthly budget).
+  minimise  sum_p,h c_p (x_p,h len_h + u_p,h s_pod) + sum_p n_p c_p H
+            + sum_p,l f_p,l c_p (busy_l + bursts_l cold_p)
+  s.t.      demand_b,l:   sum_p r_b,p,l = D_b,l
+            capacity_p,l: sum_b r_b,p,l / cap_p,b <= headroom * replicas_p,l
+            starts_p,h, min_run_p,h (a started pod runs at least pod_min_run_slots slots),
+            and the optional limits (GPUs of a type, serverless workers per endpoint, always-on
+            replicas per slot, monthly budget, GPU types, serverless endpoints).
 
 Continuous routing is what separates this from Mélange (Griggs et al. 2024), which slices each
-bucket into a few discrete pieces and assigns each piece whole to one GPU type.
+bucket into a few discrete pieces and assigns each piece whole to one GPU type. The pod schedule
+with start costs and minimum run times is the unit-commitment model of power-system planning
+(minimum up time as in Rajan and Takriti, "Minimum up/down polytopes of the unit commitment
+problem with start-up costs", IBM Research Report RC23628, 2005), for identical units pooled.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import math
+import os
+import sys
 import time
 import warnings
-from typing import Literal
+from collections.abc import Callable, Iterator
 
 import pulp
-from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from planner.billing import SECONDS_PER_MONTH, per_month
 from planner.errors import PlannerError
+from planner.optimize.milp_types import (
+    Billing,
+    Limits,
+    MilpInputs,
+    MilpPlan,
+    PodSchedule,
+    Pool,
+    PoolUse,
+    SlotDemand,
+    SolverName,
+    SolverResult,
+    endpoint_name,
+    plan_cost,
+    pool_name,
+    replica_bound,
+    starts_of,
+    status_text,
+)
+from planner.optimize.reduce import Reduction, expand, prune_dominated, typical_days
 
-Billing = Literal["pod", "active", "flex"]
+__all__ = ["Billing", "Limits", "MilpInputs", "MilpPlan", "PodSchedule", "Pool", "PoolUse", "Reduction", "SlotDemand",
+           "SolverName", "SolverResult", "build_model", "default_solver", "endpoint_name", "plan_cost", "pool_name",
+           "prune_dominated", "replica_bound", "solve", "status_text", "typical_days"]
 
-
-def endpoint_name(gpu_id: str, tensor_parallel_size: int) -> str:
-    """The id of a (GPU, TP) candidate, e.g. "l40s-tp1": its pods and serverless endpoint share it."""
-    return f"{gpu_id}-tp{tensor_parallel_size}"
-
-
-def pool_name(endpoint: str, billing: str) -> str:
-    """The id of one way of buying an endpoint's replicas, e.g. "l40s-tp1-flex" (`Pool.name`)."""
-    return f"{endpoint}-{billing}"
-
-
-class Pool(BaseModel):
-    """One way of buying replicas of a (GPU, tensor_parallel_size) candidate.
-
-    A serverless endpoint appears as two pools (billing "active" and "flex") that share
-    `endpoint`, so limits on serverless workers apply to their sum.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    gpu_id: str
-    tensor_parallel_size: int = Field(1, ge=1)
-    billing: Billing
-    capacity_per_s: dict[str, float] = Field(
-        description="bucket -> max requests/s one replica sustains under the SLO serving only "
-        "that bucket (0 or missing: cannot serve it)"
-    )
-    usd_per_replica_s: float = Field(ge=0, description="price of one replica (all its GPUs), USD/s")
-    scale_up_s: float = Field(
-        0.0, ge=0, description="flex only: seconds billed per scale-up (cold start + idle timeout)"
-    )
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def name(self) -> str:
-        return pool_name(self.endpoint, self.billing)
-
-    @property
-    def endpoint(self) -> str:
-        return endpoint_name(self.gpu_id, self.tensor_parallel_size)
-
-
-class SlotDemand(BaseModel):
-    """The demand the fleet must carry for `duration_s` seconds of one time slot.
-
-    A slot may be split into demand levels (its load-duration curve, see
-    `planner.optimize.demand.slot_demands`): each level is a SlotDemand of its own whose duration is the
-    time the slot spends at that level. Pods and active workers are the same in every level; flex
-    workers can differ.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    start_s: float = Field(description="start of the time slot the level belongs to")
-    slot: int = Field(0, ge=0, description="index of the time slot")
-    level: int = Field(0, ge=0, description="0 = the slot's peak level")
-    duration_s: float = Field(gt=0)
-    rate_per_s: dict[str, float] = Field(
-        description="bucket -> requests/s to provision for (a high percentile of one-minute rates)"
-    )
-    busy_s: float = Field(
-        ge=0, description="seconds of the slot with traffic (flex workers stay up this long)"
-    )
-    num_bursts: int = Field(0, ge=0, description="busy periods starting in the slot (scale-ups)")
-
-
-class Limits(BaseModel):
-    """Optional limits on the fleet (None = no limit)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_gpus: dict[str, int] = Field(default_factory=dict, description="gpu id -> max GPUs")
-    max_serverless_workers: int | None = Field(None, ge=0, description="per serverless endpoint")
-    min_replicas: int = Field(0, ge=0, description="always-on replicas (pods + active workers)")
-    budget_usd_per_month: float | None = Field(None, gt=0)
-
-
-class MilpInputs(BaseModel):
-    """Everything the integer program needs, in SI units."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    pools: list[Pool]
-    slots: list[SlotDemand]
-    headroom: float = Field(0.9, gt=0, le=1.0, description="max planned utilization of capacity")
-    limits: Limits = Field(default_factory=Limits)
-
-    @property
-    def horizon_s(self) -> float:
-        return sum(s.duration_s for s in self.slots)
-
-    @property
-    def buckets(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for s in self.slots:
-            for b in s.rate_per_s:
-                seen.setdefault(b, None)
-        return list(seen)
-
-
-class PoolUse(BaseModel):
-    """How much of one pool the solution buys."""
-
-    gpu_id: str
-    tensor_parallel_size: int
-    billing: Billing
-    count: int = Field(description="pod/active: replicas for the horizon; flex: peak replicas")
-    flex_per_slot: list[int] = Field(default_factory=list, description="flex replicas per slot")
-    cost_usd: float
-    routed_share: dict[str, float] = Field(
-        default_factory=dict, description="bucket -> share of that bucket's provisioned demand"
-    )
-
-
-class SolverResult(BaseModel):
-    """The MILP's answer; `status` is PuLP's status string ("Optimal", "Infeasible", ...)."""
-
-    status: str
-    cost_usd: float | None = None
-    cost_per_month_usd: float | None = None
-    pools: list[PoolUse] = Field(default_factory=list)
-    routing: list[dict[str, dict[str, float]]] = Field(
-        default_factory=list, description="per slot level: bucket -> pool name -> requests/s"
-    )
-    solve_seconds: float = 0.0
-    num_variables: int = 0
-    num_constraints: int = 0
-
-    @property
-    def optimal(self) -> bool:
-        return self.status == "Optimal"
+WARM_START_MIN_INTEGERS = 2000  # models with fewer integer variables solve fast without a starting plan
+SOLVER_SEED = 0  # HiGHS's random_seed (its default, stated so answers never depend on a changed default)
 
 
 def _safe(name: str) -> str:
@@ -185,10 +89,21 @@ class _Model:
 
     def __init__(self, prob: pulp.LpProblem) -> None:
         self.prob = prob
-        self.n: dict[str, pulp.LpVariable] = {}  # pool name -> replicas for the horizon
-        self.f: dict[tuple[str, int], pulp.LpVariable] = {}  # (pool name, slot) -> flex replicas
-        self.r: dict[tuple[str, str, int], pulp.LpVariable] = {}  # (bucket, pool, slot) -> req/s
+        self.n: dict[str, pulp.LpVariable] = {}  # pool name -> replicas for the horizon (active, fixed pods)
+        self.x: dict[tuple[str, int], pulp.LpVariable] = {}  # (pod pool, slot) -> scheduled pods
+        self.u: dict[tuple[str, int], pulp.LpVariable] = {}  # (pod pool, slot) -> pods started
+        self.f: dict[tuple[str, int], pulp.LpVariable] = {}  # (pool name, level index) -> flex replicas
+        self.r: dict[tuple[str, str, int], pulp.LpVariable] = {}  # (bucket, pool, level index) -> req/s
         self.cost_terms: dict[str, pulp.LpAffineExpression] = {}  # pool name -> USD expression
+        self.slot_of: list[int] = []  # level index -> position of its slot in slot_ids
+
+    def replicas(self, p: Pool, t: int) -> pulp.LpAffineExpression | pulp.LpVariable:
+        """Replicas of pool p serving level t."""
+        if p.billing == "flex":
+            return self.f[p.name, t]
+        if (p.name, 0) in self.x:
+            return self.x[p.name, self.slot_of[t]]
+        return self.n[p.name]
 
 
 def _check_inputs(inputs: MilpInputs) -> None:
@@ -214,35 +129,46 @@ def build_model(inputs: MilpInputs) -> _Model:
     m = _Model(prob)
     horizon_s = inputs.horizon_s
     buckets = inputs.buckets
-    num_slots = len(inputs.slots)
+    slot_ids = inputs.slot_ids
+    position = {h: i for i, h in enumerate(slot_ids)}
+    m.slot_of = [position[s.slot] for s in inputs.slots]
+    slot_len = [0.0] * len(slot_ids)
+    for s in inputs.slots:
+        slot_len[position[s.slot]] += s.duration_s
+    scheduled = inputs.pod_schedule == "per_slot" and len(slot_ids) > 1
+    repeats = [w for size, w in inputs.cycle_list() for _ in range(size)]
+    if len(repeats) != len(slot_ids):
+        raise PlannerError(f"the schedule cycles cover {len(repeats)} slots, the demand has {len(slot_ids)}")
 
     for p in inputs.pools:
+        bound = replica_bound(inputs, p)
+        tag = _safe(p.name)
         if p.billing == "flex":
-            for t in range(num_slots):
-                m.f[p.name, t] = prob.add_variable(f"flex_{_safe(p.name)}_t{t}", 0, cat="Integer")
+            for t in range(len(inputs.slots)):
+                m.f[p.name, t] = prob.add_variable(f"flex_{tag}_t{t}", 0, bound, cat="Integer")
             m.cost_terms[p.name] = pulp.lpSum(
-                m.f[p.name, t]
-                * p.usd_per_replica_s
-                * (s.busy_s + s.num_bursts * p.scale_up_s)
+                m.f[p.name, t] * p.usd_per_replica_s * (s.busy_s + s.num_bursts * p.scale_up_s)
                 for t, s in enumerate(inputs.slots)
             )
+        elif p.billing == "pod" and scheduled:
+            for h in range(len(slot_ids)):
+                m.x[p.name, h] = prob.add_variable(f"pods_{tag}_h{h}", 0, bound, cat="Integer")
+                m.u[p.name, h] = prob.add_variable(f"starts_{tag}_h{h}", 0, bound)
+            m.cost_terms[p.name] = pulp.lpSum(
+                p.usd_per_replica_s * (m.x[p.name, h] * slot_len[h] + m.u[p.name, h] * inputs.pod_start_s * repeats[h])
+                for h in range(len(slot_ids))
+            )
         else:
-            m.n[p.name] = prob.add_variable(f"n_{_safe(p.name)}", 0, cat="Integer")
+            m.n[p.name] = prob.add_variable(f"n_{tag}", 0, bound, cat="Integer")
             m.cost_terms[p.name] = m.n[p.name] * p.usd_per_replica_s * horizon_s
         for b in buckets:
             if p.capacity_per_s.get(b, 0.0) <= 0:
                 continue
             for t, s in enumerate(inputs.slots):
                 if s.rate_per_s.get(b, 0.0) > 0:
-                    m.r[b, p.name, t] = prob.add_variable(
-                        f"route_{_safe(b)}_{_safe(p.name)}_t{t}", 0
-                    )
+                    m.r[b, p.name, t] = prob.add_variable(f"route_{_safe(b)}_{tag}_t{t}", 0)
 
-    total_cost = pulp.lpSum(m.cost_terms.values())
-    prob += total_cost, "total_usd_for_horizon"
-
-    def replicas(p: Pool, t: int) -> pulp.LpAffineExpression:
-        return m.f[p.name, t] if p.billing == "flex" else m.n[p.name]
+    prob += pulp.lpSum(m.cost_terms.values()), "total_usd_for_horizon"
 
     # demand_b,t: every request/s of every bucket goes somewhere.
     for t, s in enumerate(inputs.slots):
@@ -250,134 +176,324 @@ def build_model(inputs: MilpInputs) -> _Model:
             if rate <= 0:
                 continue
             prob += (
-                pulp.lpSum(m.r[b, p.name, t] for p in inputs.pools if (b, p.name, t) in m.r)
-                == rate,
+                pulp.lpSum(m.r[b, p.name, t] for p in inputs.pools if (b, p.name, t) in m.r) == rate,
                 f"demand_{_safe(b)}_t{t}",
             )
     # capacity_p,t: the routed load, in replicas, stays under headroom x replicas.
     for p in inputs.pools:
-        for t in range(num_slots):
-            load = pulp.lpSum(
-                m.r[b, p.name, t] / p.capacity_per_s[b] for b in buckets if (b, p.name, t) in m.r
-            )
-            prob += load <= inputs.headroom * replicas(p, t), f"capacity_{_safe(p.name)}_t{t}"
-
+        for t in range(len(inputs.slots)):
+            load = pulp.lpSum(m.r[b, p.name, t] / p.capacity_per_s[b] for b in buckets if (b, p.name, t) in m.r)
+            prob += load <= inputs.headroom * m.replicas(p, t), f"capacity_{_safe(p.name)}_t{t}"
+    _add_cover_cuts(inputs, m)
+    if scheduled:
+        _add_schedule(inputs, m)
     _add_limits(inputs, m)
     return m
+
+
+def _add_cover_cuts(inputs: MilpInputs, m: _Model) -> None:
+    """cover_b_t: valid inequalities that make the LP bound honest about whole replicas.
+
+    Per bucket b and level t the routing implies sum_p (headroom cap_p,b / D_b,t) replicas_p,t >= 1.
+    With integer replicas each coefficient may be capped at 1 (a replica that alone carries the
+    level counts as a whole cover), which cuts off the LP's "4% of an H100" at a quiet hour and
+    leaves every integer plan feasible. (The Chvátal-Gomory rounding of a knapsack cover.)
+    """
+    for t, s in enumerate(inputs.slots):
+        for b, rate in s.rate_per_s.items():
+            if rate <= 0:
+                continue
+            terms = [
+                (min(1.0, inputs.headroom * p.capacity_per_s[b] / rate), p) for p in inputs.pools
+                if p.capacity_per_s.get(b, 0.0) > 0
+            ]
+            if any(a < 1.0 for a, _ in terms):
+                m.prob += pulp.lpSum(a * m.replicas(p, t) for a, p in terms) >= 1, f"cover_{_safe(b)}_t{t}"
+
+
+def _add_schedule(inputs: MilpInputs, m: _Model) -> None:
+    """starts_p,h and min_run_p,h, cyclic within each cycle (the horizon repeats: slot 0 follows the last)."""
+    first = 0
+    for size, _ in inputs.cycle_list():
+        k = min(inputs.pod_min_run_slots, size)
+        for p in inputs.pools:
+            if (p.name, 0) not in m.x:
+                continue
+            tag = _safe(p.name)
+            for i in range(size):
+                h, prev = first + i, first + (i - 1) % size
+                m.prob += m.u[p.name, h] >= m.x[p.name, h] - m.x[p.name, prev], f"starts_{tag}_h{h}"
+                if k > 1:
+                    # A pod started in the last k slots is still running (identical units pooled).
+                    started = pulp.lpSum(m.u[p.name, first + (i - j) % size] for j in range(k))
+                    m.prob += m.x[p.name, h] >= started, f"min_run_{tag}_h{h}"
+        first += size
 
 
 def _add_limits(inputs: MilpInputs, m: _Model) -> None:
     lim = inputs.limits
     prob = m.prob
-    num_slots = len(inputs.slots)
+    num_levels = len(inputs.slots)
     for gpu_id, max_gpus in lim.max_gpus.items():
-        for t in range(num_slots):
-            gpus = pulp.lpSum(
-                p.tensor_parallel_size * (m.f[p.name, t] if p.billing == "flex" else m.n[p.name])
-                for p in inputs.pools
-                if p.gpu_id == gpu_id
-            )
+        for t in range(num_levels):
+            gpus = pulp.lpSum(p.tensor_parallel_size * m.replicas(p, t) for p in inputs.pools if p.gpu_id == gpu_id)
             prob += gpus <= max_gpus, f"max_gpus_{_safe(gpu_id)}_t{t}"
+    serverless_eps = sorted({p.endpoint for p in inputs.pools if p.billing != "pod"})
     if lim.max_serverless_workers is not None:
-        endpoints = {p.endpoint for p in inputs.pools if p.billing != "pod"}
-        for ep in sorted(endpoints):
-            for t in range(num_slots):
-                workers = pulp.lpSum(
-                    m.f[p.name, t] if p.billing == "flex" else m.n[p.name]
-                    for p in inputs.pools
-                    if p.billing != "pod" and p.endpoint == ep
-                )
+        for ep in serverless_eps:
+            for t in range(num_levels):
+                workers = pulp.lpSum(m.replicas(p, t) for p in inputs.pools if p.billing != "pod" and p.endpoint == ep)
                 prob += workers <= lim.max_serverless_workers, f"max_workers_{_safe(ep)}_t{t}"
     if lim.min_replicas > 0:
-        always_on = pulp.lpSum(m.n.values())
-        prob += always_on >= lim.min_replicas, "min_replicas"
+        # Always-on capacity in every slot (its peak level stands for the slot).
+        levels = {m.slot_of[t]: t for t in reversed(range(num_levels))}
+        for h, t in sorted(levels.items()):
+            always_on = pulp.lpSum(m.replicas(p, t) for p in inputs.pools if p.billing != "flex")
+            prob += always_on >= lim.min_replicas, f"min_replicas_h{h}"
     if lim.budget_usd_per_month is not None:
         budget_horizon = lim.budget_usd_per_month * inputs.horizon_s / SECONDS_PER_MONTH
         prob += pulp.lpSum(m.cost_terms.values()) <= budget_horizon, "budget"
+    if lim.max_gpu_types is not None:
+        _add_use_limit(inputs, m, lambda p: p.gpu_id, lim.max_gpu_types, "gpu_type")
+    if lim.max_serverless_endpoints is not None:
+        _add_use_limit(inputs, m, lambda p: p.endpoint if p.billing != "pod" else None,
+                       lim.max_serverless_endpoints, "serverless_endpoint")
 
 
-def solve(inputs: MilpInputs, *, time_limit_s: float | None = 30.0) -> SolverResult:
-    """Build and solve the MILP with CBC (quiet); the result carries the solver's status.
+def _add_use_limit(inputs: MilpInputs, m: _Model, key: Callable[[Pool], str | None], limit: int, what: str) -> None:
+    """At most `limit` distinct keys (GPU ids, serverless endpoints) with any replica: one binary each."""
+    used: dict[str, pulp.LpVariable] = {}
+    for p in inputs.pools:
+        k = key(p)
+        if k is None:
+            continue
+        if k not in used:
+            used[k] = m.prob.add_variable(f"uses_{what}_{_safe(k)}", cat="Binary")
+        bound = replica_bound(inputs, p)
+        tag = _safe(p.name)
+        if p.billing == "flex":
+            for t in range(len(inputs.slots)):
+                m.prob += m.f[p.name, t] <= bound * used[k], f"use_{what}_{tag}_t{t}"
+        elif (p.name, 0) in m.x:
+            for h in range(len(inputs.slot_ids)):
+                m.prob += m.x[p.name, h] <= bound * used[k], f"use_{what}_{tag}_h{h}"
+        else:
+            m.prob += m.n[p.name] <= bound * used[k], f"use_{what}_{tag}"
+    m.prob += pulp.lpSum(used.values()) <= limit, f"max_{what}s"
 
-    Args:
-        inputs: pools, slots, headroom and limits.
-        time_limit_s: CBC's wall-clock limit (None = no limit); on hitting it the best integer
-            solution found is returned with status "Optimal" only if CBC proved it.
-    Returns:
-        SolverResult: status and, when a solution exists, the pools bought and their costs.
+
+def default_solver() -> SolverName:
+    """HiGHS when highspy is installed (a core dependency), else PuLP's bundled CBC."""
+    try:
+        import highspy  # noqa: F401, PLC0415
+    except ImportError:
+        return "cbc"
+    return "highs"
+
+
+@contextlib.contextmanager
+def _stdout_to_devnull() -> Iterator[None]:
+    """Keep a native library's banner off stdout (`--json` prints only JSON there).
+
+    HiGHS prints its version banner from C++ the first time a solver object is built, whatever
+    its output_flag; redirect file descriptor 1 for the solve and flush C's buffers before
+    restoring it.
     """
-    started = time.perf_counter()
-    m = build_model(inputs)
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).fflush(None)
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
+
+def _highs_class(start: dict[str, float] | None) -> type:
+    """PuLP's HiGHS interface, handing HiGHS a starting plan (variable name -> value) when given."""
+
+    class _HiGHS(pulp.HiGHS):
+        def callSolver(self, lp: pulp.LpProblem) -> None:  # noqa: N802 (PuLP's name)
+            if start:
+                import highspy  # noqa: PLC0415
+
+                sol = highspy.HighsSolution()
+                sol.col_value = [float(start.get(v.name, 0.0)) for v in lp.variables()]
+                sol.value_valid = True
+                lp.solverModel.setSolution(sol)
+            lp.solverModel.run()
+
+    return _HiGHS
+
+
+def _run(
+    m: _Model, solver: SolverName, time_limit_s: float | None, gap_rel: float, start: dict[str, float] | None = None
+) -> dict[str, object]:
+    """Solve in place; returns what the solver proved (bound, gap, limit hit)."""
+    prob = m.prob
+    if solver == "highs":
+        highs = _highs_class(start)(msg=False, timeLimit=time_limit_s, threads=1, gapRel=gap_rel, random_seed=SOLVER_SEED)
+        with _stdout_to_devnull():
+            prob.solve(highs)
+        model = prob.solverModel
+        info = model.getInfo()
+        status = model.getModelStatus()
+        import highspy  # noqa: PLC0415
+
+        limited = status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kIterationLimit)
+        has = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        bound = float(info.mip_dual_bound) if math.isfinite(info.mip_dual_bound) else None
+        gap = float(info.mip_gap) if math.isfinite(info.mip_gap) else None
+        return {"limited": limited, "has": has and prob.status != pulp.LpStatusInfeasible,
+                "proven": status == highspy.HighsModelStatus.kOptimal, "bound": bound, "gap": gap}
     with warnings.catch_warnings():
         # NOTE: PuLP 3.3 flags its bundled CBC as deprecated in favour of a separately installed
         # one; the bundled binary is the one every install has, so keep it and stay quiet.
         warnings.simplefilter("ignore", DeprecationWarning)
-        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s)
-        m.prob.solve(solver)
-    elapsed = time.perf_counter() - started
-    status = pulp.LpStatus[m.prob.status]
+        cbc = pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit_s, gapRel=gap_rel, threads=1,
+                                options=[f"randomCbcSeed {SOLVER_SEED + 1}"])
+        prob.solve(cbc)
+    has = prob.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
+    proven = prob.sol_status == pulp.LpSolutionOptimal
+    return {"limited": has and not proven, "has": has, "proven": proven, "bound": None, "gap": 0.0 if proven else None}
+
+
+def solve(
+    inputs: MilpInputs,
+    *,
+    time_limit_s: float | None = 30.0,
+    solver: SolverName | None = None,
+    gap_rel: float = 1e-4,
+    period_slots: int | None = None,
+) -> SolverResult:
+    """Build and solve the MILP; the result says what the solver proved, on which model.
+
+    Args:
+        inputs: pools, slots, headroom, limits and the pod schedule's settings.
+        time_limit_s: the solver's wall-clock limit (None = no limit); on hitting it the best
+            plan found is returned with `proven_optimal` False and the gap when the solver knows it.
+        solver: "highs" or "cbc" (None: `default_solver()`); both single-threaded, fixed seed, quiet.
+        gap_rel: relative gap at which the solver may call a plan optimal.
+        period_slots: slots per day: when given and days repeat (`typical_days`), the reduced
+            model is solved and its plan repeated over the horizon (`model_scope` says so).
+    Returns:
+        SolverResult: status and, when a plan exists, the pools bought and their costs, always
+        priced on the full horizon.
+    """
+    started = time.perf_counter()
+    solver = solver or default_solver()
+    red = typical_days(inputs, period_slots) if period_slots else None
+    model_inputs = red.inputs if red is not None else inputs
+    start = _pods_only_start(model_inputs, time_limit_s, gap_rel) if solver == "highs" else None
+    m = build_model(model_inputs)
+    proof = _run(m, solver, time_limit_s, gap_rel, start)
     result = SolverResult(
-        status=status,
-        solve_seconds=elapsed,
+        status=pulp.LpStatus[m.prob.status],
+        solver=solver,
+        has_solution=bool(proof["has"]),
+        proven_optimal=bool(proof["proven"]),
+        time_limited=bool(proof["limited"]),
+        best_bound_usd=proof["bound"],
+        gap=proof["gap"],
+        model_scope="full horizon" if red is None else f"reduction: {red.description}",
         num_variables=len(m.prob.variables()),
         num_constraints=m.prob.numConstraints(),
     )
-    if status != "Optimal":
-        return result
+    result.status_text = status_text(result, gap_rel)
+    if result.has_solution:
+        plan = _plan_of(model_inputs, m)
+        _read_solution(inputs, expand(inputs, red, plan) if red is not None else plan, result)
+    result.solve_seconds = time.perf_counter() - started
+    return result
+
+
+def _pods_only_start(inputs: MilpInputs, time_limit_s: float | None, gap_rel: float) -> dict[str, float] | None:
+    """A starting plan for a big model: the best plan with pods alone (a much smaller MILP).
+
+    Any pods-only plan is a plan of the whole model (the serverless pools at zero), so HiGHS
+    starts from a good incumbent and stops as soon as its bound proves the gap; the answer is
+    the whole model's either way.
+    """
+    pods = [p for p in inputs.pools if p.billing == "pod"]
+    integers = sum(len(inputs.slot_ids) if p.billing == "pod" else len(inputs.slots) for p in inputs.pools)
+    if not pods or len(pods) == len(inputs.pools) or integers < WARM_START_MIN_INTEGERS:
+        return None
+    try:
+        m = build_model(inputs.model_copy(update={"pools": pods}))
+    except PlannerError:
+        return None  # pods alone cannot serve some bucket
+    proof = _run(m, "highs", time_limit_s, gap_rel)
+    if not proof["has"]:
+        return None
+    return {v.name: float(v.value() or 0.0) for v in m.prob.variables()}
+
+
+def _value(v: pulp.LpVariable | pulp.LpAffineExpression) -> float:
+    return float(pulp.value(v) or 0.0)
+
+
+def _plan_of(inputs: MilpInputs, m: _Model) -> MilpPlan:
+    num_slots = len(inputs.slot_ids)
+    plan = MilpPlan()
+    for p in inputs.pools:
+        if p.billing == "flex":
+            plan.f[p.name] = [int(round(_value(m.f[p.name, t]))) for t in range(len(inputs.slots))]
+        elif (p.name, 0) in m.x:
+            plan.x[p.name] = [int(round(_value(m.x[p.name, h]))) for h in range(num_slots)]
+        else:
+            plan.n[p.name] = int(round(_value(m.n[p.name])))
+    for key, var in m.r.items():
+        v = _value(var)
+        if v > 1e-12:
+            plan.r[key] = v
+    return plan
+
+
+def _read_solution(inputs: MilpInputs, plan: MilpPlan, result: SolverResult) -> None:
+    costs = plan_cost(inputs, plan)
     uses: list[PoolUse] = []
     for p in inputs.pools:
-        cost = float(pulp.value(m.cost_terms[p.name]) or 0.0)
-        if p.billing == "flex":
-            per_slot = [int(round(m.f[p.name, t].value() or 0)) for t in range(len(inputs.slots))]
+        per_slot = plan.f.get(p.name, [])
+        pods = plan.x.get(p.name, [])
+        if p.name in plan.f:
             count = max(per_slot, default=0)
+        elif p.name in plan.x:
+            count = max(pods, default=0)
         else:
-            per_slot = []
-            count = int(round(m.n[p.name].value() or 0))
-        shares = _routed_shares(inputs, m, p)
+            count = plan.n.get(p.name, 0)
+        shares = _routed_shares(inputs, plan, p)
         if count == 0 and not any(v > 1e-9 for v in shares.values()):
             continue
-        uses.append(
-            PoolUse(
-                gpu_id=p.gpu_id,
-                tensor_parallel_size=p.tensor_parallel_size,
-                billing=p.billing,
-                count=count,
-                flex_per_slot=per_slot,
-                cost_usd=cost,
-                routed_share=shares,
-            )
-        )
+        uses.append(PoolUse(
+            gpu_id=p.gpu_id, tensor_parallel_size=p.tensor_parallel_size, billing=p.billing, count=count,
+            flex_per_slot=per_slot, pods_per_slot=pods, pod_starts=int(round(starts_of(inputs, pods))) if pods else 0,
+            cost_usd=costs[p.name], routed_share=shares,
+        ))
     routing: list[dict[str, dict[str, float]]] = []
     for t, s in enumerate(inputs.slots):
-        per_bucket: dict[str, dict[str, float]] = {}
-        for b in s.rate_per_s:
-            per_bucket[b] = {
-                p.name: float(m.r[b, p.name, t].value() or 0.0)
-                for p in inputs.pools
-                if (b, p.name, t) in m.r and (m.r[b, p.name, t].value() or 0.0) > 1e-12
-            }
-        routing.append(per_bucket)
+        routing.append({
+            b: {p.name: plan.r[b, p.name, t] for p in inputs.pools if (b, p.name, t) in plan.r}
+            for b in s.rate_per_s
+        })
     result.routing = routing
     total = sum(u.cost_usd for u in uses)
     result.cost_usd = total
     result.cost_per_month_usd = per_month(total, inputs.horizon_s)
     result.pools = uses
-    return result
 
 
-def _routed_shares(inputs: MilpInputs, m: _Model, p: Pool) -> dict[str, float]:
+def _routed_shares(inputs: MilpInputs, plan: MilpPlan, p: Pool) -> dict[str, float]:
     """bucket -> share of the bucket's provisioned requests (rate x slot length) sent to p."""
     shares: dict[str, float] = {}
     for b in inputs.buckets:
         total = sum(s.rate_per_s.get(b, 0.0) * s.duration_s for s in inputs.slots)
         if total <= 0:
             continue
-        routed = sum(
-            (m.r[b, p.name, t].value() or 0.0) * s.duration_s
-            for t, s in enumerate(inputs.slots)
-            if (b, p.name, t) in m.r
-        )
+        routed = sum(plan.r.get((b, p.name, t), 0.0) * s.duration_s for t, s in enumerate(inputs.slots))
         if routed > 0:
             shares[b] = routed / total
     return shares
-

@@ -33,6 +33,10 @@ class PlanEntry(BaseModel):
         default_factory=list, description="flex workers per slot demand level, slot-major"
     )
     gpus: int = Field(description="GPUs at the plan's peak (count x tensor_parallel_size)")
+    pods_per_slot: list[int] = Field(
+        default_factory=list, description="scheduled pods: pods per time slot (empty: `count` for the whole horizon)"
+    )
+    pod_starts: int = Field(0, description="scheduled pods: pod starts per horizon (it repeats)")
     traffic_share: float = Field(description="share of the provisioned requests routed here")
     capacity_per_s: dict[str, float] = Field(description="bucket -> req/s one replica carries (as planned)")
     milp_cost_usd: float = Field(description="the MILP's estimate for the horizon")
@@ -100,6 +104,7 @@ class FleetRun(BaseModel):
     p99_limits_missed: list[str] = Field(
         default_factory=list, description="the SLO's p99 limits (ttft/tpot_p99_seconds) the run exceeds; any = not verified")
     line_items: list[CostLineItem] = Field(default_factory=list, description="cost_lines with their prices and dates")
+    simulated_on: str = Field("full horizon", description="'full horizon' or the sample of days simulated")
 
 
 class RoundReport(BaseModel):
@@ -120,6 +125,47 @@ class RoundReport(BaseModel):
     )
     solve_seconds: float = 0.0
     simulate_seconds: float = 0.0
+    milp_status_text: str = Field("", description="what the solver proved (SolverStatus.text)")
+    simulated_on: str = Field("full horizon", description="the traffic the round's plan was simulated on")
+
+
+class SolverStatus(BaseModel):
+    """What the MILP solver proved about the chosen plan, on which model."""
+
+    solver: str = Field(description="highs | cbc")
+    status: str = Field(description="PuLP's status string")
+    proven_optimal: bool
+    time_limited: bool
+    gap: float | None = Field(description="relative gap to the best bound (None: unknown, CBC after a time limit)")
+    best_bound_usd: float | None = Field(description="the solver's lower bound on the horizon's cost (HiGHS)")
+    model_scope: str = Field(description="'full horizon' or the reduction solved (e.g. typical days)")
+    text: str = Field(description="the status in words")
+    num_variables: int = 0
+    num_constraints: int = 0
+
+
+class ScenarioRun(BaseModel):
+    """The chosen plan simulated on one independent draw of the traffic."""
+
+    scenario: int
+    seed: int
+    simulated_on: str = Field(description="'full horizon' or the sample of days simulated")
+    slo_attainment: float | None
+    cost_per_month_usd: float
+
+
+class ScenarioSummary(BaseModel):
+    """The chosen plan over the scenarios (min / median / max)."""
+
+    num_scenarios: int
+    runs: list[ScenarioRun]
+    slo_attainment_min: float | None
+    slo_attainment_median: float | None
+    slo_attainment_max: float | None
+    cost_per_month_usd_min: float
+    cost_per_month_usd_median: float
+    cost_per_month_usd_max: float
+    met_on_all: bool = Field(description="the SLO target met on every scenario")
 
 
 class Alternative(BaseModel):
@@ -251,6 +297,9 @@ class OptimizeResult(BaseModel):
     description: str | None = Field(None, description="the profile's description")
     planner_version: str | None = Field(None, description="the planner that made this plan")
     finance: Finance | None = Field(None, description="month and year of cost and traffic; the hosted API beside it")
+    solver: SolverStatus | None = Field(None, description="what the MILP solver proved about the chosen plan")
+    scenarios: ScenarioSummary | None = Field(None, description="the chosen plan on each traffic draw")
+    pod_schedule: str = Field("fixed", description="fixed | per_slot: how pods were planned")
 
 
 @dataclass

@@ -15,6 +15,7 @@ from planner.optimize.milp import (
     SolverResult,
     endpoint_name,
     pool_name,
+    prune_dominated,
     solve,
 )
 from planner.optimize.result import (
@@ -22,11 +23,13 @@ from planner.optimize.result import (
     PlanArtifacts,
     PlanEntry,
     RoundReport,
+    ScenarioRun,
     cost_line,
     describe,
 )
+from planner.optimize.draws import Draw
 from planner.optimize.verify import NotSimulable, unsimulated_run, verify
-from planner.optimize.world import _entries, _milp_inputs, _World
+from planner.optimize.world import Progress, _entries, _milp_inputs, _World, day_period_slots
 
 
 @dataclass
@@ -40,11 +43,51 @@ class _Search:
     solve_s: float = 0.0
     sim_s: float = 0.0
     note: str | None = None
+    scenario_runs: list[ScenarioRun] = field(default_factory=list)  # the best plan on each draw simulated
+
+
+def solve_for(world: _World, inputs: MilpInputs) -> SolverResult:
+    """The MILP as the profile asks: its gap and time limit, dominated pods left out (exact), and
+    the typical-day reduction when the horizon has several alike days."""
+    opt = world.profile.optimizer
+    pruned, _ = prune_dominated(inputs)
+    return solve(pruned, time_limit_s=opt.solver_time_limit_seconds, gap_rel=opt.mip_gap,
+                 period_slots=day_period_slots(world.profile))
+
+
+def verify_draws(
+    world: _World, inputs: MilpInputs, result: SolverResult, entries: list[PlanEntry], backend: PlanningBackend,
+    *, all_draws: bool,
+) -> tuple[FleetRun, PlanArtifacts, list[ScenarioRun]]:
+    """The plan simulated on the traffic draws (all of them, or the run's own), on the world's sample.
+
+    The run returned is the run's own draw (its cost, its arrays), with the worst attainment of
+    the draws simulated and `verified` only when every draw met the target.
+    """
+    some: list[Draw | None] = list(world.draws if all_draws else world.draws[:1])
+    draws = some or [None]
+    runs: list[tuple[FleetRun, PlanArtifacts]] = []
+    for draw in draws:
+        try:
+            runs.append(verify(world, inputs, result, entries, backend, draw=draw, sample=world.sample))
+        except NotSimulable as why:
+            return (*unsimulated_run(world, inputs, result, str(why)), [])
+    scenario_runs = [
+        ScenarioRun(scenario=d.scenario if d else 0, seed=d.seed if d else world.seed, simulated_on=r.simulated_on,
+                    slo_attainment=r.slo_attainment, cost_per_month_usd=r.cost_per_month_usd)
+        for d, (r, _) in zip(draws, runs)
+    ]
+    run, arts = runs[0]
+    attainments = [r.slo_attainment for r, _ in runs if r.slo_attainment is not None]
+    if len(runs) > 1 and attainments:
+        run = run.model_copy(update={"slo_attainment": min(attainments),
+                                     "verified": all(r.verified for r, _ in runs)})
+    return run, arts, scenario_runs
 
 
 def _solve_verify(
     world: _World, backend: PlanningBackend, keep: Callable[[Pool], bool], *, limits: Limits | None = None,
-    max_rounds: int | None = None,
+    max_rounds: int | None = None, all_draws: bool = True,
 ) -> _Search:
     """Solve, simulate the plan, tighten the capacity of what missed the SLO, solve again.
 
@@ -63,7 +106,7 @@ def _solve_verify(
             break
         inputs = inputs.model_copy(update={"pools": pools, **({"limits": limits} if limits else {})})
         try:
-            result = solve(inputs)
+            result = solve_for(world, inputs)
         except PlannerError as err:
             search.note = str(err)
             break
@@ -72,25 +115,25 @@ def _solve_verify(
             search.rounds.append(RoundReport(
                 round=rnd, milp_status=result.status, milp_cost_per_month_usd=None, cost_per_month_usd=None,
                 slo_attainment=None, verified=False, plan="no plan", solve_seconds=result.solve_seconds,
+                milp_status_text=result.status_text,
             ))
             break
         entries = _entries(result, inputs, world)
         t1 = time.perf_counter()
-        try:
-            run, arts = verify(world, inputs, result, entries, backend)
-        except NotSimulable as why:
-            run, arts = unsimulated_run(world, inputs, result, str(why))
+        run, arts, scenario_runs = verify_draws(world, inputs, result, entries, backend, all_draws=all_draws)
         elapsed = time.perf_counter() - t1
         search.sim_s += elapsed
         report = RoundReport(
             round=rnd, milp_status=result.status, milp_cost_per_month_usd=result.cost_per_month_usd,
             cost_per_month_usd=run.cost_per_month_usd, slo_attainment=run.slo_attainment,
             verified=run.verified, plan=describe(entries), solve_seconds=result.solve_seconds,
-            simulate_seconds=elapsed,
+            simulate_seconds=elapsed, milp_status_text=f"{result.status_text}; {result.model_scope}",
+            simulated_on=run.simulated_on + (f", {len(scenario_runs)} traffic draws" if len(scenario_runs) > 1 else ""),
         )
         search.rounds.append(report)
-        if _better(run, search.best[2] if search.best else None):
+        if _better(run, search.best[2] if search.best else None, entries, search.best[1] if search.best else None):
             search.best = (result, entries, run, arts, inputs)
+            search.scenario_runs = scenario_runs
         if not run.simulated:
             search.note = f"not simulated ({run.not_simulated_reason}): costs are the MILP's, SLO unverified"
             break
@@ -122,15 +165,31 @@ def _solve_verify(
     return search
 
 
-def _better(run: FleetRun, best: FleetRun | None) -> bool:
-    """Verified beats unverified; among verified the cheaper; among unverified the higher attainment."""
+def _better(
+    run: FleetRun, best: FleetRun | None, entries: list[PlanEntry] | None = None, best_entries: list[PlanEntry] | None = None,
+) -> bool:
+    """Verified beats unverified; among verified the cheaper; among unverified the higher attainment.
+
+    Ties (costs within a millionth, or equal attainment) break deterministically: fewer GPU
+    types, then fewer GPUs, then the earlier GPU in catalog order (the candidates' order).
+    """
     if best is None:
         return True
     if run.verified != best.verified:
         return run.verified
     if run.verified or run.slo_attainment is None or best.slo_attainment is None:
-        return run.cost_usd < best.cost_usd - 1e-9
-    return run.slo_attainment > best.slo_attainment
+        if abs(run.cost_usd - best.cost_usd) > 1e-6 * max(abs(best.cost_usd), 1e-9):
+            return run.cost_usd < best.cost_usd
+    elif run.slo_attainment != best.slo_attainment:
+        return run.slo_attainment > best.slo_attainment
+    if entries is None or best_entries is None:
+        return False
+    return _tie_key(entries) < _tie_key(best_entries)
+
+
+def _tie_key(entries: list[PlanEntry]) -> tuple[int, int, list[str]]:
+    """(GPU types, GPUs at the peak, GPU ids in order): smaller is preferred among equal plans."""
+    return (len({e.gpu for e in entries}), sum(e.gpus for e in entries), sorted(e.gpu for e in entries))
 
 
 def _flex_cost_ratios(result: SolverResult, run: FleetRun) -> dict[str, float]:
@@ -161,7 +220,7 @@ def _search_specs(world: _World, backend: PlanningBackend) -> tuple[dict[str, tu
         if pool.billing != "pod":
             continue
         try:
-            res = solve(base.model_copy(update={"pools": [pool]}))
+            res = solve_for(world, base.model_copy(update={"pools": [pool]}))
         except PlannerError:
             continue  # this GPU cannot serve every bucket alone
         spent += res.solve_seconds
@@ -195,10 +254,10 @@ def _search_in_child(label: str) -> _Search:
     assert _FORKED is not None
     world, backend, specs = _FORKED
     spec, limits = specs[label]
-    return _solve_verify(world, backend, _keep(spec), limits=limits)
+    return _solve_verify(world, backend, _keep(spec), limits=limits, all_draws=label == "main")
 
 
-def _run_searches(world: _World, backend: PlanningBackend, workers: int) -> dict[str, _Search]:
+def _run_searches(world: _World, backend: PlanningBackend, workers: int, progress: Progress | None = None) -> dict[str, _Search]:
     """The three searches, in parallel over forked processes when workers > 1 (else in turn)."""
     import multiprocessing as mp  # noqa: PLC0415
 
@@ -209,11 +268,20 @@ def _run_searches(world: _World, backend: PlanningBackend, workers: int) -> dict
         _FORKED = (world, backend, specs)
         try:
             with mp.get_context("fork").Pool(min(workers, len(labels))) as pool:
-                found = dict(zip(labels, pool.map(_search_in_child, labels)))
+                found = {}
+                for label, search in zip(labels, pool.imap(_search_in_child, labels)):
+                    found[label] = search
+                    if progress is not None:
+                        progress("plans solved and simulated", len(found), len(labels))
         finally:
             _FORKED = None
     else:
-        found = {label: _solve_verify(world, backend, _keep(specs[label][0]), limits=specs[label][1]) for label in labels}
+        found = {}
+        for label in labels:
+            found[label] = _solve_verify(world, backend, _keep(specs[label][0]), limits=specs[label][1],
+                                         all_draws=label == "main")
+            if progress is not None:
+                progress("plans solved and simulated", len(found), len(labels))
     found["main"].solve_s += ranking_s
     if "all_serverless" in found:
         found["all_serverless"].note = found["all_serverless"].note or note

@@ -8,7 +8,7 @@ raises `NotSimulable`; `unsimulated_run` then reports the MILP's own figures ins
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from planner import billing
 from planner.errors import PlannerError
+from planner.optimize.draws import Draw, Sample
 from planner.optimize.milp import MilpInputs, SolverResult, endpoint_name
 from planner.optimize.result import (
     CostLineItem,
@@ -105,31 +106,56 @@ def _prices_for(world: _World, gpu: str, tp: int) -> Any:
     return world.prices.get(gpu)
 
 
-def _fleet_of(entries: Sequence[PlanEntry]) -> dict[str, dict[str, int]]:
-    """endpoint -> its pods, active workers and max serverless workers in the plan."""
-    fleet: dict[str, dict[str, int]] = {}
+def _fleet_of(entries: Sequence[PlanEntry], slot_index: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
+    """endpoint -> its pods (and their schedule: pods per slot simulated, `slot_index` picking the
+    sampled days' slots), active workers and max serverless workers in the plan."""
+    fleet: dict[str, dict[str, Any]] = {}
     for e in entries:
-        f = fleet.setdefault(e.endpoint, {"pods": 0, "active": 0, "max": 0})
+        f = fleet.setdefault(e.endpoint, {"pods": 0, "active": 0, "max": 0, "schedule": None})
         if e.billing == "pod":
             f["pods"] += e.count
+            if e.pods_per_slot and len(set(e.pods_per_slot)) > 1:
+                sched = np.asarray(e.pods_per_slot, dtype=np.int64)
+                f["schedule"] = (sched if slot_index is None else sched[np.minimum(slot_index, len(sched) - 1)]).tolist()
         else:
             f["active"] += e.active_workers
             f["max"] += e.count
     return fleet
 
 
-def _open_shares(world: _World, inputs: MilpInputs, result: SolverResult, ep_names: list[str]) -> list[tuple[Any, np.ndarray]]:
-    """Per endpoint: its share of the horizon's requests (a Workload) and their indices.
+def sample_times(wl: Any, sample: Sample | None, slot_s: float) -> tuple[np.ndarray, np.ndarray, float, np.ndarray | None]:
+    """(indices of the requests simulated, their simulated arrival times, the simulated horizon, the
+    slots simulated) for the whole horizon or a sample of days played back to back."""
+    if sample is None:
+        return np.arange(len(wl)), np.asarray(wl.arrival_s, dtype=np.float64), float(wl.horizon_s), None
+    parts, times, slots = [], [], []
+    per_day = int(round(sample.day_s / slot_s))
+    for k, d in enumerate(sample.days):
+        lo, hi = d * sample.day_s, (d + 1) * sample.day_s
+        idx = np.flatnonzero((wl.arrival_s >= lo) & (wl.arrival_s < hi))
+        parts.append(idx)
+        times.append(wl.arrival_s[idx] - lo + k * sample.day_s)
+        slots.append(np.arange(d * per_day, (d + 1) * per_day))
+    return np.concatenate(parts), np.concatenate(times), sample.day_s * len(sample.days), np.concatenate(slots)
+
+
+def _open_shares(
+    world: _World, inputs: MilpInputs, result: SolverResult, ep_names: list[str], draw: Draw, chosen: np.ndarray,
+    sim_t: np.ndarray, horizon: float,
+) -> list[tuple[Any, np.ndarray]]:
+    """Per endpoint: its share of the draw's `chosen` requests (a Workload at times `sim_t`) and
+    their indices into the draw.
 
     Each request follows the routing of its minute's demand level: busy minutes spill onto flex
     workers, quiet minutes stay on always-on capacity, as the MILP planned.
     """
     from planner.traffic import Workload  # noqa: PLC0415
 
-    wl = world.workload
-    n = len(wl)
-    windows = np.asarray(world.series.window_level, dtype=np.int64)
-    req_level = windows[np.minimum((wl.arrival_s // world.series.window_s).astype(np.int64), len(windows) - 1)]
+    wl = draw.workload
+    n = len(chosen)
+    windows = np.asarray(draw.window_level, dtype=np.int64)
+    req_level = windows[np.minimum((wl.arrival_s[chosen] // world.series.window_s).astype(np.int64), len(windows) - 1)]
+    bucket_idx = draw.bucket_idx[chosen]
     weights = _endpoint_weights(inputs, result)
     fallback = np.zeros(len(ep_names))
     for level in weights:
@@ -140,10 +166,10 @@ def _open_shares(world: _World, inputs: MilpInputs, result: SolverResult, ep_nam
     if fallback.sum() <= 0:
         fallback[:] = 1.0
     assign = np.zeros(n, dtype=np.int64)
-    u = np.random.default_rng(world.seed + 7919).random(n)
+    u = np.random.default_rng(draw.seed + 7919).random(len(wl))[chosen]
     for li in range(len(weights)):
         for bi, b in enumerate(world.bucket_names):
-            sel = np.flatnonzero((req_level == li) & (world.bucket_idx == bi))
+            sel = np.flatnonzero((req_level == li) & (bucket_idx == bi))
             if len(sel) == 0:
                 continue
             w = np.array([weights[li].get(b, {}).get(ep, 0.0) for ep in ep_names])
@@ -154,8 +180,9 @@ def _open_shares(world: _World, inputs: MilpInputs, result: SolverResult, ep_nam
     shares = []
     for k, ep in enumerate(ep_names):
         sel = np.flatnonzero(assign == k)
-        shares.append((Workload(wl.arrival_s[sel], wl.prompt_tokens[sel], wl.output_tokens[sel], float(wl.horizon_s),
-                                f"{wl.source}; {ep} share"), sel))
+        rows = chosen[sel]
+        shares.append((Workload(sim_t[sel], wl.prompt_tokens[rows], wl.output_tokens[rows], horizon,
+                                f"{wl.source}; {ep} share"), rows))
     return shares
 
 
@@ -195,13 +222,20 @@ def _closed_shares(world: _World, inputs: MilpInputs, result: SolverResult, ep_n
 
 
 def verify(
-    world: _World, inputs: MilpInputs, result: SolverResult, entries: Sequence[PlanEntry], backend: PlanningBackend
+    world: _World, inputs: MilpInputs, result: SolverResult, entries: Sequence[PlanEntry], backend: PlanningBackend,
+    *, draw: Draw | None = None, sample: Sample | None = None, progress: Callable[[float], None] | None = None,
 ) -> tuple[FleetRun, PlanArtifacts]:
-    """Simulate the plan on the horizon's arrivals: requests split over endpoints as routed (a
+    """Simulate the plan on one draw of the traffic: requests split over endpoints as routed (a
     closed loop: its users split over endpoints, each endpoint playing its users' loop).
 
+    Args:
+        draw: the traffic (None: the run's own workload, scenario 0; open loop only).
+        sample: simulate only these whole days, back to back, with the pods each day's slots
+            schedule; the cost is that of the sampled days (per month: scaled by their length).
+        progress: called with the fraction of the plan's requests simulated so far.
     Returns:
-        (the simulated and billed run, the per-request arrays for the report's plots).
+        (the simulated and billed run, the per-request arrays for the report's plots; requests
+        outside the sample are NaN / not ok there).
     Raises:
         NotSimulable: the backend's simulator refused an endpoint (the caller falls back to
             `unsimulated_run`).
@@ -209,11 +243,27 @@ def verify(
     from planner.sim.metrics import LatencyStats, p99_limits_missed, request_slo, waited_for_start  # noqa: PLC0415
 
     profile = world.profile
-    horizon = float(world.workload.horizon_s)
-    fleet = _fleet_of(entries)
-    ep_names = list(fleet)
     closed = getattr(world.workload, "users", None) is not None
-    shares = (_closed_shares if closed else _open_shares)(world, inputs, result, ep_names)
+    slot_s = float(profile.optimizer.slot_seconds)
+    provision_s = float(billing.setting(profile.billing, "pod_provisioning_delay_seconds"))
+    shares: list[tuple[Any, np.ndarray | None]]
+    if closed:
+        horizon = float(world.workload.horizon_s)
+        fleet = _fleet_of(entries)
+        ep_names = list(fleet)
+        shares = list(_closed_shares(world, inputs, result, ep_names))
+        n_all = 0
+        draw_seed = world.seed
+    else:
+        draw = draw or Draw(0, world.seed, world.workload, world.bucket_idx, np.asarray(world.series.window_level))
+        chosen, sim_t, horizon, slot_index = sample_times(draw.workload, sample, slot_s)
+        fleet = _fleet_of(entries, slot_index)
+        ep_names = list(fleet)
+        shares = list(_open_shares(world, inputs, result, ep_names, draw, chosen, sim_t, horizon))
+        n_all = len(draw.workload)
+        draw_seed = draw.seed
+    total_requests = max(sum(len(sel) for _, sel in shares if sel is not None), 1)
+    done_requests = 0
     total_cost = 0.0
     cold_starts = 0
     out_tokens = 0  # produced: completed requests' output tokens (as billing.price_outcome counts them)
@@ -227,10 +277,18 @@ def verify(
         gpu, tp = world.endpoints[ep]
         f = fleet[ep]
         prices = _prices_for(world, gpu, tp)
+        extra: dict[str, Any] = {} if f["schedule"] is None else {
+            "pod_schedule": f["schedule"], "pod_schedule_slot_s": slot_s, "pod_provision_s": provision_s,
+        }
+        if progress is not None:
+            size = len(sel) if sel is not None else 0
+            before, share = done_requests / total_requests, size / total_requests
+            extra["progress"] = lambda x, before=before, share=share: progress(before + share * x)
+        done_requests += len(sel) if sel is not None else 0
         try:
             outcome = backend.simulate_fleet(
                 profile, gpu, tp, sub, pods=f["pods"], active_workers=f["active"], max_workers=f["max"],
-                seed=world.seed,
+                seed=draw_seed, **extra,
             )
         except PlannerError as err:
             raise NotSimulable(f"{ep}: {err}") from None
@@ -257,8 +315,9 @@ def verify(
             cold_starts=cost.cold_starts, utilization=cost.utilization, ttft_p99_s=ep_ttft, tpot_p99_s=ep_tpot,
             p99_limits_missed=p99_limits_missed(profile.slo, ep_ttft, ep_tpot) if len(ok_sub) else [],
         ))
-    # Open loop: back into workload order; closed loop: the endpoints' requests one after another.
-    n = len(world.workload) if not closed else sum(len(p[3]) for p in parts)
+    # Open loop: back into the draw's order; closed loop: the endpoints' requests one after another.
+    n = n_all if not closed else sum(len(p[3]) for p in parts)
+    simulated = sum(len(p[3]) for p in parts)
     ok = np.zeros(n, dtype=bool)
     cold = np.zeros(n, dtype=bool)
     ttft = np.full(n, np.nan)
@@ -268,7 +327,12 @@ def verify(
         idx = sel if sel is not None else np.arange(offset, offset + len(ok_sub))
         offset += len(ok_sub)
         ok[idx], ttft[idx], tpot[idx], cold[idx] = ok_sub, ttft_sub, tpot_sub, waited_sub
-    att = float(ok.mean()) if n else 0.0
+    done = np.zeros(n, dtype=bool)
+    offset = 0
+    for sel, _, _, ok_sub in parts:
+        done[sel if sel is not None else np.arange(offset, offset + len(ok_sub))] = True
+        offset += len(ok_sub)
+    att = float(ok[done].mean()) if simulated else 0.0
     ttft_stats, tpot_stats = LatencyStats.of(ttft), LatencyStats.of(tpot)
     # A run meets the SLO when attainment reaches the target and no p99 limit is exceeded.
     limits_missed = p99_limits_missed(profile.slo, ttft_stats.p99, tpot_stats.p99)
@@ -278,7 +342,7 @@ def verify(
         cost_usd=total_cost,
         cost_per_month_usd=billing.per_month(total_cost, horizon),
         usd_per_million_output_tokens=total_cost / out_tokens * 1e6 if out_tokens else None,
-        num_requests=n,
+        num_requests=simulated,
         output_tokens=out_tokens,
         ttft_p50_s=ttft_stats.p50, ttft_p99_s=ttft_stats.p99,
         tpot_p50_s=tpot_stats.p50, tpot_p99_s=tpot_stats.p99,
@@ -286,10 +350,11 @@ def verify(
         cost_lines=lines,
         endpoints=eps,
         input_tokens=input_tokens,
-        slo_misses=int(n - ok.sum()),
+        slo_misses=int(simulated - ok[done].sum()),
         misses_after_cold_start=int((~ok & cold).sum()),
         p99_limits_missed=limits_missed,
         line_items=items,
+        simulated_on="full horizon" if sample is None or closed else sample.describe(),
     )
     arts = PlanArtifacts(ttft_s=ttft, tpot_s=tpot, ok=ok, provisioned_per_window=_provisioned(world, inputs, result))
     return run, arts
@@ -307,7 +372,12 @@ def _provisioned(world: _World, inputs: MilpInputs, result: SolverResult) -> np.
             continue
         inv = sum(m / p.capacity_per_s[b] for m, b in zip(mix, world.bucket_names) if p.capacity_per_s.get(b, 0) > 0 and m > 0)
         cap = 1.0 / inv if inv > 0 else 0.0
-        for i in range(len(inputs.slots)):
-            n = use.flex_per_slot[i] if p.billing == "flex" else use.count
+        for i, level in enumerate(inputs.slots):
+            if p.billing == "flex":
+                n = use.flex_per_slot[i]
+            elif len(use.pods_per_slot) > 1:
+                n = use.pods_per_slot[inputs.slot_ids.index(level.slot)]
+            else:
+                n = use.count
             per_level[i] += n * cap
     return per_level[np.asarray(world.series.window_level, dtype=np.int64)]

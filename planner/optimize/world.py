@@ -4,7 +4,7 @@ demand, prices, scale-up times), and the MILP's inputs from it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,11 @@ from planner.optimize.milp import (
 from planner.optimize.result import (
     PlanEntry,
 )
+from planner.optimize.draws import Draw, Sample, sample_days
+from planner.optimize.schedule import pod_schedule_utc
+
+Progress = Callable[[str, float, float], None]
+"""progress(phase, done, total): how far a long phase is (the CLI draws it on stderr)."""
 
 
 @dataclass
@@ -50,10 +55,48 @@ class _World:
     measured: bool = False
     in_flight: dict[str, dict[str, float]] = field(default_factory=dict)  # endpoint -> bucket -> requests
     worker_concurrency: int | None = None  # serverless max_concurrency_per_worker
+    draws: list[Draw] = field(default_factory=list)  # the traffic draws (scenarios), the run's own first
+    sample: Sample | None = None  # the days simulated instead of a long horizon (None: all of it)
 
 
-def _prepare(profile: Profile, workload: Any, seed: int, workers: int, cache: Any, backend: PlanningBackend) -> _World:
-    """Buckets, demand levels, candidates and their capacities: everything before the MILP."""
+def _demand(profile: Profile, workload: Any, bucket_idx: np.ndarray, names: list[str]) -> tuple[list[SlotDemand], DemandSeries]:
+    """One draw's demand levels per slot (measured capacities: the total split by the buckets' shares)."""
+    opt = profile.optimizer
+    if profile.capacity is None:
+        return slot_demands(workload.arrival_s, bucket_idx, names, workload.horizon_s,
+                            slot_s=opt.slot_seconds, percentile=opt.demand_percentile)
+    from planner import capacity  # noqa: PLC0415
+
+    shares = capacity.measured_shares(profile.capacity)
+    total_slots, series = slot_demands(
+        workload.arrival_s, np.zeros(len(workload), dtype=np.int64), ["all"], workload.horizon_s,
+        slot_s=opt.slot_seconds, percentile=opt.demand_percentile,
+    )
+    slots = [
+        s.model_copy(update={"rate_per_s": {b: s.rate_per_s["all"] * shares.get(b, 0.0) for b in names}})
+        for s in total_slots
+    ]
+    series = series.model_copy(
+        update={"slot_peak_per_s": [{b: p["all"] * shares.get(b, 0.0) for b in names} for p in series.slot_peak_per_s]}
+    )
+    return slots, series
+
+
+def _prepare(
+    profile: Profile, workload: Any, seed: int, workers: int, cache: Any, backend: PlanningBackend,
+    scenario_workloads: Sequence[tuple[int, Any]] = (), progress: Progress | None = None,
+    capacity_draw: tuple[int, Any] | None = None, demand_workloads: Sequence[Any] = (),
+) -> _World:
+    """Buckets, demand levels, candidates and their capacities: everything before the MILP.
+
+    `scenario_workloads` ((seed, workload) of the further traffic draws): the MILP plans for the
+    mean of every draw's demand levels, and each draw is kept to verify the plan on.
+    `capacity_draw` ((seed, workload)): the draw the capacity probes sample request sizes and
+    burstiness from, with that seed (None: the run's own). The loop passes the profile's own
+    traffic.seed draw, so a replica's capacity is the same whatever --seed: it belongs to the
+    candidate and the traffic's distributions, not to one draw (verification uses the run's draws).
+    `demand_workloads`: further draws that only sharpen the mean demand (not verified on).
+    """
     from planner import capacity  # noqa: PLC0415
 
     opt = profile.optimizer
@@ -63,34 +106,35 @@ def _prepare(profile: Profile, workload: Any, seed: int, workers: int, cache: An
     pod_usd_per_hour: dict[str, float] = {}
     if measured:
         buckets, results, pod_usd_per_hour = capacity.measured_capacities(profile.capacity)
-        names = [b.name for b in buckets]
-        bucket_idx = capacity.assign_buckets(workload.prompt_tokens, workload.output_tokens, buckets)
-        shares = capacity.measured_shares(profile.capacity)
-        total_slots, series = slot_demands(
-            workload.arrival_s, np.zeros(len(workload), dtype=np.int64), ["all"], workload.horizon_s,
-            slot_s=opt.slot_seconds, percentile=opt.demand_percentile,
-        )
-        slots = [
-            s.model_copy(update={"rate_per_s": {b: s.rate_per_s["all"] * shares.get(b, 0.0) for b in names}})
-            for s in total_slots
-        ]
-        series = series.model_copy(
-            update={"slot_peak_per_s": [{b: p["all"] * shares.get(b, 0.0) for b in names} for p in series.slot_peak_per_s]}
-        )
     else:
         buckets = capacity.buckets_from_ranges(opt.size_buckets)
-        names = [b.name for b in buckets]
-        if closed:  # N users all the time; sizes: the first ones the users will send
-            bucket_idx = np.zeros(0, dtype=np.int64)
-            slots, series = constant_demand(workload.users, float(workload.horizon_s))
-            prompt, output = workload.sizes_sample()
-        else:
-            bucket_idx = capacity.assign_buckets(workload.prompt_tokens, workload.output_tokens, buckets)
-            slots, series = slot_demands(
-                workload.arrival_s, bucket_idx, names, workload.horizon_s,
-                slot_s=opt.slot_seconds, percentile=opt.demand_percentile,
-            )
-            prompt, output = workload.prompt_tokens, workload.output_tokens
+    names = [b.name for b in buckets]
+    draws: list[Draw] = []
+    if closed:  # N users all the time; sizes: the first ones the users will send
+        bucket_idx = np.zeros(0, dtype=np.int64)
+        slots, series = constant_demand(workload.users, float(workload.horizon_s))
+        prompt, output = workload.sizes_sample()
+    else:
+        bucket_idx = capacity.assign_buckets(workload.prompt_tokens, workload.output_tokens, buckets)
+        slots, series = _demand(profile, workload, bucket_idx, names)
+        prompt, output = workload.prompt_tokens, workload.output_tokens
+        draws = [Draw(0, seed, workload, bucket_idx, np.asarray(series.window_level, dtype=np.int64))]
+        per_draw = [slots]
+        for k, (draw_seed, wl) in enumerate(scenario_workloads, start=1):
+            idx = capacity.assign_buckets(wl.prompt_tokens, wl.output_tokens, buckets)
+            draw_slots, draw_series = _demand(profile, wl, idx, names)
+            if len(draw_slots) != len(slots):
+                raise PlannerError("traffic draws differ in their slots: keep traffic.horizon_seconds fixed")
+            draws.append(Draw(k, draw_seed, wl, idx, np.asarray(draw_series.window_level, dtype=np.int64)))
+            per_draw.append(draw_slots)
+        for wl in demand_workloads:
+            idx = capacity.assign_buckets(wl.prompt_tokens, wl.output_tokens, buckets)
+            draw_slots, _ = _demand(profile, wl, idx, names)
+            if len(draw_slots) == len(slots):
+                per_draw.append(draw_slots)
+        if len(per_draw) > 1:
+            slots = mean_demand(per_draw)
+    if not measured:
         p50 = int(np.median(prompt))
         p99 = int(np.percentile(prompt + output, 99))
         checks = [
@@ -103,10 +147,12 @@ def _prepare(profile: Profile, workload: Any, seed: int, workers: int, cache: An
             raise PlannerError(_no_candidate_message(profile, checks))
         chosen = [(c.gpu_id, c.tensor_parallel_size) for c in fits]
         fingerprints = {c.gpu_id: backend.gpu_fingerprint(c.gpu_id) for c in fits}
+        probe_seed, probe_workload = capacity_draw or (seed, workload)
         tasks = (capacity.make_closed_tasks(profile, chosen, workload, seed=seed, gpu_fingerprints=fingerprints)
                  if closed else
-                 capacity.make_tasks(profile, chosen, buckets, workload, seed=seed, gpu_fingerprints=fingerprints))
-        results = backend.capacities(tasks, cache=cache, workers=workers)
+                 capacity.make_tasks(profile, chosen, buckets, probe_workload, seed=probe_seed, gpu_fingerprints=fingerprints))
+        report: dict[str, Any] = {} if progress is None else {"progress": lambda k, n: progress("capacities", k, n)}
+        results = backend.capacities(tasks, cache=cache, workers=workers, **report)
     caps: dict[str, dict[str, float]] = {}
     in_flight: dict[str, dict[str, float]] = {}
     endpoints: dict[str, tuple[str, int]] = {}
@@ -140,13 +186,36 @@ def _prepare(profile: Profile, workload: Any, seed: int, workers: int, cache: An
         ),
         min_replicas=opt.min_replicas,
         budget_usd_per_month=opt.budget_usd_per_month,
+        max_gpu_types=opt.max_gpu_types,
+        max_serverless_endpoints=opt.max_serverless_endpoints,
     )
     return _World(
         profile=profile, workload=workload, bucket_names=names, bucket_idx=bucket_idx, slots=slots,
         series=series, checks=checks, caps=caps, endpoints=endpoints, pod_usd_per_hour=pod_usd_per_hour,
         prices=prices, limits=limits, seed=seed, capacity_results=list(results), measured=measured,
-        in_flight=in_flight, worker_concurrency=_worker_concurrency(profile),
+        in_flight=in_flight, worker_concurrency=_worker_concurrency(profile), draws=draws,
+        sample=sample_days(draws[0], float(workload.horizon_s), float(opt.slot_seconds)) if draws else None,
     )
+
+
+def mean_demand(per_draw: Sequence[Sequence[SlotDemand]]) -> list[SlotDemand]:
+    """Each slot level's demand averaged over the traffic draws (the same slots and levels each).
+
+    The mean of K draws' one-minute-rate percentiles varies about 1/sqrt(K) as much between runs
+    as one draw's, which is what keeps the plan from flipping with the seed; verification then
+    checks the plan on every draw.
+    """
+    out = []
+    for levels in zip(*per_draw):
+        first = levels[0]
+        buckets = dict.fromkeys(b for lv in levels for b in lv.rate_per_s)
+        k = len(levels)
+        out.append(first.model_copy(update={
+            "rate_per_s": {b: sum(lv.rate_per_s.get(b, 0.0) for lv in levels) / k for b in buckets},
+            "busy_s": sum(lv.busy_s for lv in levels) / k,
+            "num_bursts": int(round(sum(lv.num_bursts for lv in levels) / k)),
+        }))
+    return out
 
 
 def _worker_concurrency(profile: Profile) -> int | None:
@@ -251,7 +320,32 @@ def _milp_inputs(
             f"modes ({', '.join(sorted(allowed))}): add prices: entries to the profile or allow "
             "other candidates.gpus / billing"
         )
-    return MilpInputs(pools=pools, slots=world.slots, headroom=profile.optimizer.headroom, limits=world.limits)
+    schedule, start_s, min_run = pod_schedule_settings(profile, world.slots)
+    return MilpInputs(pools=pools, slots=world.slots, headroom=profile.optimizer.headroom, limits=world.limits,
+                      pod_schedule=schedule, pod_start_s=start_s, pod_min_run_slots=min_run)
+
+
+def pod_schedule_settings(profile: Any, slots: Sequence[SlotDemand]) -> tuple[str, float, int]:
+    """(pod_schedule, seconds billed per pod start, minimum run in slots) from the profile.
+
+    per_slot is the default when the horizon has more than one slot. A start is billed the pod
+    provisioning delay (`billing.pod_provisioning_delay_seconds`, the one setting the simulator
+    also uses); the minimum run is `billing.pod_min_run_seconds` rounded up to whole slots
+    (default one slot).
+    """
+    opt = profile.optimizer
+    num_slots = len({s.slot for s in slots})
+    schedule = opt.pod_schedule or ("per_slot" if num_slots > 1 else "fixed")
+    start_s = float(billing.setting(profile.billing, "pod_provisioning_delay_seconds"))
+    min_run_s = getattr(profile.billing, "pod_min_run_seconds", None)
+    min_run = 1 if min_run_s is None else max(1, int(np.ceil(min_run_s / opt.slot_seconds - 1e-9)))
+    return schedule, start_s, min_run
+
+
+def day_period_slots(profile: Any) -> int | None:
+    """Slots per day when a day is a whole number of slots (the typical-day reduction's period)."""
+    per_day = 86400.0 / profile.optimizer.slot_seconds
+    return int(round(per_day)) if abs(per_day - round(per_day)) < 1e-9 and per_day >= 1 else None
 
 
 def _entries(result: SolverResult, inputs: MilpInputs, world: _World) -> list[PlanEntry]:
@@ -273,6 +367,8 @@ def _entries(result: SolverResult, inputs: MilpInputs, world: _World) -> list[Pl
         )
         if use.billing == "pod":
             entry.count = use.count
+            entry.pods_per_slot = list(use.pods_per_slot)
+            entry.pod_starts = use.pod_starts
         elif use.billing == "active":
             entry.active_workers = use.count
         else:
@@ -298,6 +394,8 @@ def _deploy(world: _World, backend: PlanningBackend, entry: PlanEntry) -> dict[s
     except (PlannerError, ImportError, AttributeError) as err:
         out["engine"] = None
         out["engine_note"] = f"engine settings unavailable: {err}"
+    if entry.billing == "pod" and entry.pods_per_slot and len(set(entry.pods_per_slot)) > 1:
+        out["schedule"] = pod_schedule_utc(world.profile, entry.pods_per_slot)
     if entry.billing == "serverless":
         sl = world.profile.billing.serverless
         out["serverless"] = {
@@ -310,4 +408,3 @@ def _deploy(world: _World, backend: PlanningBackend, entry: PlanEntry) -> dict[s
             "cached_model": sl.cold_start.cached_model,
         }
     return out
-

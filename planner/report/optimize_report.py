@@ -20,6 +20,7 @@ from planner.optimize.result import describe
 from planner.report import deploy as deploy_mod
 from planner.report import plan_plots
 from planner.report.answer import ALTERNATIVE_LABELS, answer_markdown, pct, relative_cost, seconds, slo_of
+from planner.report import schedule
 from planner.report.files import check_output_dir, write_folder
 from planner.report.finance_text import CSV_NAME, cost_lines_csv, finance_markdown
 from planner.report.html_page import render_page
@@ -41,6 +42,9 @@ def _figures(result: Any, arts: Any) -> dict[str, bytes]:
     out = {"demand.png": plan_plots.demand_figure(
         result.demand, None if arts is None else arts.provisioned_per_window, result.headroom or 0.9, result.horizon_s,
         unit="users" if users else "requests/s")}
+    pods = schedule.schedule_figure(result)
+    if pods is not None:
+        out["schedule.png"] = pods
     if arts is not None:
         out["latency.png"] = plan_plots.latency_figure(arts.ttft_s, arts.tpot_s, result.slo_ttft_seconds,
                                                        result.slo_tpot_seconds)
@@ -149,6 +153,7 @@ def render_markdown(result: Any, images: dict[str, str] | None = None, *, comman
     ]
     md += _img(images, "alternatives.png", "alternatives")
     md += ["## Demand and capacity", ""] + _img(images, "demand.png", "demand vs capacity")
+    md += schedule.schedule_lines(result, images.get("schedule.png")) + schedule.solver_lines(result)
     md += [
         f"Each {result.demand.slot_seconds:g} s slot is planned for the "
         f"{pct(result.demand_percentile or 0.99, 0)} quantile of its one-minute rates (bursts count), split into "
@@ -263,6 +268,10 @@ def write_report(result: Any, arts: Any, directory: str | Path, *, profile: Prof
         dep.mkdir()
         for rel, (text, _executable) in deploy_mod.deploy_files(result.deploy, result.profile).items():
             (dep / rel).write_text(text)
+        for e in result.deploy:
+            pod_schedule = schedule.schedule_file(e)
+            if pod_schedule is not None:
+                (dep / f"{e['gpu']}-tp{e['tensor_parallel_size']}-pod.schedule.tsv").write_text(pod_schedule)
 
     # The whole folder is drawn in a temporary folder and moved in at the end (files.write_folder).
     return write_folder(directory, fill, what="--report", executable=lambda rel: rel.suffix == ".sh")

@@ -10,6 +10,7 @@ from planner.errors import PlannerError
 from planner.inputs.profile import (
     MAX_TOKENS,
     DiurnalArrivals,
+    WEEKDAYS,
     EmpiricalSizes,
     FixedSizes,
     GammaArrivals,
@@ -76,8 +77,16 @@ def _onoff_rates(spec: OnOffArrivals, horizon: float, rng: np.random.Generator) 
 
 
 def diurnal_rate_per_s(spec: DiurnalArrivals, clock_hours: np.ndarray) -> np.ndarray:
-    """Rate at each clock hour (0-24) of the day for a diurnal spec, requests/s."""
+    """Rate at each clock hour for a diurnal spec, requests/s.
+
+    Clock hours count from midnight of the first day (start_hour + t / 3600): 0-24 is the first
+    day, 24-48 the second, and each day takes its weekday's factor (`day_factors`).
+    """
+    clock_hours = np.asarray(clock_hours, dtype=np.float64)
     h = np.mod(clock_hours, 24.0)
+    first = WEEKDAYS.index(spec.start_weekday)
+    day = (first + np.floor(clock_hours / 24.0).astype(np.int64)) % 7
+    factors = np.asarray(spec.day_factors())
     if spec.hourly_multipliers is not None:
         m = np.asarray(spec.hourly_multipliers, dtype=np.float64)
         shape = m[np.minimum(h.astype(np.int64), 23)]
@@ -89,7 +98,9 @@ def diurnal_rate_per_s(spec: DiurnalArrivals, clock_hours: np.ndarray) -> np.nda
         shape = 1.0 + a * np.cos(2 * np.pi * (h - spec.peak_hour) / 24.0)
         norm = 1.0 if spec.mean_rate_per_s is not None else 1.0 + a
     level = spec.mean_rate_per_s if spec.mean_rate_per_s is not None else spec.peak_rate_per_s
-    return level * shape / norm
+    if spec.mean_rate_per_s is None:
+        factors = factors / factors.max()  # the peak is the busiest day's
+    return level * shape / norm * factors[day]
 
 
 def _diurnal_rates(spec: DiurnalArrivals, horizon: float) -> tuple[np.ndarray, np.ndarray]:
@@ -133,7 +144,7 @@ def expected_requests(spec: SyntheticArrivals, horizon_s: float) -> float:
         cycle = spec.mean_burst_seconds + spec.mean_gap_seconds
         return (spec.base_rate_per_s * spec.mean_gap_seconds + spec.burst_rate_per_s * spec.mean_burst_seconds) / cycle * horizon_s
     if isinstance(spec, DiurnalArrivals):
-        return float(np.max(diurnal_rate_per_s(spec, np.arange(0, 24, 0.25)))) * horizon_s
+        return float(np.max(diurnal_rate_per_s(spec, np.arange(0, 7 * 24, 0.25)))) * horizon_s
     if isinstance(spec, PiecewiseArrivals):
         return max(s.rate_per_s for s in spec.segments) * horizon_s
     return 0.0
