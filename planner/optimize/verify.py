@@ -276,6 +276,8 @@ def verify(
     for ep, (sub, sel) in zip(ep_names, shares):
         gpu, tp = world.endpoints[ep]
         f = fleet[ep]
+        if f["schedule"] is not None and max(f["schedule"]) == 0 and f["max"] == 0 and sel is not None and len(sel) == 0:
+            continue  # scheduled pods with none up in the days simulated, and no request for them: nothing to run
         prices = _prices_for(world, gpu, tp)
         extra: dict[str, Any] = {} if f["schedule"] is None else {
             "pod_schedule": f["schedule"], "pod_schedule_slot_s": slot_s, "pod_provision_s": provision_s,
