@@ -20,6 +20,7 @@ measured GPUs (the rule in its docstring), and `leave_one_out()` checks that rul
 from __future__ import annotations
 
 import json
+from bisect import bisect_right
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -268,3 +269,18 @@ def measured_tables(gpu_id: str) -> MeasuredTables | None:
         return None
     return MeasuredTables(gpu_id, path, meta)
 
+
+def segment_line(xs: list[float], ys: list[float], x0: float, x1: float) -> tuple[float, float] | None:
+    """(value at x0, slope) when [x0, x1] lies in one linear piece of the interpolation of ys over
+    xs (flat before xs[0], proportional past xs[-1]); None when it crosses a grid point."""
+    if x0 >= xs[-1]:
+        return ys[-1] * x0 / xs[-1], ys[-1] / xs[-1]
+    if x1 <= xs[0]:
+        return ys[0], 0.0
+    if x0 < xs[0]:
+        return None
+    i = bisect_right(xs, x0)
+    if x1 > xs[i]:
+        return None
+    slope = (ys[i] - ys[i - 1]) / (xs[i] - xs[i - 1])
+    return ys[i - 1] + slope * (x0 - xs[i - 1]), slope

@@ -51,6 +51,11 @@ _max_reduce = np.maximum.reduce
 _M_GRID = [float(m) for m in K.M_GRID]
 
 
+# 0, 1, 2, ... shared by every decode run (sliced, never written)
+_STEPS = np.arange(1 << 16, dtype=np.float64)
+_STEPS.flags.writeable = False
+
+
 def _lerp_list(xs: list[float], ys: list[float], x: float) -> float:
     """Linear interpolation on sorted xs; beyond the ends: proportional to x (size-scaled)."""
     if x <= xs[0]:
@@ -403,10 +408,19 @@ class StepTimeModel:
         const = self._const_cache.get((b, b))
         if const is None:
             const = self._batch_const_s(b, b)
-        steps = np.arange(num_steps, dtype=np.float64)
+        steps = _STEPS[:num_steps] if num_steps <= _STEPS.size else np.arange(num_steps, dtype=np.float64)
         row = self._dec_row(b)
         xs = self.dec_ctx
         mean0 = (float(_add_reduce(ctx)) + b) / b
+        if not self.n_sliding:
+            # The run's mean context moves by one per step: inside one segment of the compiled row
+            # (or past its end) the attention is a straight line in the step index.
+            line = K.segment_line(xs, row, mean0, mean0 + (num_steps - 1))
+            if line is not None:
+                a0, slope = line
+                out = steps * (self.n_full * slope)
+                out += const + self.n_full * a0
+                return out
         out = np.full(num_steps, const)
         if self.n_full:
             out += self.n_full * self._interp_vec(mean0 + steps, xs, row)
