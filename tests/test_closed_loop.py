@@ -13,7 +13,7 @@ from planner.inputs.profile import ExponentialThink, FixedSizes, Profile, Unifor
 from planner.sim import FleetSpec, LinearStepModel, simulate
 from planner.scenario import bench_closed_loop
 from planner.traffic.closed_loop import ClosedLoop, fixed_closed_loop
-from tests.sim_helpers import setup as make_setup
+from sim_helpers import setup as make_setup
 
 LINEAR = LinearStepModel(fixed_s=0.01, per_decode_s=0.001)
 
