@@ -281,11 +281,16 @@ def test_public_api_imports():
 def test_capacity_fingerprint_covers_the_code_and_the_data_tables():
     """The capacity cache key hashes every module a capacity depends on after the moves, and the
     catalog's data tables (kernel tables), so a change there cannot reuse a stale capacity."""
+    import planner
     from planner.capacity.cache import FINGERPRINT_PACKAGES, fingerprint_files
+    from planner.resources import data_dir
 
+    # The imported package, which under CI is the installed copy rather than this checkout.
+    root = Path(planner.__file__).resolve().parent
     files = set(fingerprint_files())
     for pkg in FINGERPRINT_PACKAGES:
-        assert set((ROOT / pkg).rglob("*.py")) <= files
-    assert ROOT / "scenario.py" in files
-    tables = [f for f in (ROOT.parent / "gpu_catalog").rglob("*") if f.is_file() and f.suffix not in (".yaml", ".yml", ".md")]
-    assert set(tables) <= files
+        assert set((root / pkg).rglob("*.py")) <= files
+    assert root / "scenario.py" in files
+    catalog = Path(data_dir("gpu_catalog"))
+    tables = [f for f in catalog.rglob("*") if f.is_file() and f.suffix not in (".yaml", ".yml", ".md")]
+    assert tables and set(tables) <= files
