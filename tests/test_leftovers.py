@@ -44,3 +44,22 @@ def test_old_leftovers_of_earlier_versions_go(tmp_path: Path) -> None:
     os.utime(unrelated, (past, past))
     assert remove_stale_temps(tmp_path, "rep") == 1
     assert not old.exists() and recent.exists() and unrelated.exists()
+
+
+def test_a_rewritten_report_keeps_no_earlier_deploy_files(tmp_path: Path) -> None:
+    """A report written again into its folder replaces deploy/ whole (no stale plan's script), and
+    leaves the user's other files beside the report alone."""
+
+    def report(script: str):
+        def fill(d: Path) -> None:
+            (d / "deploy").mkdir()
+            (d / "deploy" / script).write_text("#!/bin/sh\n")
+            (d / "report.md").write_text(script)
+        return fill
+
+    rep = tmp_path / "rep"
+    files.write_folder(rep, report("h100-sxm-tp1-pod.sh"), replace_dirs=("deploy",))
+    (rep / "notes.txt").write_text("mine")
+    files.write_folder(rep, report("h100-pcie-tp1-pod.sh"), replace_dirs=("deploy",))
+    assert sorted(p.name for p in (rep / "deploy").iterdir()) == ["h100-pcie-tp1-pod.sh"]
+    assert (rep / "notes.txt").read_text() == "mine"

@@ -169,13 +169,16 @@ def write_text(path: str | os.PathLike[str], text: str, **kwargs: Any) -> Path:
 
 
 def write_folder(directory: str | os.PathLike[str], fill: Callable[[Path], None], *,
-                 what: str = "output folder", executable: Callable[[Path], bool] | None = None) -> list[Path]:
+                 what: str = "output folder", executable: Callable[[Path], bool] | None = None,
+                 replace_dirs: tuple[str, ...] = ()) -> list[Path]:
     """Write a folder of files whole or not at all.
 
     `fill(tmp)` writes everything into a fresh temporary folder beside `directory`; then the
     folder is renamed into place, or, when `directory` already exists, each file is renamed over
-    its namesake (other files there are left alone). Files get `file_mode()`, and execute
-    permission where `executable(relative_path)` says so.
+    its namesake (other files there are left alone, except inside the subfolders named in
+    `replace_dirs`, which are replaced whole: a deploy folder must not keep an earlier plan's
+    scripts). Files get `file_mode()`, and execute permission where `executable(relative_path)`
+    says so.
 
     Returns:
         The files written, sorted.
@@ -207,6 +210,9 @@ def write_folder(directory: str | os.PathLike[str], fill: Callable[[Path], None]
                 if (dst.exists() and not dst.is_file()) or any(
                         q.exists() and not q.is_dir() for q in dst.parents if d in q.parents):
                     raise PlannerError(f"{what} {d}: {dst} is in the way (not a file); remove it or choose another folder")
+            for name in replace_dirs:
+                if (tmp / name).is_dir() and (d / name).is_dir():
+                    shutil.rmtree(d / name)
             written = []
             for f in files:
                 dst = d / f.relative_to(tmp)

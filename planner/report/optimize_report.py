@@ -274,7 +274,8 @@ def write_report(result: Any, arts: Any, directory: str | Path, *, profile: Prof
                 (dep / f"{e['gpu']}-tp{e['tensor_parallel_size']}-pod.schedule.tsv").write_text(pod_schedule)
 
     # The whole folder is drawn in a temporary folder and moved in at the end (files.write_folder).
-    return write_folder(directory, fill, what="--report", executable=lambda rel: rel.suffix == ".sh")
+    return write_folder(directory, fill, what="--report", executable=lambda rel: rel.suffix == ".sh",
+                        replace_dirs=("deploy",))
 
 
 def _with_profile(result: Any, profile: Profile | None) -> Any:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# h100-sxm x 1 GPU(s) per pod; run this on each of the 1 pod(s) of the plan.
+# h100-pcie x 1 GPU(s) per pod; run this on each of the 1 pod(s) of the plan.
 # vLLM 0.24.0, the release the plan's step times describe: run it in the image vllm/vllm-openai:v0.24.0 (or pip install vllm==0.24.0).
 # Disk: the checkpoint meta-llama/Llama-3.1-8B-Instruct holds 16.1 GB of weights; give the pod at least 17 GB of volume for them.
 set -euo pipefail
