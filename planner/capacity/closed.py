@@ -21,7 +21,8 @@ import numpy as np
 
 from planner.capacity.buckets import WARMUP_FRACTION
 from planner.capacity.search import CandidateCheck, CapacityResult
-from planner.traffic.closed_loop import ClosedLoop, SizeList, mean_think_seconds
+from planner.traffic.closed_loop import ClosedLoop, SizeList, closed_arrivals, mean_think_seconds
+from planner.inputs.profile import Profile
 
 MAX_USERS = 1 << 16  # the search stops doubling here (a replica past this is never the bottleneck)
 PROBE_REQUESTS_PER_USER = 4  # a probe sends at least this many requests per user
@@ -80,13 +81,13 @@ def max_users_under_slo(
     return UsersBisection(users=lo, attainment=lo_att, evaluations=evals)
 
 
-def probe_loop(profile: Any, prompt: tuple[int, ...], output: tuple[int, ...], users: int, num_requests: int,
+def probe_loop(profile: Profile, prompt: tuple[int, ...], output: tuple[int, ...], users: int, num_requests: int,
                seed: int) -> Any:
     """The closed loop one probe plays: `users` users with the profile's think time sending the
     sample's sizes in order, max(num_requests, 4 per user) requests in all."""
     return ClosedLoop(
         users=users,
-        think=profile.traffic.arrivals.think_time_seconds,
+        think=closed_arrivals(profile).think_time_seconds,
         sizes=SizeList(prompt, output),
         max_requests=max(num_requests, PROBE_REQUESTS_PER_USER * users),
         seed=seed,
@@ -94,7 +95,7 @@ def probe_loop(profile: Any, prompt: tuple[int, ...], output: tuple[int, ...], u
     )
 
 
-def _attainment_fn(profile: Any, task: Any, simulate: Callable[..., Any]) -> Callable[[int], float]:
+def _attainment_fn(profile: Profile, task: Any, simulate: Callable[..., Any]) -> Callable[[int], float]:
     """users -> SLO attainment of one replica serving a closed loop of that many users.
 
     Scored: requests sent after the first wave and the warm-up share, and before the last
@@ -103,7 +104,7 @@ def _attainment_fn(profile: Any, task: Any, simulate: Callable[..., Any]) -> Cal
     """
     from planner.sim.metrics import request_slo  # noqa: PLC0415  (the one SLO rule)
 
-    think_s = mean_think_seconds(profile.traffic.arrivals.think_time_seconds)
+    think_s = mean_think_seconds(closed_arrivals(profile).think_time_seconds)
 
     def attainment_at(users: int) -> float:
         loop = probe_loop(profile, task.prompt_tokens, task.output_tokens, users, task.num_requests, task.seed)
@@ -137,12 +138,12 @@ def users_hint(check: CandidateCheck | None, mean_output: float, think_s: float,
     return max(1, round(rate_hint * (latency + think_s)))
 
 
-def run_closed_task(task: Any, simulate: Callable[..., Any], check: CandidateCheck | None, profile: Any,
+def run_closed_task(task: Any, simulate: Callable[..., Any], check: CandidateCheck | None, profile: Profile,
                     rate_hint: float) -> CapacityResult:
     """Answer one closed-loop capacity question (a CapacityTask with closed=True) by bisection on users."""
     started = time.perf_counter()
     fn = _attainment_fn(profile, task, simulate)
-    think_s = mean_think_seconds(profile.traffic.arrivals.think_time_seconds)
+    think_s = mean_think_seconds(closed_arrivals(profile).think_time_seconds)
     hint = users_hint(check, float(np.mean(task.output_tokens)), think_s, rate_hint)
     found = max_users_under_slo(fn, profile.slo.attainment, hint)
     rate, in_flight = getattr(fn, "stats", {}).get(found.users, (0.0, None))

@@ -29,6 +29,7 @@ from planner.capacity.cache import CapacityCache, cache_key
 from planner.capacity.search import CandidateCheck, CapacityResult, max_rate_under_slo
 from planner.errors import PlannerError
 from planner.inputs.profile import Profile
+from planner.traffic.closed_loop import closed_arrivals
 
 # --------------------------------------------------------------------- simulation plumbing ---
 
@@ -203,7 +204,7 @@ def run_task(task: CapacityTask, simulate: Callable[..., Any] | None = None) -> 
     )
 
 
-def _task_key(profile: Any, gpu_id: str, tp: int, gpu_fingerprints: dict[str, str] | None,
+def _task_key(profile: Profile, gpu_id: str, tp: int, gpu_fingerprints: dict[str, str] | None,
               prompt: tuple[int, ...], output: tuple[int, ...], seed: int, num_requests: int, **extra: Any) -> str:
     """The cache key of one capacity question: everything its answer depends on."""
     return cache_key(
@@ -256,7 +257,7 @@ def make_tasks(
 
 
 def make_closed_tasks(
-    profile: Any,
+    profile: Profile,
     candidates: Sequence[tuple[str, int]],
     loop: Any,
     *,
@@ -270,7 +271,7 @@ def make_closed_tasks(
     prompt = tuple(int(x) for x in prompt_arr)
     output = tuple(int(x) for x in output_arr)
     profile_json = profile.model_dump_json()
-    think = profile.traffic.arrivals.think_time_seconds
+    think = closed_arrivals(profile).think_time_seconds
     tasks = []
     for gpu_id, tp in candidates:
         key = _task_key(profile, gpu_id, tp, gpu_fingerprints, prompt, output, seed, num_requests,

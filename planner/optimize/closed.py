@@ -16,9 +16,10 @@ from typing import Any
 from planner.errors import PlannerError
 from planner.optimize.demand import DemandSeries
 from planner.optimize.milp import SlotDemand
+from planner.inputs.profile import Profile
 
 
-def closed_loop_for_plan(profile: Any, seed: int) -> Any:
+def closed_loop_for_plan(profile: Profile, seed: int) -> Any:
     """The profile's closed loop, checked for what planning needs (a horizon to price)."""
     from planner.traffic import closed_loop  # noqa: PLC0415
 

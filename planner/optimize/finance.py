@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from planner import billing
 from planner.errors import PlannerError
 from planner.units import MONTHS_PER_YEAR
+from planner.inputs.profile import Profile
 
 TOKENIZER_NOTE = (
     "the hosted API bills tokens counted by its own tokenizer; the counts here are the profile's "
@@ -189,7 +190,7 @@ def compare_hosted(
     )
 
 
-def plan_finance(profile: Any, horizon_s: float, num_requests: int, input_tokens: int, output_tokens: int,
+def plan_finance(profile: Profile, horizon_s: float, num_requests: int, input_tokens: int, output_tokens: int,
                  inputs: Any, milp_cost_per_month_usd: float | None, cost_per_month_usd: float) -> Finance:
     """The finance summary of a solved and simulated plan, with the profile's hosted API beside it.
 

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from planner import billing
+from planner.inputs.profile import Profile
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-def traffic_clock(profile: Any) -> tuple[int, float, str]:
+def traffic_clock(profile: Profile) -> tuple[int, float, str]:
     """(weekday at t = 0, Monday = 0; local hour at t = 0; IANA zone) of the traffic's clock.
 
     A diurnal profile says them (start_weekday, start_hour, timezone); other traffic starts at
@@ -24,7 +25,7 @@ def traffic_clock(profile: Any) -> tuple[int, float, str]:
     return 0, 0.0, "UTC"
 
 
-def pod_schedule_utc(profile: Any, pods_per_slot: Sequence[int]) -> dict[str, Any]:
+def pod_schedule_utc(profile: Profile, pods_per_slot: Sequence[int]) -> dict[str, Any]:
     """A pod pool's schedule as weekly start/stop times in UTC: what a cron job or scaler applies.
 
     Scale-ups start `pod_provisioning_delay_seconds` before their slot (the simulator does the

@@ -325,7 +325,7 @@ def _milp_inputs(
                       pod_schedule=schedule, pod_start_s=start_s, pod_min_run_slots=min_run)
 
 
-def pod_schedule_settings(profile: Any, slots: Sequence[SlotDemand]) -> tuple[str, float, int]:
+def pod_schedule_settings(profile: Profile, slots: Sequence[SlotDemand]) -> tuple[str, float, int]:
     """(pod_schedule, seconds billed per pod start, minimum run in slots) from the profile.
 
     per_slot is the default when the horizon has more than one slot. A start is billed the pod
@@ -342,7 +342,7 @@ def pod_schedule_settings(profile: Any, slots: Sequence[SlotDemand]) -> tuple[st
     return schedule, start_s, min_run
 
 
-def day_period_slots(profile: Any) -> int | None:
+def day_period_slots(profile: Profile) -> int | None:
     """Slots per day when a day is a whole number of slots (the typical-day reduction's period)."""
     per_day = 86400.0 / profile.optimizer.slot_seconds
     return int(round(per_day)) if abs(per_day - round(per_day)) < 1e-9 and per_day >= 1 else None

@@ -24,7 +24,15 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from planner.errors import PlannerError
-from planner.inputs.profile import ClosedArrivals, ExponentialThink, FixedSizes, FixedThink, LognormalThink, UniformThink
+from planner.inputs.profile import (
+    ClosedArrivals,
+    ExponentialThink,
+    FixedSizes,
+    FixedThink,
+    LognormalThink,
+    Profile,
+    UniformThink,
+)
 from planner.traffic.generation import generate_workload, resolve_traffic
 from planner.traffic.synthetic import cap_sizes, request_sizes
 from planner.traffic.workload import TokenStats, _token_stats
@@ -231,6 +239,14 @@ def _describe_think(think: Any) -> str:
     return f"{think.distribution}({fields})"
 
 
+def closed_arrivals(profile: Profile) -> ClosedArrivals:
+    """The profile's `arrivals: {process: closed}` section (refused for open-loop traffic)."""
+    arrivals = profile.traffic.arrivals
+    if not isinstance(arrivals, ClosedArrivals):
+        raise PlannerError(f"traffic.arrivals.process is {arrivals.process!r}, not 'closed'")
+    return arrivals
+
+
 def closed_loop(source: Any, seed: int | None = None, max_model_len: int | None = None) -> ClosedLoop:
     """The closed loop a profile's (or a TrafficSection's) `arrivals: {process: closed}` describes.
 
@@ -300,7 +316,7 @@ def closed_loop_stats(loop: ClosedLoop, profile: str | None = None) -> ClosedLoo
     )
 
 
-def traffic_for_simulation(profile: Any, seed: int | None = None, max_model_len: int | None = None) -> Any:
+def traffic_for_simulation(profile: Profile, seed: int | None = None, max_model_len: int | None = None) -> Any:
     """What planner.sim.simulate takes for a profile's traffic: its drawn Workload, or its ClosedLoop."""
     if profile.traffic.closed_loop:
         return closed_loop(profile, seed, max_model_len)
