@@ -195,3 +195,21 @@ def test_plan_assumptions_price_only_the_billing_modes_used():
     assert not [a for a in pods if "serverless" in a]
 
 
+
+
+def test_real_check_leaves_out_tp_over_a_gpu_without_an_interconnect_figure():
+    """A candidate list crossing GPUs with TP 1 and 2 is the shipped week profile's: a GPU whose
+    catalog entry gives no interconnect bandwidth is left out at TP 2 with the reason, not a crash."""
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0}, model={"name": "llama-3.1-8b"},
+                        candidates={"gpus": ["h100-nvl"]})
+    check = C.check_candidate(profile, "h100-nvl", 2, 500, 600)
+    assert not check.fits and "interconnect" in (check.reason or "")
+
+
+def test_real_check_leaves_out_a_gpu_whose_catalog_entry_has_no_tensor_rate():
+    """rtx-3090's catalog entry has no sourced bf16 rate: the transfer rule cannot scale the measured
+    kernels to it, so the optimizer leaves it out with the reason (and `planner perf` says so)."""
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0}, model={"name": "llama-3.1-8b"},
+                        candidates={"gpus": ["rtx-3090"]})
+    check = C.check_candidate(profile, "rtx-3090", 1, 500, 600)
+    assert not check.fits and "bf16_flops_per_s" in (check.reason or "")

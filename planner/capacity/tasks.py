@@ -97,7 +97,10 @@ def check_candidate(
             fits=False,
             reason=f"KV cache holds {view.kv_cache_tokens} tokens, less than one p99 request ({tokens_p99})",
         )
-    sm = cand.step_model
+    try:
+        sm = cand.step_model
+    except PlannerError as err:  # e.g. TP over GPUs whose catalog entry has no interconnect figure
+        return CandidateCheck(**base, fits=False, reason=str(err))
     ttft = float(sm.prefill_seconds(int(prompt_p50)))
     tpot = float(sm.step_seconds(np.array([max(prompt_p50, 1)], dtype=np.int64)))
     base.update(unloaded_ttft_s=ttft, unloaded_tpot_s=tpot)

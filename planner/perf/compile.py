@@ -79,6 +79,12 @@ def compile_constants(
     gid = getattr(gpu, "id", "gpu")
     if tables is None:
         raise PlannerError("no kernel tables found (gpu_catalog/kernels/): reinstall planner")
+    if not tables.has_gemm("bf16"):
+        # the transfer rule scales measured kernels by the spec sheet's dense tensor rate
+        raise PlannerError(
+            f"GPU {gid!r} has no bf16 tensor-core rate in the catalog (bf16_flops_per_s), so its step "
+            f"times cannot be estimated: add the figure to its YAML, or leave the GPU out of candidates.gpus"
+        )
     notes: list[str] = []
     estimated = not tables.measured
     if estimated:
