@@ -5,9 +5,16 @@ loop of `concurrency` clients at fixed ISL/OSL; mean TTFT and mean TPOT) on H100
 bench/data/silicon_vllm_agg.csv keeps its vLLM aggregated-serving rows whose model has a planner
 preset (`python -m planner.perf.refresh_tables` writes it). Each distinct configuration (duplicates
 across engine versions merged: their mean) is simulated as that benchmark ran: one replica at the
-row's TP and format, `users` = concurrency, fixed ISL/OSL, 10 requests per user with the first wave
+row's TP and format, `users` = concurrency, fixed ISL, 10 requests per user with the first wave
 at t = 0 included, no think time. Printed: measured vs planner mean TTFT and mean TPOT per row and
 summaries by GPU, model, TP and engine version.
+
+Output lengths: with exactly OSL tokens each, the simulated users phase-lock (the requests that
+prefill in one step finish in one step and come back together, so every prompt waits behind a
+whole group's prefill); the measured TTFTs rule that out (docs/perf.md). By default the output
+lengths are spread uniformly by +-5% around OSL (`--output-spread`, the mean stays OSL), which lets
+the users drift apart; `--output-spread 0` is the exact-length protocol, and `--sensitivity`
+prints the summaries for spreads 0, 1%, 5% and 10% side by side.
 
 H100 rows are the only ones anything was fitted to (the step model's two engine constants,
 `--fit`); H200 and B200 rows are the test set and are summarised separately. A row whose measured
@@ -17,6 +24,7 @@ predict a mean TTFT above 2 s for it.
     python bench/silicon.py                 # all rows, 2 worker processes, progress on stderr
     python bench/silicon.py --sample 6      # a few rows (what the test suite runs)
     python bench/silicon.py --fit           # refit the two engine constants on the H100 rows
+    python bench/silicon.py --sensitivity   # the summaries at output spreads 0, 1%, 5%, 10%
     python bench/silicon.py --json out.json
 """
 
@@ -41,6 +49,8 @@ OVERLOADED_MEASURED_S = 5.0
 OVERLOADED_PREDICTED_S = 2.0
 TRAIN_GPUS = ("h100-sxm",)
 TEST_GPUS = ("h200", "b200")
+OUTPUT_SPREAD = 0.05
+SENSITIVITY_SPREADS = (0.0, 0.01, 0.05, 0.10)
 
 # aiconfigurator's names -> planner presets / catalog ids
 MODEL_PRESETS = {
@@ -132,7 +142,8 @@ def load_rows(path: Path = DATA) -> tuple[list[Row], dict[str, int]]:
     return rows, dict(skipped)
 
 
-def simulate_row(row: Row, requests_per_user: int = 10, overrides: dict[str, float] | None = None) -> Row:
+def simulate_row(row: Row, requests_per_user: int = 10, overrides: dict[str, float] | None = None,
+                 output_spread: float = OUTPUT_SPREAD) -> Row:
     """The planner's closed-loop simulation of one row (mean TTFT and TPOT, ms)."""
     import dataclasses  # noqa: PLC0415
 
@@ -152,7 +163,7 @@ def simulate_row(row: Row, requests_per_user: int = 10, overrides: dict[str, flo
             setup = dataclasses.replace(setup, step_model=step)
         out = bench_closed_loop(
             row.model, row.gpu, row.tp, users=row.users, prompt_tokens=row.isl, output_tokens=row.osl,
-            requests_per_user=requests_per_user, setup=setup,
+            requests_per_user=requests_per_user, setup=setup, output_spread=output_spread,
         )
         row.pred_ttft_ms = out.mean_ttft_s * 1e3
         row.pred_tpot_ms = out.mean_tpot_s * 1e3
@@ -162,12 +173,12 @@ def simulate_row(row: Row, requests_per_user: int = 10, overrides: dict[str, flo
 
 
 def run(rows: list[Row], workers: int, requests_per_user: int = 10,
-        overrides: dict[str, float] | None = None) -> list[Row]:
+        overrides: dict[str, float] | None = None, output_spread: float = OUTPUT_SPREAD) -> list[Row]:
     """Simulate every row in a process pool; progress on stderr when it is a terminal."""
     done: list[Row] = []
     t0 = time.perf_counter()
     show = sys.stderr.isatty()
-    args = [(r, requests_per_user, overrides) for r in rows]
+    args = [(r, requests_per_user, overrides, output_spread) for r in rows]
     if workers <= 1:
         results = (simulate_row(*a) for a in args)
         for i, r in enumerate(results, 1):
@@ -248,7 +259,7 @@ def report(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def fit(rows: list[Row], workers: int) -> dict[str, float]:
+def fit(rows: list[Row], workers: int, output_spread: float = OUTPUT_SPREAD) -> dict[str, float]:
     """Fit layer_fixed_s and step_overhead_s on the H100 rows: both add to every step, so a row's
     simulated mean TPOT is (to first order) linear in them; three simulations give the slopes,
     least squares on log(predicted / measured) the values."""
@@ -260,7 +271,8 @@ def fit(rows: list[Row], workers: int) -> dict[str, float]:
 
     def tpots(overrides: dict[str, float]) -> np.ndarray:
         copies = [Row(**{k: v for k, v in asdict(r).items()}) for r in train]
-        return np.array([r.pred_tpot_ms for r in run(copies, workers, overrides=overrides)])
+        return np.array([r.pred_tpot_ms for r in run(copies, workers, overrides=overrides,
+                                                      output_spread=output_spread)])
 
     base = tpots({"layer_fixed_s": 0.0, "step_overhead_s": 0.0})
     d_layer = (tpots({"layer_fixed_s": probe["layer_fixed_s"], "step_overhead_s": 0.0}) - base) / probe["layer_fixed_s"]
@@ -277,20 +289,41 @@ def fit(rows: list[Row], workers: int) -> dict[str, float]:
     return result
 
 
+def sensitivity(rows: list[Row], workers: int, requests_per_user: int) -> str:
+    """The test-set and H100 summaries at each output spread of SENSITIVITY_SPREADS (a table)."""
+    out = ["| output spread | rows | n | TPOT median abs error | TPOT median error | TPOT within 20% | "
+           "TTFT median abs error (not overloaded) | TTFT median error | overloaded predicted > 2 s |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for spread in SENSITIVITY_SPREADS:
+        copies = [Row(**{k: v for k, v in asdict(r).items()}) for r in rows]
+        done = run(copies, workers, requests_per_user, output_spread=spread)
+        label = "0 (exact lengths)" if spread == 0 else f"+-{spread:.0%}"
+        for name, gpus in (("test: H200 + B200", TEST_GPUS), ("fit: H100", TRAIN_GPUS)):
+            out.append(f"| {label} " + _line(name, summarize([r for r in done if r.gpu in gpus])))
+    return "\n".join(out)
+
+
 DOCS = ROOT / "docs" / "perf.md"
 DOCS_BEGIN = "<!-- bench/silicon.py --write-docs: begin -->"
 DOCS_END = "<!-- bench/silicon.py --write-docs: end -->"
+DOCS_SPREAD = "Sensitivity to the output-length spread (`python bench/silicon.py --sensitivity`):"
 
 
-def write_docs(rows: list[Row], skipped: dict[str, int], seconds: float, workers: int) -> None:
+def write_docs(rows: list[Row], skipped: dict[str, int], seconds: float, workers: int,
+               spread_table: str = "", output_spread: float = OUTPUT_SPREAD) -> None:
     """Replace the generated part of docs/perf.md's validation section with this run."""
     table = report(rows)
     summary, _, by = table.partition("\n\nSummary")
     text = DOCS.read_text()
     a, b = text.index(DOCS_BEGIN) + len(DOCS_BEGIN), text.index(DOCS_END)
     left = ", ".join(f"{v} {k}" for k, v in sorted(skipped.items()))
+    if not spread_table and DOCS_SPREAD in text[a:b]:  # keep the last --sensitivity table
+        old = text[a:b]
+        spread_table = old[old.index(DOCS_SPREAD) + len(DOCS_SPREAD):].split("\n\n")[1]
+    spread = (f"\n\n{DOCS_SPREAD}\n\n{spread_table}" if spread_table else "")
     block = (f"\n\n{len(rows)} distinct configurations ({sum(len(r.ids) for r in rows)} csv rows) simulated in "
-             f"{seconds:.0f} s with {workers} worker processes; left out: {left}.\n\nSummary" + by
+             f"{seconds:.0f} s with {workers} worker processes, output lengths spread +-{output_spread:.0%}; "
+             f"left out: {left}.\n\nSummary" + by + spread
              + "\n\n<details><summary>Every row: measured vs planner</summary>\n\n" + summary + "\n\n</details>\n\n")
     DOCS.write_text(text[:a] + block + text[b:])
 
@@ -302,6 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=0, help="simulate only N rows spread over the table")
     parser.add_argument("--requests-per-user", type=int, default=10)
     parser.add_argument("--fit", action="store_true", help="refit the two engine constants on the H100 rows")
+    parser.add_argument("--output-spread", type=float, default=OUTPUT_SPREAD,
+                        help="output lengths uniform in OSL x [1 - s, 1 + s] (0: exact lengths)")
+    parser.add_argument("--sensitivity", action="store_true",
+                        help="also print the summaries at output spreads 0, 1%%, 5%%, 10%%")
     parser.add_argument("--json", type=Path, help="also write the rows and summaries as JSON")
     parser.add_argument("--write-docs", action="store_true",
                         help="replace the validation section of docs/perf.md with this run's tables")
@@ -311,15 +348,18 @@ def main(argv: list[str] | None = None) -> int:
         step = max(1, len(rows) // args.sample)
         rows = rows[::step][: args.sample]
     if args.fit:
-        print(json.dumps(fit(rows, args.workers), indent=1))
+        print(json.dumps(fit(rows, args.workers, args.output_spread), indent=1))
         return 0
     t0 = time.perf_counter()
-    rows = run(rows, args.workers, args.requests_per_user)
+    rows = run(rows, args.workers, args.requests_per_user, output_spread=args.output_spread)
     print(report(rows))
+    spread_table = sensitivity(rows, args.workers, args.requests_per_user) if args.sensitivity else ""
+    if spread_table:
+        print("\n" + DOCS_SPREAD + "\n\n" + spread_table)
     print(f"\nLeft out: {json.dumps(skipped)}")
     print(f"{len(rows)} configurations simulated in {time.perf_counter() - t0:.0f} s with {args.workers} workers")
     if args.write_docs:
-        write_docs(rows, skipped, time.perf_counter() - t0, args.workers)
+        write_docs(rows, skipped, time.perf_counter() - t0, args.workers, spread_table, args.output_spread)
     if args.json:
         args.json.write_text(json.dumps({
             "rows": [asdict(r) for r in rows],

@@ -236,6 +236,8 @@ def bench_closed_loop(
     think_time_s: float = 0.0,
     setup: ReplicaSetup | None = None,
     jump: bool = True,
+    output_spread: float = 0.0,
+    seed: int = 0,
     **engine_overrides: Any,
 ) -> ClosedLoopBench:
     """Simulate `vllm bench serve --max-concurrency users` with fixed ISL/OSL on ONE replica of
@@ -248,6 +250,8 @@ def bench_closed_loop(
         users, prompt_tokens, output_tokens, requests_per_user, think_time_s: the loop.
         setup: a ready ReplicaSetup instead of (model, gpu, ...) (e.g. one with a test step model).
         jump: the simulator's jump mode (exact; False steps one by one).
+        output_spread, seed: output lengths spread uniformly by ± output_spread around
+            output_tokens (0: exact lengths; planner.traffic.closed_loop.fixed_closed_loop).
         engine_overrides: vLLM settings (max_model_len, gpu_memory_utilization, max_num_seqs,
             max_num_batched_tokens, ...); unset ones take vLLM's defaults.
     """
@@ -255,4 +259,5 @@ def bench_closed_loop(
         setup = model_replica_setup(model, gpu, tensor_parallel_size, precision=precision, quantization=quantization,
                                     kv_cache_dtype=kv_cache_dtype, **engine_overrides)
     return closed_loop_bench(setup, users=users, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
-                             requests_per_user=requests_per_user, think_time_s=think_time_s, jump=jump)
+                             requests_per_user=requests_per_user, think_time_s=think_time_s, jump=jump,
+                             output_spread=output_spread, seed=seed)

@@ -288,3 +288,21 @@ def test_compare_sweeps_users_on_a_closed_loop():
     rates = [p.mean_rate_per_s for p in result.sweep]
     assert rates == sorted(rates) and rates[0] > 0  # more users, more requests per second
     assert result.num_requests > 50 and result.horizon_s == 120.0
+
+
+def test_output_spread_draws_lengths_around_osl_and_unlocks_the_users():
+    # Exact lengths: four users prefilled in one step stay in lockstep (one distinct first-token
+    # instant per wave). Output lengths spread +-10%: drawn in [90, 110], seeded, mean near 100,
+    # and the users no longer share every first-token instant.
+    assert isinstance(fixed_closed_loop(4, 100, 100, 3).sizes, FixedSizes)
+    loop = fixed_closed_loop(4, 100, 100, 6, output_spread=0.10, seed=3)
+    prompt, output = loop.sizes_sample(400)
+    assert set(prompt.tolist()) == {100}
+    assert output.min() >= 90 and output.max() <= 110 and abs(output.mean() - 100) < 2
+    np.testing.assert_array_equal(output, fixed_closed_loop(4, 100, 100, 6, output_spread=0.10, seed=3).sizes_sample(400)[1])
+    locked = simulate(fixed_closed_loop(4, 100, 100, 6), make_setup(LINEAR), FleetSpec(pods=1)).records
+    spread = simulate(loop, make_setup(LINEAR), FleetSpec(pods=1)).records
+    assert len(np.unique(locked.first_token_at)) == 6
+    assert len(np.unique(spread.first_token_at)) > 6
+    with pytest.raises(PlannerError, match="output_spread"):
+        fixed_closed_loop(4, 100, 100, 3, output_spread=1.5)

@@ -41,6 +41,8 @@ def closed_loop_bench(
     requests_per_user: int = 10,
     think_time_s: float = 0.0,
     jump: bool = True,
+    output_spread: float = 0.0,
+    seed: int = 0,
 ) -> ClosedLoopBench:
     """Simulate `vllm bench serve --max-concurrency users` with fixed ISL/OSL on ONE replica.
 
@@ -51,10 +53,13 @@ def closed_loop_bench(
         setup: the replica (a ReplicaSetup).
         users, prompt_tokens, output_tokens, requests_per_user, think_time_s: the loop.
         jump: the simulator's jump mode (exact; False steps one by one).
+        output_spread, seed: output lengths uniform in OSL x [1 - spread, 1 + spread]
+            (planner.traffic.closed_loop.fixed_closed_loop), seeded.
     Returns:
         ClosedLoopBench(mean_ttft_s, mean_tpot_s, outcome).
     """
-    loop = fixed_closed_loop(users, prompt_tokens, output_tokens, requests_per_user, think_time_s)
+    loop = fixed_closed_loop(users, prompt_tokens, output_tokens, requests_per_user, think_time_s,
+                             output_spread=output_spread, seed=seed)
     outcome = simulate(loop, setup, FleetSpec(pods=1), jump=jump)
     m = outcome.metrics
     nan = float("nan")

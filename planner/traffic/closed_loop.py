@@ -31,6 +31,7 @@ from planner.inputs.profile import (
     FixedThink,
     LognormalThink,
     Profile,
+    UniformSizes,
     UniformThink,
 )
 from planner.traffic.generation import generate_workload, resolve_traffic
@@ -213,20 +214,40 @@ def fixed_closed_loop(
     output_tokens: int,
     requests_per_user: int = 10,
     think_time_s: float = 0.0,
+    output_spread: float = 0.0,
+    seed: int = 0,
 ) -> ClosedLoop:
     """A benchmark-style loop: fixed ISL/OSL, `users` clients, users × requests_per_user requests
-    (the first wave included), no randomness (as `vllm bench serve --max-concurrency` with the
-    random dataset at fixed lengths and --ignore-eos)."""
+    (the first wave included), as `vllm bench serve --max-concurrency` with the random dataset at
+    fixed lengths and --ignore-eos.
+
+    output_spread: 0 gives every request exactly `output_tokens`. With exact lengths the simulated
+    users phase-lock: the requests prefilled in one step all finish in one step and come back
+    together, so every later prompt queues behind a whole group's prefill. A spread s > 0 draws
+    output lengths uniformly from [OSL (1 - s), OSL (1 + s)] (the mean stays OSL, seeded by
+    `seed`), which lets the users drift apart as real clients do.
+    """
     if prompt_tokens < 1 or output_tokens < 1:
         raise PlannerError(f"prompt and output tokens must be >= 1 (got {prompt_tokens}, {output_tokens})")
     if requests_per_user < 1:
         raise PlannerError(f"requests_per_user must be >= 1 (got {requests_per_user})")
+    if not 0.0 <= output_spread < 1.0:
+        raise PlannerError(f"output_spread must be in [0, 1) (got {output_spread})")
+    lo, hi = round(output_tokens * (1.0 - output_spread)), round(output_tokens * (1.0 + output_spread))
+    sizes: Any
+    if hi > lo:
+        sizes = UniformSizes(distribution="uniform", prompt_tokens=[int(prompt_tokens), int(prompt_tokens)],
+                             output_tokens=[max(1, lo), hi])
+    else:
+        sizes = FixedSizes(distribution="fixed", prompt_tokens=int(prompt_tokens), output_tokens=int(output_tokens))
+    spread = f" ± {output_spread:.0%}" if hi > lo else ""
     return ClosedLoop(
         users=int(users),
         think=float(think_time_s),
-        sizes=FixedSizes(distribution="fixed", prompt_tokens=int(prompt_tokens), output_tokens=int(output_tokens)),
+        sizes=sizes,
         max_requests=int(users) * int(requests_per_user),
-        source=f"closed loop of {users} users, {prompt_tokens}/{output_tokens} tokens, "
+        seed=int(seed),
+        source=f"closed loop of {users} users, {prompt_tokens}/{output_tokens}{spread} tokens, "
         f"{requests_per_user} requests each, think {think_time_s:g} s",
     )
 
