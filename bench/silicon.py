@@ -152,8 +152,10 @@ def simulate_row(row: Row, requests_per_user: int = 10, overrides: dict[str, flo
     from planner.scenario import bench_closed_loop, model_replica_setup  # noqa: PLC0415
 
     try:
+        # room for the longest output of the spread (a longer request would be refused)
+        longest = row.isl + round(row.osl * (1.0 + output_spread))
         setup = model_replica_setup(row.model, row.gpu, row.tp, precision=row.precision,
-                                    quantization=row.quantization, max_model_len=row.isl + row.osl)
+                                    quantization=row.quantization, max_model_len=longest)
         if overrides:  # the fit's probes: the same replica with other engine constants
             from planner.catalog import get_gpu  # noqa: PLC0415
             from planner.models import get_model  # noqa: PLC0415
