@@ -533,3 +533,32 @@ def test_decode_run_returns_a_fresh_array_each_call() -> None:
     first = m.decode_run_seconds(ctx, 16)
     first += 1.0  # the caller may write into its result (the shared step index stays intact)
     _close(m.decode_run_seconds(ctx, 16), m._reference_decode_run_seconds(ctx, 16))
+
+
+# The simulator's forms: a model whose decode attention depends on the contexts only through their
+# count and sum takes those two numbers instead of the array; same operations, so the same floats.
+SUMMED_MODELS = {k: v for k, v in FAST_PATH_MODELS.items() if v.decode_depends_on_context_sum}
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(sorted(SUMMED_MODELS)), ctx=_contexts,
+       chunks=st.lists(st.tuples(st.integers(1, 8192), st.integers(0, 131071)), max_size=3),
+       steps=st.integers(0, 600))
+def test_summed_forms_equal_the_array_forms_exactly(name: str, ctx: list[int], chunks: list[tuple[int, int]],
+                                                    steps: int) -> None:
+    m = SUMMED_MODELS[name]
+    arr = np.array(ctx, dtype=np.int64)
+    assert m.step_seconds_summed(len(ctx), sum(ctx), chunks) == m.step_seconds(arr, chunks)
+    assert m.step_seconds_summed(len(ctx), sum(ctx), chunks) == m.step_seconds(arr, chunks)  # cached chunks
+    if ctx:
+        ends = m.decode_run_ends(len(ctx), sum(ctx), steps)
+        assert np.array_equal(ends, m.decode_run_seconds(arr, steps).cumsum())
+
+
+def test_sliding_window_models_need_the_contexts() -> None:
+    assert set(FAST_PATH_MODELS) - set(SUMMED_MODELS) == {"sliding", "sliding-split-kv"}
+    with pytest.raises(PlannerError):
+        GEMMA.step_seconds_summed(2, 100)
+    with pytest.raises(PlannerError):
+        GEMMA.decode_run_ends(2, 100, 5)
+    assert GEMMA.step_seconds_summed(0, 0, [(100, 0)]) == GEMMA.step_seconds(np.zeros(0, dtype=np.int64), [(100, 0)])

@@ -48,6 +48,7 @@ PREFIX_CACHING_NOTE = ("prefix caching is not modelled: every prompt is prefille
 _PY_SUM_MAX = 48
 _add_reduce = np.add.reduce
 _max_reduce = np.maximum.reduce
+_accumulate = np.add.accumulate
 _M_GRID = [float(m) for m in K.M_GRID]
 
 
@@ -154,6 +155,7 @@ class StepTimeModel:
         self._gemm_cache: dict[int, float] = {}
         self._const_cache: dict[tuple[int, int], float] = {}
         self._dec_rows: dict[int, list[float]] = {}
+        self._chunk_cache: dict[tuple[int, int], float] = {}
 
     # ------------------------------------------------------------------ construction
 
@@ -318,6 +320,13 @@ class StepTimeModel:
 
     # ------------------------------------------------------------------ public API
 
+    @property
+    def decode_depends_on_context_sum(self) -> bool:
+        """True when a step's decode attention depends on its contexts only through their count and
+        sum (no sliding-window layers): the simulator then calls `step_seconds_summed` and
+        `decode_run_ends` and never builds the context array."""
+        return not self.n_sliding
+
     def step_seconds(self, decode_context_lens: np.ndarray,
                      prefill_chunks: Sequence[tuple[int, int]] = ()) -> float:
         """One engine step: a decode token for each running sequence plus prefill chunks.
@@ -330,47 +339,77 @@ class StepTimeModel:
         """
         ctx = decode_context_lens
         b = len(ctx)
+        if b <= _PY_SUM_MAX:
+            lst = ctx.tolist() if hasattr(ctx, "tolist") else list(ctx)
+            total = sum(lst)
+        else:
+            total = _add_reduce(np.asarray(ctx))
+        if not self.n_sliding or not b:
+            return self.step_seconds_summed(b, total, prefill_chunks)
+        # Sliding-window layers attend over min(context + 1, window) tokens of each sequence.
+        attn = self._chunks_attention_s(prefill_chunks, False)
+        w = self.window
+        if b <= _PY_SUM_MAX:
+            s_sl = float(sum([c + 1 if c < w else w for c in lst]))
+        else:
+            s_sl = float(_add_reduce(np.minimum(np.asarray(ctx) + 1, w)))
+        attn += self._decode_attention_s(b, float(total) + b, s_sl)
+        tokens = b + sum(c for c, _ in prefill_chunks)
+        rows = b + len(prefill_chunks)
+        const = self._const_cache.get((tokens, rows))
+        if const is None:
+            const = self._batch_const_s(tokens, rows)
+        return const + attn
+
+    def _chunks_attention_s(self, prefill_chunks: Sequence[tuple[int, int]], floor: bool) -> float:
+        """Attention of the prefill chunks (in order), plus the kernel's launch floor when `floor`."""
+        attn = 0.0
+        cache = self._chunk_cache
+        for key in prefill_chunks:
+            a = cache.get(key)
+            if a is None:
+                a = self._chunk_attention_s(key[0], key[1])[0]
+                if len(cache) < 65536:
+                    cache[key] = a
+            attn += a
+        if floor:  # the attention kernel's launch floor, once per step
+            attn += (self.n_full + self.n_sliding) * self.pre_floor
+        return attn
+
+    def step_seconds_summed(self, num_decodes: int, decode_context_sum: float,
+                            prefill_chunks: Sequence[tuple[int, int]] = ()) -> float:
+        """`step_seconds` from the decode contexts' count and (integer) sum alone: exact when
+        `decode_depends_on_context_sum` (the same operations as on the array)."""
+        b = num_decodes
         tokens = b
         attn = 0.0
         if prefill_chunks:
-            for chunk, done in prefill_chunks:
+            for chunk, _ in prefill_chunks:
                 tokens += chunk
-                attn += self._chunk_attention_s(chunk, done)[0]
-            if not b:  # the attention kernel's launch floor, once per step
-                attn += (self.n_full + self.n_sliding) * self.pre_floor
+            attn = self._chunks_attention_s(prefill_chunks, not b)
         if tokens == 0:
             return 0.0
         rows = b + len(prefill_chunks)
         if b:
-            if b <= _PY_SUM_MAX:
-                lst = ctx.tolist() if hasattr(ctx, "tolist") else list(ctx)
-                s = float(sum(lst)) + b
-            else:
-                arr = np.asarray(ctx)
-                s = float(_add_reduce(arr)) + b
+            s = float(decode_context_sum) + b
             if self.n_sliding:
-                w = self.window
-                if b <= _PY_SUM_MAX:
-                    s_sl = float(sum([c + 1 if c < w else w for c in lst]))
-                else:
-                    s_sl = float(_add_reduce(np.minimum(np.asarray(ctx) + 1, w)))
-                attn += self._decode_attention_s(b, s, s_sl)
-            else:  # _decode_attention_s inlined: one interpolation in the batch's compiled row
-                row = self._dec_rows.get(b)
-                if row is None:
-                    row = self._dec_row(b)
-                xs = self.dec_ctx
-                x = s / b
-                if x <= xs[0]:
-                    a = row[0]
-                elif x >= xs[-1]:
-                    a = row[-1] * x / xs[-1]
-                else:
-                    i = bisect_right(xs, x)
-                    x0 = xs[i - 1]
-                    y0 = row[i - 1]
-                    a = y0 + (row[i] - y0) * (x - x0) / (xs[i] - x0)
-                attn += self.n_full * a
+                raise PlannerError("step_seconds_summed needs a model without sliding-window layers")
+            # _decode_attention_s inlined: one interpolation in the batch's compiled row
+            row = self._dec_rows.get(b)
+            if row is None:
+                row = self._dec_row(b)
+            xs = self.dec_ctx
+            x = s / b
+            if x <= xs[0]:
+                a = row[0]
+            elif x >= xs[-1]:
+                a = row[-1] * x / xs[-1]
+            else:
+                i = bisect_right(xs, x)
+                x0 = xs[i - 1]
+                y0 = row[i - 1]
+                a = y0 + (row[i] - y0) * (x - x0) / (xs[i] - x0)
+            attn += self.n_full * a
         const = self._const_cache.get((tokens, rows))
         if const is None:
             const = self._batch_const_s(tokens, rows)
@@ -432,6 +471,35 @@ class StepTimeModel:
             s_slide = prefix[idx] + idx * steps + (b - idx) * w
             out += self.n_sliding * self._interp_vec(s_slide / b, xs, row)
         return out
+
+    def decode_run_ends(self, num_decodes: int, decode_context_sum: float, num_steps: int) -> np.ndarray:
+        """End times, from the run's start, of the next `num_steps` pure-decode steps of `num_decodes`
+        sequences whose contexts sum to `decode_context_sum` (`decode_run_seconds(...).cumsum()`
+        from the count and sum alone: the same operations, when `decode_depends_on_context_sum`)."""
+        b = num_decodes
+        if num_steps <= 0 or b == 0 or self.n_sliding:
+            if b and self.n_sliding:
+                raise PlannerError("decode_run_ends needs a model without sliding-window layers")
+            return np.zeros(max(num_steps, 0))
+        const = self._const_cache.get((b, b))
+        if const is None:
+            const = self._batch_const_s(b, b)
+        steps = _STEPS[:num_steps] if num_steps <= _STEPS.size else np.arange(num_steps, dtype=np.float64)
+        row = self._dec_rows.get(b)
+        if row is None:
+            row = self._dec_row(b)
+        xs = self.dec_ctx
+        mean0 = (float(decode_context_sum) + b) / b
+        line = K.segment_line(xs, row, mean0, mean0 + (num_steps - 1))
+        if line is not None:
+            a0, slope = line
+            out = steps * (self.n_full * slope)
+            out += const + self.n_full * a0
+        else:
+            out = np.full(num_steps, const)
+            if self.n_full:
+                out += self.n_full * self._interp_vec(mean0 + steps, xs, row)
+        return _accumulate(out, out=out)
 
     @staticmethod
     def _interp_vec(x: np.ndarray, xs: list[float], ys: list[float]) -> np.ndarray:

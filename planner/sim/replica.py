@@ -186,6 +186,13 @@ class Replica:
         jump = self.jump
         asarray = np.asarray
         timeout = env.timeout
+        # A model whose decode cost depends on the contexts only through their count and sum
+        # (planner.perf.StepTimeModel without sliding-window layers) takes those two numbers: the
+        # scheduler keeps the sum, and no context array is built.
+        summed = bool(getattr(step_model, "decode_depends_on_context_sum", False))
+        if summed:
+            decode_run_ends = step_model.decode_run_ends
+            step_seconds_summed = step_model.step_seconds_summed
         while True:
             if not scheduler.running and not scheduler.waiting:
                 if self.state != WorkerState.READY:
@@ -205,7 +212,10 @@ class Replica:
             used_blocks = pool.num_gpu_blocks - pool.num_free_blocks
             num_steps = scheduler.uniform_decode_steps(out) if jump else 1
             if num_steps > 1:
-                ends = decode_run_seconds(asarray(out.decode_context_lens), num_steps).cumsum()
+                if summed:
+                    ends = decode_run_ends(out.num_decodes, out.decode_context_sum, num_steps)
+                else:
+                    ends = decode_run_seconds(asarray(out.decode_context_lens), num_steps).cumsum()
                 self._run_t0, self._run_ends, self._run_steps = t0, ends, num_steps
                 self._cut_steps = 0
                 yield timeout(float(ends[-1]))  # an arrival may move this wake-up earlier
@@ -214,7 +224,10 @@ class Replica:
                 duration = float(ends[done - 1])
                 finished = scheduler.update_after_decode_run(done, env.now)
             else:
-                duration = step_seconds(asarray(out.decode_context_lens), out.prefill_chunks)
+                if summed:
+                    duration = step_seconds_summed(out.num_decodes, out.decode_context_sum, out.prefill_chunks)
+                else:
+                    duration = step_seconds(asarray(out.decode_context_lens), out.prefill_chunks)
                 yield timeout(duration)
                 finished = scheduler.update_from_output(out, env.now)
             self.busy_s += duration

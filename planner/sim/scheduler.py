@@ -68,13 +68,20 @@ class SchedulerOutput:
     are the step-time model's inputs (planner.perf's convention): the tokens already in the KV
     cache of every one-token (decode) entry (the step attends over them plus the new token), and
     (chunk_tokens, tokens_already_computed) for every multi-token (prefill) entry.
+    `num_decodes` / `decode_context_sum` are the count and integer sum of `decode_context_lens`,
+    which a step model whose decode cost depends on nothing else takes instead of the array
+    (built only when read: read it before the step is applied).
     """
 
     __slots__ = (
         "num_decoders",
         "scheduled",
         "num_new_tokens",
-        "decode_context_lens",
+        "_contexts",
+        "_bases",
+        "_clock",
+        "num_decodes",
+        "decode_context_sum",
         "prefill_chunks",
         "num_preempted",
         "num_admitted",
@@ -85,11 +92,29 @@ class SchedulerOutput:
         self.num_decoders = 0
         self.scheduled: list[Request] = []
         self.num_new_tokens: list[int] = []
-        self.decode_context_lens: np.ndarray | list[int] = []
+        # one-token entries outside the lazy decoders; the decoders' contexts are _bases + _clock
+        self._contexts: list[int] = []
+        self._bases: list[int] | None = None
+        self._clock = 0
+        self.num_decodes = 0
+        self.decode_context_sum = 0
         self.prefill_chunks: list[tuple[int, int]] = []
         self.num_preempted = 0
         self.num_admitted = 0
         self.by_request = False  # planned request by request (a KV shortage or a tight budget)
+
+    @property
+    def decode_context_lens(self) -> np.ndarray | list[int]:
+        """The decode entries' contexts: the lazy decoders' first, then the others."""
+        bases = self._bases
+        if not bases:
+            return self._contexts
+        if len(bases) < 8:
+            clock = self._clock
+            return [b + clock for b in bases] + self._contexts
+        ctx = np.array(bases, dtype=np.int64)
+        ctx += self._clock
+        return np.concatenate((ctx, self._contexts)) if self._contexts else ctx
 
     def add(self, request: Request, num_new: int, decode_contexts: list[int]) -> None:
         """Schedule `num_new` tokens of `request`: a decode (one token) or a prefill chunk."""
@@ -124,6 +149,7 @@ class Scheduler:
         self.num_preemptions = 0
         self._clock = 0  # decode steps run so far
         self._bases: list[int] = []  # decoder i (running[i]): num_computed_tokens - _clock
+        self._sum_bases = 0  # sum(_bases)
         self._residues = [0] * self.kv.block_size  # decoders per _bases[i] % block_size
         # (clock value at which it produces its last token, req_id, request), min first
         self._finish_heap: list[tuple[int, int, Request]] = []
@@ -179,18 +205,19 @@ class Scheduler:
             return self._schedule_by_request(now)
         out = SchedulerOutput()
         out.num_decoders = n_dec
-        contexts = [b + self._clock for b in self._bases] if n_dec < 8 else None
-        extra_contexts: list[int] = []
+        extra_contexts = out._contexts
         for request, num_new, _ in prefills:
             out.add(request, num_new, extra_contexts)
         if self.waiting:
             token_budget = self._admit_waiting(out, token_budget, now, extra_contexts)
-        if contexts is None:
-            ctx = np.array(self._bases, dtype=np.int64)
-            ctx += self._clock
-            out.decode_context_lens = np.concatenate((ctx, extra_contexts)) if extra_contexts else ctx
+        clock = self._clock
+        out._bases, out._clock = self._bases, clock
+        if extra_contexts:
+            out.num_decodes = n_dec + len(extra_contexts)
+            out.decode_context_sum = self._sum_bases + n_dec * clock + sum(extra_contexts)
         else:
-            out.decode_context_lens = contexts + extra_contexts
+            out.num_decodes = n_dec
+            out.decode_context_sum = self._sum_bases + n_dec * clock
         assert token_budget >= 0 and len(running) <= cfg.max_num_seqs
         return out
 
@@ -237,7 +264,9 @@ class Scheduler:
             i += 1
         if not out.num_preempted:
             token_budget = self._admit_waiting(out, token_budget, now, contexts)
-        out.decode_context_lens = contexts
+        out._contexts = contexts
+        out.num_decodes = len(contexts)
+        out.decode_context_sum = sum(contexts)
         assert token_budget >= 0 and len(running) <= self.config.max_num_seqs
         assert len(out.scheduled) <= len(running)
         return out
@@ -279,6 +308,7 @@ class Scheduler:
         for request, base in zip(self.running, self._bases):
             self._materialize(request, base)
         self._bases.clear()
+        self._sum_bases = 0
         self._residues = [0] * self.kv.block_size
         self._finish_heap.clear()
 
@@ -286,6 +316,7 @@ class Scheduler:
         """A request whose prefill just completed (and not finished) joins the decoders."""
         base = request.num_computed_tokens - self._clock
         self._bases.append(base)
+        self._sum_bases += base
         self._residues[base % self.kv.block_size] += 1
         finish_clock = request.num_prompt_tokens + request.max_output_tokens - 1 - base
         heapq.heappush(self._finish_heap, (finish_clock, request.req_id, request))
@@ -342,6 +373,7 @@ class Scheduler:
             _, _, request = heapq.heappop(heap)
             i = self.running.index(request)
             base = self._bases.pop(i)
+            self._sum_bases -= base
             self._residues[base % self.kv.block_size] -= 1
             self._materialize(request, base)
             del self.running[i]
