@@ -536,23 +536,44 @@ def test_decode_run_returns_a_fresh_array_each_call() -> None:
 
 
 # The simulator's forms: a model whose decode attention depends on the contexts only through their
-# count and sum takes those two numbers instead of the array; same operations, so the same floats.
+# count and sum takes those two numbers instead of the array; a step is the same floats, a decode
+# run the same piecewise-linear times (to float rounding) given as lines.
 SUMMED_MODELS = {k: v for k, v in FAST_PATH_MODELS.items() if v.decode_depends_on_context_sum}
+
+
+def _expand(pieces: list[tuple[int, float, float]], steps: int) -> np.ndarray:
+    out = np.zeros(steps)
+    for i, (k0, first, slope) in enumerate(pieces):
+        k1 = pieces[i + 1][0] if i + 1 < len(pieces) else steps
+        assert k0 < k1 <= steps
+        out[k0:k1] = first + slope * np.arange(k1 - k0)
+    return out
 
 
 @settings(max_examples=60, deadline=None)
 @given(name=st.sampled_from(sorted(SUMMED_MODELS)), ctx=_contexts,
        chunks=st.lists(st.tuples(st.integers(1, 8192), st.integers(0, 131071)), max_size=3),
-       steps=st.integers(0, 600))
-def test_summed_forms_equal_the_array_forms_exactly(name: str, ctx: list[int], chunks: list[tuple[int, int]],
-                                                    steps: int) -> None:
+       steps=st.integers(1, 3000))
+def test_summed_forms_equal_the_array_forms(name: str, ctx: list[int], chunks: list[tuple[int, int]],
+                                            steps: int) -> None:
     m = SUMMED_MODELS[name]
     arr = np.array(ctx, dtype=np.int64)
     assert m.step_seconds_summed(len(ctx), sum(ctx), chunks) == m.step_seconds(arr, chunks)
     assert m.step_seconds_summed(len(ctx), sum(ctx), chunks) == m.step_seconds(arr, chunks)  # cached chunks
     if ctx:
-        ends = m.decode_run_ends(len(ctx), sum(ctx), steps)
-        assert np.array_equal(ends, m.decode_run_seconds(arr, steps).cumsum())
+        pieces = m.decode_run_pieces(len(ctx), sum(ctx), steps)
+        assert pieces[0][0] == 0
+        _close(_expand(pieces, steps), m.decode_run_seconds(arr, steps))
+
+
+@pytest.mark.parametrize("name", sorted(SUMMED_MODELS))
+def test_decode_run_pieces_across_the_grid(name: str) -> None:
+    """Runs whose mean context crosses one or many points of the measured grid, or starts past it."""
+    m = SUMMED_MODELS[name]
+    for ctx, steps in (([1000, 1040], 60), ([0, 0], 5000), ([0], 70000), ([200000], 50), ([1] * 64, 3000)):
+        pieces = m.decode_run_pieces(len(ctx), sum(ctx), steps)
+        _close(_expand(pieces, steps), m.decode_run_seconds(np.array(ctx, dtype=np.int64), steps))
+    assert len(m.decode_run_pieces(1, 0, 5000)) > 5
 
 
 def test_sliding_window_models_need_the_contexts() -> None:
@@ -560,5 +581,5 @@ def test_sliding_window_models_need_the_contexts() -> None:
     with pytest.raises(PlannerError):
         GEMMA.step_seconds_summed(2, 100)
     with pytest.raises(PlannerError):
-        GEMMA.decode_run_ends(2, 100, 5)
+        GEMMA.decode_run_pieces(2, 100, 5)
     assert GEMMA.step_seconds_summed(0, 0, [(100, 0)]) == GEMMA.step_seconds(np.zeros(0, dtype=np.int64), [(100, 0)])

@@ -48,7 +48,6 @@ PREFIX_CACHING_NOTE = ("prefix caching is not modelled: every prompt is prefille
 _PY_SUM_MAX = 48
 _add_reduce = np.add.reduce
 _max_reduce = np.maximum.reduce
-_accumulate = np.add.accumulate
 _M_GRID = [float(m) for m in K.M_GRID]
 
 
@@ -472,34 +471,47 @@ class StepTimeModel:
             out += self.n_sliding * self._interp_vec(s_slide / b, xs, row)
         return out
 
-    def decode_run_ends(self, num_decodes: int, decode_context_sum: float, num_steps: int) -> np.ndarray:
-        """End times, from the run's start, of the next `num_steps` pure-decode steps of `num_decodes`
-        sequences whose contexts sum to `decode_context_sum` (`decode_run_seconds(...).cumsum()`
-        from the count and sum alone: the same operations, when `decode_depends_on_context_sum`)."""
+    def decode_run_pieces(self, num_decodes: int, decode_context_sum: float,
+                          num_steps: int) -> list[tuple[int, float, float]]:
+        """The next `num_steps` pure-decode steps of `num_decodes` sequences whose contexts sum to
+        `decode_context_sum`, as lines: [(k0, seconds of step k0, increase per step), ...], one per
+        piece of the measured grid the run's mean context crosses (step k of the piece starting at
+        k0 takes seconds + (k - k0) * increase). The same piecewise-linear times as
+        `decode_run_seconds` (to float rounding) without an array; the simulator sums them in
+        closed form. Needs `decode_depends_on_context_sum`."""
         b = num_decodes
-        if num_steps <= 0 or b == 0 or self.n_sliding:
-            if b and self.n_sliding:
-                raise PlannerError("decode_run_ends needs a model without sliding-window layers")
-            return np.zeros(max(num_steps, 0))
+        if self.n_sliding:
+            raise PlannerError("decode_run_pieces needs a model without sliding-window layers")
         const = self._const_cache.get((b, b))
         if const is None:
             const = self._batch_const_s(b, b)
-        steps = _STEPS[:num_steps] if num_steps <= _STEPS.size else np.arange(num_steps, dtype=np.float64)
         row = self._dec_rows.get(b)
         if row is None:
             row = self._dec_row(b)
         xs = self.dec_ctx
+        n_full = self.n_full
         mean0 = (float(decode_context_sum) + b) / b
+        # The run's mean context moves by one per step: inside one segment of the compiled row
+        # (or past its end) the attention is a straight line in the step index.
         line = K.segment_line(xs, row, mean0, mean0 + (num_steps - 1))
         if line is not None:
-            a0, slope = line
-            out = steps * (self.n_full * slope)
-            out += const + self.n_full * a0
-        else:
-            out = np.full(num_steps, const)
-            if self.n_full:
-                out += self.n_full * self._interp_vec(mean0 + steps, xs, row)
-        return _accumulate(out, out=out)
+            return [(0, const + n_full * line[0], n_full * line[1])]
+        pieces = []
+        k = 0
+        while k < num_steps:
+            x = mean0 + k
+            if x >= xs[-1]:  # proportional past the grid
+                slope = row[-1] / xs[-1]
+                a0, end = slope * x, num_steps
+            elif x < xs[0]:  # flat before it
+                slope, a0, end = 0.0, row[0], math.ceil(xs[0] - mean0)
+            else:
+                i = bisect_right(xs, x)
+                slope = (row[i] - row[i - 1]) / (xs[i] - xs[i - 1])
+                a0, end = row[i - 1] + slope * (x - xs[i - 1]), math.ceil(xs[i] - mean0)
+            pieces.append((k, const + n_full * a0, n_full * slope))
+            k = min(max(int(end), k + 1), num_steps)
+        return pieces
 
     @staticmethod
     def _interp_vec(x: np.ndarray, xs: list[float], ys: list[float]) -> np.ndarray:

@@ -15,6 +15,7 @@ woken then instead), as a real engine only sees the new request at its next step
 from __future__ import annotations
 
 import enum
+import math
 from typing import Protocol
 
 import numpy as np
@@ -26,6 +27,58 @@ from planner.sim.request import Request
 from planner.sim.scheduler import Scheduler, SchedulerConfig
 from planner.sim.simpy_internals import wake_earlier
 from planner.sim.spec import ReplicaSetup
+
+
+# A decode run whose step times are lines, piece by piece (planner.perf's decode_run_pieces), is
+# summed in closed form: within a piece starting at step k0 whose steps take first + (k - k0) slope,
+# step k ends (j + 1) first + slope j (j + 1) / 2 after the piece's start (j = k - k0). A run is
+# kept as [(k0, end of the step before k0, first, slope), ...].
+RunPieces = list[tuple[int, float, float, float]]
+
+
+def run_pieces(lines: list[tuple[int, float, float]], num_steps: int) -> tuple[RunPieces, float]:
+    """The run's pieces with the end of the step before each, and the run's end (from its start)."""
+    if len(lines) == 1:
+        _, first, slope = lines[0]
+        return [(0, 0.0, first, slope)], num_steps * first + slope * ((num_steps * (num_steps - 1)) >> 1)
+    pieces: RunPieces = []
+    before = 0.0
+    for i, (start, first, slope) in enumerate(lines):
+        pieces.append((start, before, first, slope))
+        length = (lines[i + 1][0] if i + 1 < len(lines) else num_steps) - start
+        before = before + (length * first + slope * ((length * (length - 1)) >> 1))
+    return pieces, before
+
+
+def run_end_s(pieces: RunPieces, k: int) -> float:
+    """End of step k (from 0) of the run, from its start (the run's end is that of its last step)."""
+    i = len(pieces) - 1
+    while pieces[i][0] > k:
+        i -= 1
+    start, before, first, slope = pieces[i]
+    j = k - start
+    return before + ((j + 1) * first + slope * ((j * (j + 1)) >> 1))
+
+
+def steps_ending_before(pieces: RunPieces, num_steps: int, x: float) -> int:
+    """How many of the run's `num_steps` steps end strictly before `x` seconds from its start."""
+    i = 0
+    while i + 1 < len(pieces) and pieces[i + 1][1] < x:
+        i += 1
+    start, before, first, slope = pieces[i]
+    # The ends are a quadratic in j; start from its root (the cancellation-free form), then move
+    # to the exact count.
+    y = x - before
+    b = first + 0.5 * slope
+    disc = b * b + 2.0 * slope * (y - first)
+    root = b + math.sqrt(disc) if disc >= 0.0 else 0.0
+    guess = 2.0 * (y - first) / root if root > 0.0 else (y / first - 1.0 if first > 0.0 else 0.0)
+    k = min(max(int(guess) + start, start), num_steps) if abs(guess) < 1e15 else start
+    while k > 0 and run_end_s(pieces, k - 1) >= x:
+        k -= 1
+    while k < num_steps and run_end_s(pieces, k) < x:
+        k += 1
+    return k
 
 
 class WorkerState(enum.IntEnum):
@@ -109,9 +162,14 @@ class Replica:
         self.idle_since: float | None = self.env.now
         self.busy_s = 0.0
         self._idle_event: simpy.Event | None = None
-        # While a multi-step decode run is in flight: its start time, step end offsets, length.
+        # While a multi-step decode run is in flight (_run_steps > 0): its start time, its length,
+        # and its step end offsets from the start: an array (_run_ends), or, from a model that
+        # gives the run's step times as lines, those lines in closed form (_run_pieces: per piece,
+        # its first step, the end of the step before it, its first step's seconds, the increase
+        # per step).
         self._run_t0 = 0.0
         self._run_ends: np.ndarray | None = None
+        self._run_pieces: list[tuple[int, float, float, float]] = []
         self._run_steps = 0
         self._cut_steps = 0  # set by an arrival that interrupts the run
         self.process = self.env.process(self._run())
@@ -136,18 +194,29 @@ class Replica:
             if not self._idle_event.triggered:
                 self._idle_event.succeed()
             return
-        ends = self._run_ends
         # An arrival behind a blocked queue head, or into a full batch, changes nothing in the
         # planned run, so only a request that could be admitted at the next boundary cuts it.
-        if ends is not None and not was_waiting and len(scheduler.running) < self.config.max_num_seqs:
+        if self._run_steps and not was_waiting and len(scheduler.running) < self.config.max_num_seqs:
             # Steps ending strictly before now are done; the one in progress (or ending exactly
             # now) completes; the request joins at the boundary after it.
             now = self.env.now
-            done = int(ends.searchsorted(now - self._run_t0, side="left")) + 1
+            done = self._steps_ending_before(now - self._run_t0) + 1
             if done < self._run_steps:
                 self._cut_steps = done
-                self._run_ends = None
-                wake_earlier(self.env, self.process, max(0.0, self._run_t0 + float(ends[done - 1]) - now))
+                self._run_steps = 0
+                wake_earlier(self.env, self.process, max(0.0, self._run_t0 + self._run_end_s(done - 1) - now))
+
+    def _run_end_s(self, k: int) -> float:
+        """End of step k (from 0) of the decode run in flight, from its start."""
+        ends = self._run_ends
+        return float(ends[k]) if ends is not None else run_end_s(self._run_pieces, k)
+
+    def _steps_ending_before(self, x: float) -> int:
+        """How many steps of the run in flight end strictly before `x` seconds from its start."""
+        ends = self._run_ends
+        if ends is not None:
+            return int(ends.searchsorted(x, side="left"))
+        return steps_ending_before(self._run_pieces, self._run_steps, x)
 
     def request_stop(self) -> None:
         """Stop now if idle or still starting; otherwise drain (no new requests) and stop when empty."""
@@ -191,7 +260,7 @@ class Replica:
         # scheduler keeps the sum, and no context array is built.
         summed = bool(getattr(step_model, "decode_depends_on_context_sum", False))
         if summed:
-            decode_run_ends = step_model.decode_run_ends
+            decode_run_pieces = step_model.decode_run_pieces
             step_seconds_summed = step_model.step_seconds_summed
         while True:
             if not scheduler.running and not scheduler.waiting:
@@ -213,15 +282,23 @@ class Replica:
             num_steps = scheduler.uniform_decode_steps(out) if jump else 1
             if num_steps > 1:
                 if summed:
-                    ends = decode_run_ends(out.num_decodes, out.decode_context_sum, num_steps)
+                    # Steps growing linearly, piece by piece: the run's ends in closed form, no array.
+                    self._run_ends = None
+                    self._run_pieces, end_s = run_pieces(
+                        decode_run_pieces(out.num_decodes, out.decode_context_sum, num_steps), num_steps)
                 else:
-                    ends = decode_run_seconds(asarray(out.decode_context_lens), num_steps).cumsum()
-                self._run_t0, self._run_ends, self._run_steps = t0, ends, num_steps
+                    self._run_ends = ends = decode_run_seconds(asarray(out.decode_context_lens), num_steps).cumsum()
+                    end_s = float(ends[-1])
+                self._run_t0, self._run_steps = t0, num_steps
                 self._cut_steps = 0
-                yield timeout(float(ends[-1]))  # an arrival may move this wake-up earlier
-                done = self._cut_steps or num_steps
+                yield timeout(end_s)  # an arrival may move this wake-up earlier
+                done = self._cut_steps
+                if done:
+                    duration = self._run_end_s(done - 1)
+                else:
+                    done, duration = num_steps, end_s
+                self._run_steps = 0
                 self._run_ends = None
-                duration = float(ends[done - 1])
                 finished = scheduler.update_after_decode_run(done, env.now)
             else:
                 if summed:
