@@ -9,7 +9,8 @@ GPUs without tables get them transferred from the measured GPUs by a stated rule
 docs/perf.md has the model, its sources and its validation against real vLLM runs.
 
 Modules: kernels (the tables, their interpolation and the transfer rule), step_time
-(`StepTimeModel`, compiled per model/GPU/TP/format at `create`), summary (`planner perf`'s answer),
+(`StepTimeModel`, compiled per model/GPU/TP/format at `create`), breakdown (a step's terms, and the
+plain reference form its fast paths are tested against), summary (`planner perf`'s answer),
 refresh_tables (re-extracts the tables from aiconfigurator-core; optional extra, not imported here).
 """
 

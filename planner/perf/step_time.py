@@ -26,14 +26,15 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from planner.errors import PlannerError
 from planner.inputs.calibration import PerfCalibration
 from planner.perf import kernels as K
+from planner.perf.breakdown import (StepBreakdown, reference_decode_run_seconds, reference_step_seconds,
+                                    step_breakdown)
 from planner.perf.compile import (  # noqa: F401  (re-exported: the model's stated constants)
     CUSTOM_ALLREDUCE_MAX_BYTES,
     NCCL_LATENCY_S,
@@ -47,7 +48,6 @@ PREFIX_CACHING_NOTE = ("prefix caching is not modelled: every prompt is prefille
 
 _PY_SUM_MAX = 48
 _add_reduce = np.add.reduce
-_max_reduce = np.maximum.reduce
 _M_GRID = [float(m) for m in K.M_GRID]
 
 
@@ -66,33 +66,6 @@ def _lerp_list(xs: list[float], ys: list[float], x: float) -> float:
     x0, x1 = xs[i - 1], xs[i]
     y0 = ys[i - 1]
     return y0 + (ys[i] - y0) * (x - x0) / (x1 - x0)
-
-
-class StepBreakdown(BaseModel):
-    """Where one step's time goes (per GPU of the tensor-parallel group). SI units."""
-
-    model_config = ConfigDict(frozen=True)
-
-    total_s: float = Field(description="the step's time, seconds")
-    decode_sequences: int
-    prefill_tokens: int
-    tokens: int = Field(description="rows of the step's GEMMs: decode tokens + prefill tokens")
-    weight_bytes: float = Field(description="weight bytes streamed per GPU (touched experts only)")
-    kv_bytes: float = Field(description="K/V bytes read by attention per GPU")
-    flops: float = Field(description="FLOPs per GPU: GEMMs + attention")
-    gemm_s: float = Field(description="weight GEMMs and routed experts: vLLM's measured kernels")
-    gemm_stream_s: float = Field(description="what the GEMMs would take at the GPU's achieved streaming bandwidth alone")
-    gemm_compute_s: float = Field(description="what the GEMMs would take at the GPU's achieved GEMM FLOP rate alone")
-    attention_s: float
-    activation_s: float = Field(description="elementwise activation traffic (norms, rope, SiLU)")
-    layer_fixed_s: float = Field(description="per-layer time of the small fused kernels (fitted)")
-    kernel_fixed_s: float = Field(description="fixed cost per GEMM kernel (inside the measured GEMM times: 0)")
-    allreduce_s: float = Field(description="tensor-parallel all-reduces and the logits gather")
-    host_overhead_s: float = Field(description="per-step time outside the GPU kernels (fitted)")
-    fixed_s: float = Field(description="all fixed costs: small kernels + host")
-    bound: Literal["memory", "compute"] = Field(
-        description="whether the GEMMs are limited by weight streaming or by FLOPs"
-    )
 
 
 class StepTimeModel:
@@ -321,9 +294,7 @@ class StepTimeModel:
 
     @property
     def decode_depends_on_context_sum(self) -> bool:
-        """True when a step's decode attention depends on its contexts only through their count and
-        sum (no sliding-window layers): the simulator then calls `step_seconds_summed` and
-        `decode_run_ends` and never builds the context array."""
+        """No sliding-window layers: the simulator calls `step_seconds_summed` / `decode_run_pieces`."""
         return not self.n_sliding
 
     def step_seconds(self, decode_context_lens: np.ndarray,
@@ -394,9 +365,7 @@ class StepTimeModel:
             if self.n_sliding:
                 raise PlannerError("step_seconds_summed needs a model without sliding-window layers")
             # _decode_attention_s inlined: one interpolation in the batch's compiled row
-            row = self._dec_rows.get(b)
-            if row is None:
-                row = self._dec_row(b)
+            row = self._dec_rows.get(b) or self._dec_row(b)
             xs = self.dec_ctx
             x = s / b
             if x <= xs[0]:
@@ -409,26 +378,12 @@ class StepTimeModel:
                 y0 = row[i - 1]
                 a = y0 + (row[i] - y0) * (x - x0) / (xs[i] - x0)
             attn += self.n_full * a
-        const = self._const_cache.get((tokens, rows))
-        if const is None:
-            const = self._batch_const_s(tokens, rows)
-        return const + attn
+        return (self._const_cache.get((tokens, rows)) or self._batch_const_s(tokens, rows)) + attn
 
     def _reference_step_seconds(self, decode_context_lens: np.ndarray,
                                 prefill_chunks: Sequence[tuple[int, int]] = ()) -> float:
-        """`step_seconds` in its plain form (numpy sums, one helper per term)."""
-        ctx = np.asarray(decode_context_lens)
-        b = int(ctx.size)
-        tokens = b + sum(c for c, _ in prefill_chunks)
-        if tokens == 0:
-            return 0.0
-        attn = sum(self._chunk_attention_s(c, d)[0] for c, d in prefill_chunks)
-        if prefill_chunks and not b:
-            attn += (self.n_full + self.n_sliding) * self.pre_floor
-        if b:
-            s_sl = float(np.minimum(ctx + 1, self.window).sum()) if self.n_sliding else 0.0
-            attn += self._decode_attention_s(b, float(ctx.sum()) + b, s_sl)
-        return self._batch_const_s(tokens, b + len(prefill_chunks)) + attn
+        """`step_seconds` in its plain form (planner.perf.breakdown)."""
+        return reference_step_seconds(self, decode_context_lens, prefill_chunks)
 
     def decode_run_seconds(self, context_lens: np.ndarray, num_steps: int) -> np.ndarray:
         """Durations of the next `num_steps` pure-decode steps, every context growing by one per step.
@@ -482,12 +437,8 @@ class StepTimeModel:
         b = num_decodes
         if self.n_sliding:
             raise PlannerError("decode_run_pieces needs a model without sliding-window layers")
-        const = self._const_cache.get((b, b))
-        if const is None:
-            const = self._batch_const_s(b, b)
-        row = self._dec_rows.get(b)
-        if row is None:
-            row = self._dec_row(b)
+        const = self._const_cache.get((b, b)) or self._batch_const_s(b, b)
+        row = self._dec_rows.get(b) or self._dec_row(b)
         xs = self.dec_ctx
         n_full = self.n_full
         mean0 = (float(decode_context_sum) + b) / b
@@ -523,8 +474,7 @@ class StepTimeModel:
 
     def _reference_decode_run_seconds(self, context_lens: np.ndarray, num_steps: int) -> np.ndarray:
         """`decode_run_seconds` as one `_reference_step_seconds` per step."""
-        ctx = np.asarray(context_lens)
-        return np.array([self._reference_step_seconds(ctx + k) for k in range(max(num_steps, 0))])
+        return reference_decode_run_seconds(self, context_lens, num_steps)
 
     def prefill_seconds(self, prompt_tokens: int, batch: int = 1) -> float:
         """One forward pass over `batch` fresh prompts of `prompt_tokens` each (time to first token
@@ -543,37 +493,4 @@ class StepTimeModel:
     def breakdown(self, decode_context_lens: np.ndarray = np.zeros(0, dtype=np.int64),
                   prefill_chunks: Sequence[tuple[int, int]] = ()) -> StepBreakdown:
         """The step of `step_seconds` split into its terms (for `planner perf`)."""
-        ctx = np.asarray(decode_context_lens)
-        b = int(ctx.size)
-        tokens = b + sum(c for c, _ in prefill_chunks)
-        rows = b + len(prefill_chunks)
-        total = self.step_seconds(ctx, prefill_chunks)
-        if tokens == 0:
-            return StepBreakdown(total_s=0.0, decode_sequences=0, prefill_tokens=0, tokens=0, weight_bytes=0.0,
-                                 kv_bytes=0.0, flops=0.0, gemm_s=0.0, gemm_stream_s=0.0, gemm_compute_s=0.0,
-                                 attention_s=0.0, activation_s=0.0, layer_fixed_s=0.0, kernel_fixed_s=0.0,
-                                 allreduce_s=0.0, host_overhead_s=0.0, fixed_s=0.0, bound="memory")
-        n_moe = self.n_layers if self.num_experts else 0
-        wbytes = self.weight_bytes_step + n_moe * self.touched_experts(tokens) * self.expert_bytes_each
-        flops = tokens * self.flops_per_token
-        s = float(ctx.sum()) + b if b else 0.0
-        kv = (self.n_full * s) * self.kv_tok_layer
-        flops += self.attn_flops_per_token * self.n_full * s
-        for c, d in prefill_chunks:
-            _, f, k = self._chunk_attention_s(c, d)
-            flops += f
-            kv += k
-        gemm = self._layers_gemm_s(tokens) + self._head_s(rows)
-        ar = self._allreduce_s(tokens, rows)
-        act = tokens * self.act_s_per_token
-        lf = self.n_layers * self.layer_fixed_s
-        attn = total - (gemm + ar + act + lf + self.host_s)
-        stream = wbytes / self.bw_achieved
-        compute = flops / self.flop_rate_achieved
-        return StepBreakdown(
-            total_s=total, decode_sequences=b, prefill_tokens=tokens - b, tokens=tokens,
-            weight_bytes=wbytes, kv_bytes=kv, flops=flops, gemm_s=gemm, gemm_stream_s=stream,
-            gemm_compute_s=compute, attention_s=attn, activation_s=act, layer_fixed_s=lf,
-            kernel_fixed_s=0.0, allreduce_s=ar, host_overhead_s=self.host_s, fixed_s=lf + self.host_s,
-            bound="compute" if compute > stream else "memory",
-        )
+        return step_breakdown(self, decode_context_lens, prefill_chunks)
