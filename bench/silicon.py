@@ -302,6 +302,8 @@ def sensitivity(rows: list[Row], workers: int, requests_per_user: int) -> str:
         label = "0 (exact lengths)" if spread == 0 else f"+-{spread:.0%}"
         for name, gpus in (("test: H200 + B200", TEST_GPUS), ("fit: H100", TRAIN_GPUS)):
             out.append(f"| {label} " + _line(name, summarize([r for r in done if r.gpu in gpus])))
+        for model in sorted({r.model for r in done}):  # the harnesses differ between models
+            out.append(f"| {label} " + _line(f"{model}, all GPUs", summarize([r for r in done if r.model == model])))
     return "\n".join(out)
 
 
