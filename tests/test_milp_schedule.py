@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from planner.optimize.milp import (
     Limits,
+    _run,
+    build_model,
     MilpInputs,
     Pool,
     SlotDemand,
@@ -176,6 +178,46 @@ def test_pruning_dominated_pods_keeps_the_optimum(rate, caps, prices):
     pruned, dropped = prune_dominated(inputs)
     assert len(pruned.pools) + len(dropped) == len(pools)
     assert solve(pruned, gap_rel=1e-9).cost_usd == pytest.approx(solve(inputs, gap_rel=1e-9).cost_usd, rel=1e-6)
+
+
+def _active(gpu: str, cap: float, usd_per_hour: float) -> Pool:
+    return Pool(gpu_id=gpu, billing="active", capacity_per_s={"all": cap}, usd_per_replica_s=usd_per_hour / HOUR)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rates=st.lists(st.floats(0.1, 6.0), min_size=3, max_size=3),
+    caps=st.lists(st.floats(0.5, 4.0), min_size=3, max_size=3),
+    prices=st.lists(st.floats(0.3, 3.0), min_size=3, max_size=3),
+    schedule=st.sampled_from(["fixed", "per_slot"]),
+)
+def test_one_bucket_without_routing_variables_keeps_the_optimum(rates, caps, prices, schedule):
+    """The one-bucket model (routing projected out) and the routed model have the same optimum,
+    an active pool a pod dominates is pruned without changing it, and the routing rebuilt from
+    the replicas carries every level within headroom."""
+    pools = [_pod("a", caps[0], prices[0]), _flex("b", caps[1], prices[1] * 1.5), _active("b", caps[1], prices[1]),
+             _pod("c", caps[2], prices[2]), _active("c", caps[2] * 0.8, prices[2] * 1.2)]
+    inputs = MilpInputs(pools=pools, slots=_slots(rates, busy=1800.0, bursts=2), headroom=0.9, pod_schedule=schedule,
+                        pod_start_s=120.0, limits=Limits(max_serverless_workers=2, min_replicas=1))
+    costs = []
+    for routed in (True, False):
+        m = build_model(inputs, routed=routed)
+        _run(m, "highs", None, 1e-9)
+        costs.append(m.prob.objective.value())
+    assert costs[1] == pytest.approx(costs[0], rel=1e-6)
+    pruned, dropped = prune_dominated(inputs)
+    assert "c-tp1-active" in dropped
+    result = solve(pruned, gap_rel=1e-9)
+    assert result.cost_usd == pytest.approx(costs[0], rel=1e-6)
+    uses = {f"{u.gpu_id}-tp{u.tensor_parallel_size}-{u.billing}": u for u in result.pools}
+    by_name = {p.name: p for p in pruned.pools}
+    for t, (s, routing) in enumerate(zip(pruned.slots, result.routing)):
+        assert sum(routing["all"].values()) == pytest.approx(s.rate_per_s["all"])
+        for name, rate in routing["all"].items():
+            use = uses[name]
+            replicas = (use.flex_per_slot[t] if use.billing == "flex" else
+                        use.pods_per_slot[t] if use.pods_per_slot else use.count)
+            assert rate <= 0.9 * by_name[name].capacity_per_s["all"] * replicas + 1e-9
 
 
 def test_max_gpu_types_and_serverless_endpoints():

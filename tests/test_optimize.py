@@ -312,7 +312,7 @@ def test_no_candidate_for_a_bucket_is_explained():
 
 def test_constraints_and_variables_are_named():
     inputs = _pod_and_serverless(busy_s=600.0, bursts=2, rate=1.0, slots=2)
-    m = build_model(inputs)
+    m = build_model(inputs, routed=True)
     for name in ["demand_all_t0", "capacity_l4_tp1_pod_t0", "capacity_l4_tp1_flex_t1"]:
         assert m.prob.get_constraint_by_name(name) is not None
     assert ("all", "l4-tp1-flex", 1) in m.r and "l4-tp1-pod" in m.n and ("l4-tp1-flex", 0) in m.f

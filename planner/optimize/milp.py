@@ -45,7 +45,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pulp
 
@@ -96,14 +96,31 @@ class _Model:
         self.r: dict[tuple[str, str, int], pulp.LpVariable] = {}  # (bucket, pool, level index) -> req/s
         self.cost_terms: dict[str, pulp.LpAffineExpression] = {}  # pool name -> USD expression
         self.slot_of: list[int] = []  # level index -> position of its slot in slot_ids
+        self.names: dict[int, str] = {}  # id(pool) -> its name (Pool.name is recomputed on each access)
+        self.routed = True  # False: one bucket, routing projected out (see build_model)
 
-    def replicas(self, p: Pool, t: int) -> pulp.LpAffineExpression | pulp.LpVariable:
+    def name(self, p: Pool) -> str:
+        key = id(p)
+        if key not in self.names:
+            self.names[key] = p.name
+        return self.names[key]
+
+    def replicas(self, p: Pool, t: int) -> pulp.LpVariable:
         """Replicas of pool p serving level t."""
+        name = self.name(p)
         if p.billing == "flex":
-            return self.f[p.name, t]
-        if (p.name, 0) in self.x:
-            return self.x[p.name, self.slot_of[t]]
-        return self.n[p.name]
+            return self.f[name, t]
+        if (name, 0) in self.x:
+            return self.x[name, self.slot_of[t]]
+        return self.n[name]
+
+    def add(self, terms: Iterable[tuple[pulp.LpVariable, float]], sense: int, rhs: float, name: str) -> None:
+        """Add sum(coef x var) <sense> rhs, built straight from its terms (lpSum of products is
+        several times slower on models of 10,000 variables); repeated variables add up."""
+        coefs: dict[pulp.LpVariable, float] = {}
+        for var, coef in terms:
+            coefs[var] = coefs.get(var, 0.0) + coef
+        self.prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(coefs), sense=sense, rhs=rhs), name)
 
 
 def _check_inputs(inputs: MilpInputs) -> None:
@@ -122,11 +139,23 @@ def _check_inputs(inputs: MilpInputs) -> None:
             )
 
 
-def build_model(inputs: MilpInputs) -> _Model:
-    """Build the named MILP (see the module docstring); solve it with `solve`."""
+def build_model(inputs: MilpInputs, *, routed: bool | None = None) -> _Model:
+    """Build the named MILP (see the module docstring); solve it with `solve`.
+
+    `routed` False (the default with one request-size bucket) leaves the routing variables out:
+    with one bucket a level's demand can be routed within headroom exactly when the replicas'
+    summed capacity carries it (sum_p headroom cap_p replicas_p,t >= D_t, `demand_b_t`), so the
+    model keeps that one row per level instead of a routing variable and a capacity row per pool
+    and level (same optimum, a third of the size); the routing is then rebuilt from the
+    replicas (`_plan_of`: each replica loaded alike).
+    """
     _check_inputs(inputs)
     prob = pulp.LpProblem("planner_fleet", pulp.LpMinimize)
     m = _Model(prob)
+    if routed is None:
+        routed = len(inputs.buckets) != 1
+    m.routed = routed
+    le, ge, eq = pulp.LpConstraintLE, pulp.LpConstraintGE, pulp.LpConstraintEQ
     horizon_s = inputs.horizon_s
     buckets = inputs.buckets
     slot_ids = inputs.slot_ids
@@ -139,51 +168,63 @@ def build_model(inputs: MilpInputs) -> _Model:
     repeats = [w for size, w in inputs.cycle_list() for _ in range(size)]
     if len(repeats) != len(slot_ids):
         raise PlannerError(f"the schedule cycles cover {len(repeats)} slots, the demand has {len(slot_ids)}")
+    cost: dict[str, list[tuple[pulp.LpVariable, float]]] = {}
 
     for p in inputs.pools:
+        name = m.name(p)
         bound = replica_bound(inputs, p)
-        tag = _safe(p.name)
+        tag = _safe(name)
+        c = p.usd_per_replica_s
         if p.billing == "flex":
             for t in range(len(inputs.slots)):
-                m.f[p.name, t] = prob.add_variable(f"flex_{tag}_t{t}", 0, bound, cat="Integer")
-            m.cost_terms[p.name] = pulp.lpSum(
-                m.f[p.name, t] * p.usd_per_replica_s * (s.busy_s + s.num_bursts * p.scale_up_s)
-                for t, s in enumerate(inputs.slots)
-            )
+                m.f[name, t] = prob.add_variable(f"flex_{tag}_t{t}", 0, bound, cat="Integer")
+            cost[name] = [(m.f[name, t], c * (s.busy_s + s.num_bursts * p.scale_up_s))
+                          for t, s in enumerate(inputs.slots)]
         elif p.billing == "pod" and scheduled:
             for h in range(len(slot_ids)):
-                m.x[p.name, h] = prob.add_variable(f"pods_{tag}_h{h}", 0, bound, cat="Integer")
-                m.u[p.name, h] = prob.add_variable(f"starts_{tag}_h{h}", 0, bound)
-            m.cost_terms[p.name] = pulp.lpSum(
-                p.usd_per_replica_s * (m.x[p.name, h] * slot_len[h] + m.u[p.name, h] * inputs.pod_start_s * repeats[h])
-                for h in range(len(slot_ids))
-            )
+                m.x[name, h] = prob.add_variable(f"pods_{tag}_h{h}", 0, bound, cat="Integer")
+                m.u[name, h] = prob.add_variable(f"starts_{tag}_h{h}", 0, bound)
+            cost[name] = ([(m.x[name, h], c * slot_len[h]) for h in range(len(slot_ids))]
+                          + [(m.u[name, h], c * inputs.pod_start_s * repeats[h]) for h in range(len(slot_ids))])
         else:
-            m.n[p.name] = prob.add_variable(f"n_{tag}", 0, bound, cat="Integer")
-            m.cost_terms[p.name] = m.n[p.name] * p.usd_per_replica_s * horizon_s
-        for b in buckets:
+            m.n[name] = prob.add_variable(f"n_{tag}", 0, bound, cat="Integer")
+            cost[name] = [(m.n[name], c * horizon_s)]
+        for b in buckets if routed else ():
             if p.capacity_per_s.get(b, 0.0) <= 0:
                 continue
             for t, s in enumerate(inputs.slots):
                 if s.rate_per_s.get(b, 0.0) > 0:
-                    m.r[b, p.name, t] = prob.add_variable(f"route_{_safe(b)}_{tag}_t{t}", 0)
+                    m.r[b, name, t] = prob.add_variable(f"route_{_safe(b)}_{tag}_t{t}", 0)
+    m.cost_terms = {name: pulp.LpAffineExpression(terms) for name, terms in cost.items()}
+    prob.setObjective(pulp.LpAffineExpression([term for terms in cost.values() for term in terms]))
+    prob.objective.name = "total_usd_for_horizon"
 
-    prob += pulp.lpSum(m.cost_terms.values()), "total_usd_for_horizon"
-
+    names = [m.name(p) for p in inputs.pools]
+    if not routed:
+        # demand_b,t with the routing projected out (one bucket): the replicas carry the level.
+        for t, s in enumerate(inputs.slots):
+            for b, rate in s.rate_per_s.items():
+                if rate > 0:
+                    m.add(((m.replicas(p, t), inputs.headroom * p.capacity_per_s[b]) for p in inputs.pools
+                           if p.capacity_per_s.get(b, 0.0) > 0), ge, rate, f"demand_{_safe(b)}_t{t}")
+        _add_cover_cuts(inputs, m)
+        if scheduled:
+            _add_schedule(inputs, m)
+        _add_limits(inputs, m)
+        return m
     # demand_b,t: every request/s of every bucket goes somewhere.
     for t, s in enumerate(inputs.slots):
         for b, rate in s.rate_per_s.items():
             if rate <= 0:
                 continue
-            prob += (
-                pulp.lpSum(m.r[b, p.name, t] for p in inputs.pools if (b, p.name, t) in m.r) == rate,
-                f"demand_{_safe(b)}_t{t}",
-            )
+            m.add(((m.r[b, name, t], 1.0) for name in names if (b, name, t) in m.r), eq, rate, f"demand_{_safe(b)}_t{t}")
     # capacity_p,t: the routed load, in replicas, stays under headroom x replicas.
-    for p in inputs.pools:
+    for p, name in zip(inputs.pools, names):
+        tag = _safe(name)
+        inv = {b: 1.0 / p.capacity_per_s[b] for b in buckets if p.capacity_per_s.get(b, 0.0) > 0}
         for t in range(len(inputs.slots)):
-            load = pulp.lpSum(m.r[b, p.name, t] / p.capacity_per_s[b] for b in buckets if (b, p.name, t) in m.r)
-            prob += load <= inputs.headroom * m.replicas(p, t), f"capacity_{_safe(p.name)}_t{t}"
+            load = [(m.r[b, name, t], v) for b, v in inv.items() if (b, name, t) in m.r]
+            m.add(load + [(m.replicas(p, t), -inputs.headroom)], le, 0.0, f"capacity_{tag}_t{t}")
     _add_cover_cuts(inputs, m)
     if scheduled:
         _add_schedule(inputs, m)
@@ -208,25 +249,27 @@ def _add_cover_cuts(inputs: MilpInputs, m: _Model) -> None:
                 if p.capacity_per_s.get(b, 0.0) > 0
             ]
             if any(a < 1.0 for a, _ in terms):
-                m.prob += pulp.lpSum(a * m.replicas(p, t) for a, p in terms) >= 1, f"cover_{_safe(b)}_t{t}"
+                m.add(((m.replicas(p, t), a) for a, p in terms), pulp.LpConstraintGE, 1.0, f"cover_{_safe(b)}_t{t}")
 
 
 def _add_schedule(inputs: MilpInputs, m: _Model) -> None:
     """starts_p,h and min_run_p,h, cyclic within each cycle (the horizon repeats: slot 0 follows the last)."""
     first = 0
+    ge = pulp.LpConstraintGE
     for size, _ in inputs.cycle_list():
         k = min(inputs.pod_min_run_slots, size)
         for p in inputs.pools:
-            if (p.name, 0) not in m.x:
+            name = m.name(p)
+            if (name, 0) not in m.x:
                 continue
-            tag = _safe(p.name)
+            tag = _safe(name)
             for i in range(size):
                 h, prev = first + i, first + (i - 1) % size
-                m.prob += m.u[p.name, h] >= m.x[p.name, h] - m.x[p.name, prev], f"starts_{tag}_h{h}"
+                m.add([(m.u[name, h], 1.0), (m.x[name, h], -1.0), (m.x[name, prev], 1.0)], ge, 0.0, f"starts_{tag}_h{h}")
                 if k > 1:
                     # A pod started in the last k slots is still running (identical units pooled).
-                    started = pulp.lpSum(m.u[p.name, first + (i - j) % size] for j in range(k))
-                    m.prob += m.x[p.name, h] >= started, f"min_run_{tag}_h{h}"
+                    started = [(m.u[name, first + (i - j) % size], -1.0) for j in range(k)]
+                    m.add([(m.x[name, h], 1.0), *started], ge, 0.0, f"min_run_{tag}_h{h}")
         first += size
 
 
@@ -234,22 +277,28 @@ def _add_limits(inputs: MilpInputs, m: _Model) -> None:
     lim = inputs.limits
     prob = m.prob
     num_levels = len(inputs.slots)
+    le, ge = pulp.LpConstraintLE, pulp.LpConstraintGE
     for gpu_id, max_gpus in lim.max_gpus.items():
         for t in range(num_levels):
-            gpus = pulp.lpSum(p.tensor_parallel_size * m.replicas(p, t) for p in inputs.pools if p.gpu_id == gpu_id)
-            prob += gpus <= max_gpus, f"max_gpus_{_safe(gpu_id)}_t{t}"
+            gpus = [(m.replicas(p, t), float(p.tensor_parallel_size)) for p in inputs.pools if p.gpu_id == gpu_id]
+            m.add(gpus, le, max_gpus, f"max_gpus_{_safe(gpu_id)}_t{t}")
     serverless_eps = sorted({p.endpoint for p in inputs.pools if p.billing != "pod"})
     if lim.max_serverless_workers is not None:
         for ep in serverless_eps:
+            mine = [p for p in inputs.pools if p.billing != "pod" and p.endpoint == ep]
             for t in range(num_levels):
-                workers = pulp.lpSum(m.replicas(p, t) for p in inputs.pools if p.billing != "pod" and p.endpoint == ep)
-                prob += workers <= lim.max_serverless_workers, f"max_workers_{_safe(ep)}_t{t}"
+                if len(mine) == 1:  # one pool: a bound on its variable, not a row
+                    var = m.replicas(mine[0], t)
+                    var.upBound = min(var.upBound, lim.max_serverless_workers)
+                    continue
+                m.add(((m.replicas(p, t), 1.0) for p in mine), le, lim.max_serverless_workers,
+                      f"max_workers_{_safe(ep)}_t{t}")
     if lim.min_replicas > 0:
         # Always-on capacity in every slot (its peak level stands for the slot).
         levels = {m.slot_of[t]: t for t in reversed(range(num_levels))}
+        always = [p for p in inputs.pools if p.billing != "flex"]
         for h, t in sorted(levels.items()):
-            always_on = pulp.lpSum(m.replicas(p, t) for p in inputs.pools if p.billing != "flex")
-            prob += always_on >= lim.min_replicas, f"min_replicas_h{h}"
+            m.add(((m.replicas(p, t), 1.0) for p in always), ge, lim.min_replicas, f"min_replicas_h{h}")
     if lim.budget_usd_per_month is not None:
         budget_horizon = lim.budget_usd_per_month * inputs.horizon_s / SECONDS_PER_MONTH
         prob += pulp.lpSum(m.cost_terms.values()) <= budget_horizon, "budget"
@@ -450,7 +499,30 @@ def _plan_of(inputs: MilpInputs, m: _Model) -> MilpPlan:
         v = _value(var)
         if v > 1e-12:
             plan.r[key] = v
+    if not m.routed:
+        _even_routing(inputs, m, plan)
     return plan
+
+
+def _even_routing(inputs: MilpInputs, m: _Model, plan: MilpPlan) -> None:
+    """The one bucket's routing of a model without routing variables: always-on replicas (pods,
+    active workers) first, each loaded alike up to the headroom, and what they cannot carry on the
+    level's flex workers, each loaded alike (flex workers exist for the overflow; their cold
+    starts make them the last resort). `demand_b_t` guarantees it all fits within headroom."""
+    for t, s in enumerate(inputs.slots):
+        for b, rate in s.rate_per_s.items():
+            if rate <= 0:
+                continue
+            left = rate
+            for tier in (False, True):
+                cap = {m.name(p): inputs.headroom * p.capacity_per_s.get(b, 0.0) * _value(m.replicas(p, t))
+                       for p in inputs.pools if (p.billing == "flex") == tier}
+                total = sum(cap.values())
+                share = min(left, total)
+                for name, c in cap.items():
+                    if c > 0 and share > 0:
+                        plan.r[b, name, t] = share * c / total
+                left -= share
 
 
 def _read_solution(inputs: MilpInputs, plan: MilpPlan, result: SolverResult) -> None:

@@ -106,9 +106,10 @@ def expand(full: MilpInputs, red: Reduction, plan: MilpPlan) -> MilpPlan:
 
 
 def _dominates(q: Pool, p: Pool) -> bool:
-    """q does everything p does for no more money: same billing, price, scale-up and capacities."""
+    """q does everything p does for no more money: same billing (or q a pod and p an active
+    serverless worker, both up all the time), price, scale-up and capacities."""
     return (
-        q.billing == p.billing
+        (q.billing == p.billing or (q.billing == "pod" and p.billing == "active"))
         and q.usd_per_replica_s <= p.usd_per_replica_s
         and q.scale_up_s <= p.scale_up_s
         and all(q.capacity_per_s.get(b, 0.0) >= v for b, v in p.capacity_per_s.items() if v > 0)
@@ -121,9 +122,12 @@ def prune_dominated(inputs: MilpInputs) -> tuple[MilpInputs, list[str]]:
     A pod pool is dropped when another pod pool is at most as expensive per replica and carries at
     least as much of every bucket, and nothing limits the other pool's GPU (max_gpus) or the
     GPU types (max_gpu_types, unless both are the same GPU): swapping every replica of the
-    dropped pool for one of the other keeps the plan feasible at no higher cost. Serverless
-    pools are kept (a per-endpoint worker limit could make the swap infeasible). Among equals
-    the first in the pools' order stays, so the result is deterministic.
+    dropped pool for one of the other keeps the plan feasible at no higher cost. An active
+    serverless pool is dropped the same way for a pod pool (a pod kept up in every slot costs its
+    price for the horizon with no start, and counts wherever an active worker counts: always-on
+    replicas, GPUs; it frees serverless workers and endpoints). Flex pools are kept (a
+    per-endpoint worker limit could make the swap infeasible). Among equals the first in the
+    pools' order stays, so the result is deterministic.
     Returns:
         (the inputs without the dropped pools, the dropped pool names).
     """
@@ -132,7 +136,7 @@ def prune_dominated(inputs: MilpInputs) -> tuple[MilpInputs, list[str]]:
     dropped: list[str] = []
     pools = inputs.pools
     for i, p in enumerate(pools):
-        if p.billing == "pod":
+        if p.billing in ("pod", "active"):
             better = [
                 q for j, q in enumerate(pools)
                 if j != i and _dominates(q, p) and q.gpu_id not in lim.max_gpus
