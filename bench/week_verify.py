@@ -23,20 +23,22 @@ def main() -> None:
     from planner.inputs.profile import load_profile
     from planner.optimize.search import solve_for
     from planner.optimize.verify import verify
-    from planner.optimize.world import Backend, _entries, _milp_inputs, _prepare
+    from planner.optimize.backend import CatalogBackend
+    from planner.optimize.world import _entries, _milp_inputs, _prepare
     from planner.traffic import generate_workload
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default=str(ROOT / "traffic_profiles" / "week.yaml"))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--cache-dir", default=None, help="capacity cache folder (default: the user cache)")
     args = ap.parse_args()
 
     profile = load_profile(args.profile)
     workload = generate_workload(profile, args.seed)
-    backend = Backend()
+    backend = CatalogBackend()
     t0 = time.perf_counter()
-    world = _prepare(profile, workload, args.seed, args.workers, capacity.CapacityCache(capacity.default_cache_dir()), backend)
+    world = _prepare(profile, workload, args.seed, args.workers, capacity.CapacityCache(args.cache_dir or capacity.default_cache_dir()), backend)
     print(f"capacities: {time.perf_counter() - t0:.1f} s; {len(workload):,} requests over {workload.horizon_s:g} s")
     if world.sample is None:
         raise SystemExit("the horizon is shorter than three days: nothing is sampled")

@@ -18,7 +18,7 @@ from planner import __version__
 from planner.errors import PlannerError
 from planner.inputs.profile import Profile
 from planner.optimize.result import ScenarioRun, ScenarioSummary, SolverStatus
-from planner.optimize.verify import verify
+from planner.optimize.verify import NotSimulable, verify_many
 from planner.optimize.alternatives import _alternatives
 from planner.optimize.assumptions import _assumptions
 from planner.optimize.finance import plan_finance
@@ -141,26 +141,40 @@ def plan(
     result, entries, run, arts, inputs = main.best  # type: ignore[misc]  # not None: chosen is in found
     scenario_runs = list(main.scenario_runs)
     final_sim_s = 0.0
-    if world.sample is not None and run.simulated:
-        # The rounds simulated sample days; the answer is simulated once over the whole horizon.
+    # The draws the answer was not simulated on yet (a reference plan was simulated on the run's
+    # own draw only): simulated now, beside the whole horizon's run when the rounds used a sample.
+    missing = [d for d in world.draws if d.scenario >= len(scenario_runs)] if run.simulated and scenario_runs else []
+    full = world.sample is not None and run.simulated
+    if full or missing:
         t1 = time.perf_counter()
         sampled = run
         horizon_s = float(workload.horizon_s)
-        report = None if progress is None else (lambda x: progress("simulated seconds of the horizon", x * horizon_s, horizon_s))
-        run, arts = verify(world, inputs, result, entries, backend, progress=report)
+        report = None if progress is None else (
+            lambda x: progress("simulated seconds of the horizon", x * horizon_s, horizon_s))
+        jobs = ([(inputs, result, entries, None, None)] if full else []) + [
+            (inputs, result, entries, d, world.sample) for d in missing]
+        runs = verify_many(world, backend, jobs, workers=workers, progress=report)
         final_sim_s = time.perf_counter() - t1
-        if scenario_runs:
+        if full and not isinstance(runs[0], NotSimulable):
+            run, arts = runs[0]
             scenario_runs[0] = scenario_runs[0].model_copy(update={
                 "simulated_on": run.simulated_on, "slo_attainment": run.slo_attainment,
                 "cost_per_month_usd": run.cost_per_month_usd})
-        others_ok = all(r.slo_attainment is None or r.slo_attainment >= profile.slo.attainment for r in scenario_runs[1:])
+        for d, done in zip(missing, runs[1:] if full else runs):
+            r = done[0] if not isinstance(done, NotSimulable) else None
+            scenario_runs.append(ScenarioRun(
+                scenario=d.scenario, seed=d.seed, simulated_on=r.simulated_on if r else "not simulated",
+                slo_attainment=r.slo_attainment if r else None, cost_per_month_usd=r.cost_per_month_usd if r else 0.0))
+        others_ok = all(r.slo_attainment is not None and r.slo_attainment >= profile.slo.attainment
+                        for r in scenario_runs[1:])
         run = run.model_copy(update={"verified": run.verified and others_ok})
-        notes.append(
-            f"verification: the plan was simulated over the whole horizon once ({run.slo_attainment:.1%} SLO "
-            f"attainment, ${run.cost_per_month_usd:,.2f}/month); refinement rounds, the other traffic draws and "
-            f"the reference plans on {world.sample.describe()} (there: {_fmt_pct(sampled.slo_attainment)}, "
-            f"${sampled.cost_per_month_usd:,.2f}/month)"
-        )
+        if full and world.sample is not None:
+            notes.append(
+                f"verification: the plan was simulated over the whole horizon once ({run.slo_attainment:.1%} SLO "
+                f"attainment, ${run.cost_per_month_usd:,.2f}/month); refinement rounds, the other traffic draws and "
+                f"the reference plans on {world.sample.describe()} (there: {_fmt_pct(sampled.slo_attainment)}, "
+                f"${sampled.cost_per_month_usd:,.2f}/month)"
+            )
     rounds = main.rounds
     alts = _alternatives(world, searches)
     solve_s = sum(x.solve_s for x in searches.values())

@@ -9,7 +9,7 @@ raises `NotSimulable`; `unsimulated_run` then reports the MILP's own figures ins
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -224,6 +224,7 @@ def _closed_shares(world: _World, inputs: MilpInputs, result: SolverResult, ep_n
 def verify(
     world: _World, inputs: MilpInputs, result: SolverResult, entries: Sequence[PlanEntry], backend: PlanningBackend,
     *, draw: Draw | None = None, sample: Sample | None = None, progress: Callable[[float], None] | None = None,
+    workers: int = 1,
 ) -> tuple[FleetRun, PlanArtifacts]:
     """Simulate the plan on one draw of the traffic: requests split over endpoints as routed (a
     closed loop: its users split over endpoints, each endpoint playing its users' loop).
@@ -233,6 +234,8 @@ def verify(
         sample: simulate only these whole days, back to back, with the pods each day's slots
             schedule; the cost is that of the sampled days (per month: scaled by their length).
         progress: called with the fraction of the plan's requests simulated so far.
+        workers: processes to simulate the endpoints in (each endpoint is its own simulation, so
+            running them side by side changes no figure; 1: in turn, in this process).
     Returns:
         (the simulated and billed run, the per-request arrays for the report's plots; requests
         outside the sample are NaN / not ok there).
@@ -240,8 +243,27 @@ def verify(
         NotSimulable: the backend's simulator refused an endpoint (the caller falls back to
             `unsimulated_run`).
     """
-    from planner.sim.metrics import LatencyStats, p99_limits_missed, request_slo, waited_for_start  # noqa: PLC0415
+    prepared = _prepare_jobs(world, inputs, result, entries, draw, sample)
+    outcomes = simulate_endpoints(world.profile, backend, prepared.jobs, workers=workers, progress=progress)
+    return _assemble(world, inputs, result, prepared, outcomes)
 
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A plan cut into endpoint simulations for one draw (and sample)."""
+
+    jobs: list[_EndpointJob]
+    closed: bool
+    n_all: int  # requests of the draw (open loop)
+    horizon: float  # seconds simulated
+    sample: Sample | None
+
+
+def _prepare_jobs(
+    world: _World, inputs: MilpInputs, result: SolverResult, entries: Sequence[PlanEntry], draw: Draw | None,
+    sample: Sample | None,
+) -> _Prepared:
+    """The plan's endpoints with their shares of the draw's requests (see `verify`)."""
     profile = world.profile
     closed = getattr(world.workload, "users", None) is not None
     slot_s = float(profile.optimizer.slot_seconds)
@@ -262,8 +284,29 @@ def verify(
         shares = list(_open_shares(world, inputs, result, ep_names, draw, chosen, sim_t, horizon))
         n_all = len(draw.workload)
         draw_seed = draw.seed
-    total_requests = max(sum(len(sel) for _, sel in shares if sel is not None), 1)
-    done_requests = 0
+    jobs: list[_EndpointJob] = []
+    for ep, (sub, sel) in zip(ep_names, shares):
+        gpu, tp = world.endpoints[ep]
+        f = fleet[ep]
+        if f["schedule"] is not None and max(f["schedule"]) == 0 and f["max"] == 0 and sel is not None and len(sel) == 0:
+            continue  # scheduled pods with none up in the days simulated, and no request for them: nothing to run
+        extra: dict[str, Any] = {} if f["schedule"] is None else {
+            "pod_schedule": f["schedule"], "pod_schedule_slot_s": slot_s, "pod_provision_s": provision_s,
+        }
+        jobs.append(_EndpointJob(ep, gpu, tp, sub, sel, dict(pods=f["pods"], active_workers=f["active"],
+                                                             max_workers=f["max"], seed=draw_seed, **extra)))
+    return _Prepared(jobs=jobs, closed=closed, n_all=n_all, horizon=horizon, sample=sample)
+
+
+def _assemble(
+    world: _World, inputs: MilpInputs, result: SolverResult, prepared: _Prepared, outcomes: Sequence[Any],
+) -> tuple[FleetRun, PlanArtifacts]:
+    """The endpoints' outcomes billed and put back together as the plan's run."""
+    from planner.sim.metrics import LatencyStats, p99_limits_missed, request_slo, waited_for_start  # noqa: PLC0415
+
+    profile = world.profile
+    jobs, closed, n_all, horizon, sample = (prepared.jobs, prepared.closed, prepared.n_all, prepared.horizon,
+                                            prepared.sample)
     total_cost = 0.0
     cold_starts = 0
     out_tokens = 0  # produced: completed requests' output tokens (as billing.price_outcome counts them)
@@ -273,27 +316,9 @@ def verify(
     waited: list[np.ndarray] = []  # per part: the request waited for a worker to start
     items: list[CostLineItem] = []
     input_tokens = 0
-    for ep, (sub, sel) in zip(ep_names, shares):
-        gpu, tp = world.endpoints[ep]
-        f = fleet[ep]
-        if f["schedule"] is not None and max(f["schedule"]) == 0 and f["max"] == 0 and sel is not None and len(sel) == 0:
-            continue  # scheduled pods with none up in the days simulated, and no request for them: nothing to run
+    for job, outcome in zip(jobs, outcomes):
+        ep, gpu, tp, sub, sel = job.endpoint, job.gpu, job.tp, job.workload, job.rows
         prices = _prices_for(world, gpu, tp)
-        extra: dict[str, Any] = {} if f["schedule"] is None else {
-            "pod_schedule": f["schedule"], "pod_schedule_slot_s": slot_s, "pod_provision_s": provision_s,
-        }
-        if progress is not None:
-            size = len(sel) if sel is not None else 0
-            before, share = done_requests / total_requests, size / total_requests
-            extra["progress"] = lambda x, before=before, share=share: progress(before + share * x)
-        done_requests += len(sel) if sel is not None else 0
-        try:
-            outcome = backend.simulate_fleet(
-                profile, gpu, tp, sub, pods=f["pods"], active_workers=f["active"], max_workers=f["max"],
-                seed=draw_seed, **extra,
-            )
-        except PlannerError as err:
-            raise NotSimulable(f"{ep}: {err}") from None
         rec = outcome.records
         ttft_sub, tpot_sub, ok_sub = request_slo(rec.arrival_at, rec.first_token_at, rec.finished_at,
                                                  rec.output_tokens, profile.slo.ttft_seconds, profile.slo.tpot_seconds)
@@ -360,6 +385,107 @@ def verify(
     )
     arts = PlanArtifacts(ttft_s=ttft, tpot_s=tpot, ok=ok, provisioned_per_window=_provisioned(world, inputs, result))
     return run, arts
+
+
+def verify_many(
+    world: _World, backend: PlanningBackend,
+    plans: Sequence[tuple[MilpInputs, SolverResult, Sequence[PlanEntry], Draw | None, Sample | None]],
+    *, workers: int = 1, progress: Callable[[float], None] | None = None,
+) -> list[tuple[FleetRun, PlanArtifacts] | NotSimulable]:
+    """`verify` of several (plan, draw, sample)s, their endpoints simulated side by side over
+    `workers` processes (the largest first), so a long full-horizon run and short sampled ones
+    share the cores. A plan the simulator refuses gets its NotSimulable in its place."""
+    prepared = [_prepare_jobs(world, inputs, result, entries, draw, sample)
+                for inputs, result, entries, draw, sample in plans]
+    jobs = [job for p in prepared for job in p.jobs]
+    try:
+        outcomes = simulate_endpoints(world.profile, backend, jobs, workers=workers, progress=progress)
+    except NotSimulable:
+        outcomes = None  # find which plan: in turn below
+    out: list[tuple[FleetRun, PlanArtifacts] | NotSimulable] = []
+    first = 0
+    for (inputs, result, _, _, _), p in zip(plans, prepared):
+        mine = None if outcomes is None else outcomes[first:first + len(p.jobs)]
+        first += len(p.jobs)
+        if mine is None:
+            try:
+                mine = simulate_endpoints(world.profile, backend, p.jobs)
+            except NotSimulable as why:
+                out.append(why)
+                continue
+        out.append(_assemble(world, inputs, result, p, mine))
+    return out
+
+
+@dataclass(frozen=True)
+class _EndpointJob:
+    """One endpoint of a plan to simulate: its share of the requests and its fleet."""
+
+    endpoint: str
+    gpu: str
+    tp: int
+    workload: Any
+    rows: np.ndarray | None  # the share's indices into the draw (None: a closed loop)
+    fleet: dict[str, Any]  # simulate_fleet's keyword arguments
+
+
+_FORKED_JOBS: tuple[Any, Any, list[_EndpointJob]] | None = None
+
+
+def _simulate_in_child(k: int) -> tuple[int, Any]:
+    """Pool worker: one endpoint's simulation, the jobs inherited through fork (nothing big is pickled in)."""
+    assert _FORKED_JOBS is not None
+    profile, backend, jobs = _FORKED_JOBS
+    job = jobs[k]
+    try:
+        return k, backend.simulate_fleet(profile, job.gpu, job.tp, job.workload, **job.fleet)
+    except PlannerError as err:
+        return k, err
+
+
+def simulate_endpoints(
+    profile: Any, backend: PlanningBackend, jobs: list[_EndpointJob], *, workers: int = 1,
+    progress: Callable[[float], None] | None = None,
+) -> list[Any]:
+    """Each job's SimOutcome, simulated in turn or over forked processes (largest share first).
+
+    Raises:
+        NotSimulable: the backend's simulator refused an endpoint.
+    """
+    import multiprocessing as mp  # noqa: PLC0415
+
+    global _FORKED_JOBS
+    sizes = [len(j.rows) if j.rows is not None else 0 for j in jobs]
+    total = max(sum(sizes), 1)
+    outcomes: list[Any] = [None] * len(jobs)
+    if workers > 1 and len(jobs) > 1 and "fork" in mp.get_all_start_methods():
+        order = sorted(range(len(jobs)), key=lambda k: -sizes[k])
+        _FORKED_JOBS = (profile, backend, jobs)
+        done = 0
+        try:
+            with mp.get_context("fork").Pool(min(workers, len(jobs))) as pool:
+                for k, out in pool.imap_unordered(_simulate_in_child, order):
+                    if isinstance(out, PlannerError):
+                        raise NotSimulable(f"{jobs[k].endpoint}: {out}")
+                    outcomes[k] = out
+                    done += sizes[k]
+                    if progress is not None:
+                        progress(done / total)
+        finally:
+            _FORKED_JOBS = None
+        return outcomes
+    done = 0
+    for k, job in enumerate(jobs):
+        extra: dict[str, Any] = {}
+        if progress is not None:
+            before, share = done / total, sizes[k] / total
+            extra["progress"] = lambda x, before=before, share=share: progress(before + share * x)
+        done += sizes[k]
+        try:
+            outcomes[k] = backend.simulate_fleet(profile, job.gpu, job.tp, job.workload, **job.fleet, **extra)
+        except PlannerError as err:
+            raise NotSimulable(f"{job.endpoint}: {err}") from None
+    return outcomes
 
 
 def _provisioned(world: _World, inputs: MilpInputs, result: SolverResult) -> np.ndarray:

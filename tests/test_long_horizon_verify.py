@@ -1,0 +1,31 @@
+"""Verification of a long horizon: sampled rounds, the answer over the whole horizon and on every
+draw, its endpoints simulated side by side without changing a figure."""
+
+from __future__ import annotations
+
+import plan_doubles as D
+from planner.optimize.loop import plan
+
+
+def _three_days():
+    return D.profile({"process": "diurnal", "mean_rate_per_s": 0.05, "peak_to_trough": 6, "peak_hour": 14},
+                     traffic__horizon_seconds=3 * 86400, optimizer__scenarios=2)
+
+
+def test_the_answer_is_simulated_on_the_whole_horizon_and_every_draw_in_parallel_or_not():
+    results = []
+    for workers in (1, 2):
+        calls: list = []
+        result, arts = plan(_three_days(), backend=D.backend(calls), use_cache=False, workers=workers)
+        results.append((result, arts, calls))
+    (one, arts1, calls1), (two, arts2, _) = results
+    assert one.verification.simulated_on == "full horizon"
+    assert any("whole horizon once" in n for n in one.notes)
+    assert one.scenarios is not None and one.scenarios.num_scenarios == 2
+    assert [r.scenario for r in one.scenarios.runs] == [0, 1]
+    # The whole horizon's run simulates every request of the run's draw once more.
+    assert one.verification.num_requests == len(arts1.ok)
+    for a, b in ((one.cost_usd, two.cost_usd), (one.slo_attainment, two.slo_attainment)):
+        assert a == b
+    assert [r.model_dump() for r in one.scenarios.runs] == [r.model_dump() for r in two.scenarios.runs]
+    assert (arts1.ok == arts2.ok).all()
