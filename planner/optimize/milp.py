@@ -49,10 +49,11 @@ from collections.abc import Callable, Iterable, Iterator
 
 import pulp
 
-from planner.billing import SECONDS_PER_MONTH, per_month
+from planner.billing import SECONDS_PER_MONTH
 from planner.errors import PlannerError
 from planner.optimize.milp_types import (
     Billing,
+    check_inputs,
     Limits,
     MilpInputs,
     MilpPlan,
@@ -63,10 +64,11 @@ from planner.optimize.milp_types import (
     SolverName,
     SolverResult,
     endpoint_name,
+    even_routing,
     plan_cost,
     pool_name,
+    read_solution,
     replica_bound,
-    starts_of,
     status_text,
 )
 from planner.optimize.reduce import Reduction, expand, prune_dominated, typical_days
@@ -123,22 +125,6 @@ class _Model:
         self.prob.addConstraint(pulp.LpConstraint(pulp.LpAffineExpression(coefs), sense=sense, rhs=rhs), name)
 
 
-def _check_inputs(inputs: MilpInputs) -> None:
-    if not inputs.slots:
-        raise PlannerError("the optimizer got no time slots: the horizon is empty")
-    names = [p.name for p in inputs.pools]
-    if len(set(names)) != len(names):
-        raise PlannerError(f"duplicate candidate pools: {sorted(names)}")
-    for b in inputs.buckets:
-        if all(s.rate_per_s.get(b, 0.0) <= 0 for s in inputs.slots):
-            continue
-        if not any(p.capacity_per_s.get(b, 0.0) > 0 for p in inputs.pools):
-            raise PlannerError(
-                f"no candidate can serve request bucket {b!r} under the SLO: allow larger "
-                "tensor_parallel_size or bigger GPUs, quantize the model, or relax the SLO"
-            )
-
-
 def build_model(inputs: MilpInputs, *, routed: bool | None = None) -> _Model:
     """Build the named MILP (see the module docstring); solve it with `solve`.
 
@@ -149,7 +135,7 @@ def build_model(inputs: MilpInputs, *, routed: bool | None = None) -> _Model:
     and level (same optimum, a third of the size); the routing is then rebuilt from the
     replicas (`_plan_of`: each replica loaded alike).
     """
-    _check_inputs(inputs)
+    check_inputs(inputs)
     prob = pulp.LpProblem("planner_fleet", pulp.LpMinimize)
     m = _Model(prob)
     if routed is None:
@@ -455,7 +441,7 @@ def solve(
     result.status_text = status_text(result, gap_rel)
     if result.has_solution:
         plan = _plan_of(model_inputs, m)
-        _read_solution(inputs, expand(inputs, red, plan) if red is not None else plan, result)
+        read_solution(inputs, expand(inputs, red, plan) if red is not None else plan, result)
     result.solve_seconds = time.perf_counter() - started
     return result
 
@@ -500,72 +486,5 @@ def _plan_of(inputs: MilpInputs, m: _Model) -> MilpPlan:
         if v > 1e-12:
             plan.r[key] = v
     if not m.routed:
-        _even_routing(inputs, m, plan)
+        even_routing(inputs, plan)
     return plan
-
-
-def _even_routing(inputs: MilpInputs, m: _Model, plan: MilpPlan) -> None:
-    """The one bucket's routing of a model without routing variables: always-on replicas (pods,
-    active workers) first, each loaded alike up to the headroom, and what they cannot carry on the
-    level's flex workers, each loaded alike (flex workers exist for the overflow; their cold
-    starts make them the last resort). `demand_b_t` guarantees it all fits within headroom."""
-    for t, s in enumerate(inputs.slots):
-        for b, rate in s.rate_per_s.items():
-            if rate <= 0:
-                continue
-            left = rate
-            for tier in (False, True):
-                cap = {m.name(p): inputs.headroom * p.capacity_per_s.get(b, 0.0) * _value(m.replicas(p, t))
-                       for p in inputs.pools if (p.billing == "flex") == tier}
-                total = sum(cap.values())
-                share = min(left, total)
-                for name, c in cap.items():
-                    if c > 0 and share > 0:
-                        plan.r[b, name, t] = share * c / total
-                left -= share
-
-
-def _read_solution(inputs: MilpInputs, plan: MilpPlan, result: SolverResult) -> None:
-    costs = plan_cost(inputs, plan)
-    uses: list[PoolUse] = []
-    for p in inputs.pools:
-        per_slot = plan.f.get(p.name, [])
-        pods = plan.x.get(p.name, [])
-        if p.name in plan.f:
-            count = max(per_slot, default=0)
-        elif p.name in plan.x:
-            count = max(pods, default=0)
-        else:
-            count = plan.n.get(p.name, 0)
-        shares = _routed_shares(inputs, plan, p)
-        if count == 0 and not any(v > 1e-9 for v in shares.values()):
-            continue
-        uses.append(PoolUse(
-            gpu_id=p.gpu_id, tensor_parallel_size=p.tensor_parallel_size, billing=p.billing, count=count,
-            flex_per_slot=per_slot, pods_per_slot=pods, pod_starts=int(round(starts_of(inputs, pods))) if pods else 0,
-            cost_usd=costs[p.name], routed_share=shares,
-        ))
-    routing: list[dict[str, dict[str, float]]] = []
-    for t, s in enumerate(inputs.slots):
-        routing.append({
-            b: {p.name: plan.r[b, p.name, t] for p in inputs.pools if (b, p.name, t) in plan.r}
-            for b in s.rate_per_s
-        })
-    result.routing = routing
-    total = sum(u.cost_usd for u in uses)
-    result.cost_usd = total
-    result.cost_per_month_usd = per_month(total, inputs.horizon_s)
-    result.pools = uses
-
-
-def _routed_shares(inputs: MilpInputs, plan: MilpPlan, p: Pool) -> dict[str, float]:
-    """bucket -> share of the bucket's provisioned requests (rate x slot length) sent to p."""
-    shares: dict[str, float] = {}
-    for b in inputs.buckets:
-        total = sum(s.rate_per_s.get(b, 0.0) * s.duration_s for s in inputs.slots)
-        if total <= 0:
-            continue
-        routed = sum(plan.r.get((b, p.name, t), 0.0) * s.duration_s for t, s in enumerate(inputs.slots))
-        if routed > 0:
-            shares[b] = routed / total
-    return shares

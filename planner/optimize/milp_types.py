@@ -11,6 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
+from planner.billing import per_month
+from planner.errors import PlannerError
+
 Billing = Literal["pod", "active", "flex"]
 PodSchedule = Literal["fixed", "per_slot"]
 SolverName = Literal["highs", "cbc"]
@@ -252,3 +255,98 @@ def status_text(result: SolverResult, gap_rel: float) -> str:
         return (f"time limit: best plan within {result.gap:.2%} of the best bound "
                 f"(${result.best_bound_usd or 0.0:,.2f} for the horizon; {result.solver})")
     return f"time limit: feasible, gap unknown ({result.solver})"
+
+
+def even_routing(inputs: MilpInputs, plan: MilpPlan) -> None:
+    """The one bucket's routing of a model solved without routing variables, into `plan.r`:
+    always-on replicas (pods, active workers) first, each loaded alike up to the headroom, and
+    what they cannot carry on the level's flex workers, each loaded alike (flex workers exist for
+    the overflow; their cold starts make them the last resort). The model's `demand_b_t` row
+    guarantees it all fits within headroom."""
+    position = {h: i for i, h in enumerate(inputs.slot_ids)}
+
+    def replicas(p: Pool, t: int) -> int:
+        if p.name in plan.f:
+            return plan.f[p.name][t]
+        if p.name in plan.x:
+            return plan.x[p.name][position[inputs.slots[t].slot]]
+        return plan.n.get(p.name, 0)
+
+    for t, s in enumerate(inputs.slots):
+        for b, rate in s.rate_per_s.items():
+            if rate <= 0:
+                continue
+            left = rate
+            for tier in (False, True):
+                cap = {p.name: inputs.headroom * p.capacity_per_s.get(b, 0.0) * replicas(p, t)
+                       for p in inputs.pools if (p.billing == "flex") == tier}
+                total = sum(cap.values())
+                share = min(left, total)
+                for name, c in cap.items():
+                    if c > 0 and share > 0:
+                        plan.r[b, name, t] = share * c / total
+                left -= share
+
+
+def read_solution(inputs: MilpInputs, plan: MilpPlan, result: SolverResult) -> None:
+    """Fill `result` with the plan's pools, routing and cost (priced by `plan_cost`)."""
+    costs = plan_cost(inputs, plan)
+    uses: list[PoolUse] = []
+    for p in inputs.pools:
+        per_slot = plan.f.get(p.name, [])
+        pods = plan.x.get(p.name, [])
+        if p.name in plan.f:
+            count = max(per_slot, default=0)
+        elif p.name in plan.x:
+            count = max(pods, default=0)
+        else:
+            count = plan.n.get(p.name, 0)
+        shares = routed_shares(inputs, plan, p)
+        if count == 0 and not any(v > 1e-9 for v in shares.values()):
+            continue
+        uses.append(PoolUse(
+            gpu_id=p.gpu_id, tensor_parallel_size=p.tensor_parallel_size, billing=p.billing, count=count,
+            flex_per_slot=per_slot, pods_per_slot=pods, pod_starts=int(round(starts_of(inputs, pods))) if pods else 0,
+            cost_usd=costs[p.name], routed_share=shares,
+        ))
+    routing: list[dict[str, dict[str, float]]] = []
+    for t, s in enumerate(inputs.slots):
+        routing.append({
+            b: {p.name: plan.r[b, p.name, t] for p in inputs.pools if (b, p.name, t) in plan.r}
+            for b in s.rate_per_s
+        })
+    result.routing = routing
+    total = sum(u.cost_usd for u in uses)
+    result.cost_usd = total
+    result.cost_per_month_usd = per_month(total, inputs.horizon_s)
+    result.pools = uses
+
+
+def routed_shares(inputs: MilpInputs, plan: MilpPlan, p: Pool) -> dict[str, float]:
+    """bucket -> share of the bucket's provisioned requests (rate x slot length) sent to p."""
+    shares: dict[str, float] = {}
+    for b in inputs.buckets:
+        total = sum(s.rate_per_s.get(b, 0.0) * s.duration_s for s in inputs.slots)
+        if total <= 0:
+            continue
+        routed = sum(plan.r.get((b, p.name, t), 0.0) * s.duration_s for t, s in enumerate(inputs.slots))
+        if routed > 0:
+            shares[b] = routed / total
+    return shares
+
+
+def check_inputs(inputs: MilpInputs) -> None:
+    """Inputs the model cannot be built from: no slot, duplicate pools, a bucket no pool serves."""
+    if not inputs.slots:
+        raise PlannerError("the optimizer got no time slots: the horizon is empty")
+    names = [p.name for p in inputs.pools]
+    if len(set(names)) != len(names):
+        raise PlannerError(f"duplicate candidate pools: {sorted(names)}")
+    for b in inputs.buckets:
+        if all(s.rate_per_s.get(b, 0.0) <= 0 for s in inputs.slots):
+            continue
+        if not any(p.capacity_per_s.get(b, 0.0) > 0 for p in inputs.pools):
+            raise PlannerError(
+                f"no candidate can serve request bucket {b!r} under the SLO: allow larger "
+                "tensor_parallel_size or bigger GPUs, quantize the model, or relax the SLO"
+            )

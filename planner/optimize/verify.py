@@ -17,6 +17,7 @@ import numpy as np
 from planner import billing
 from planner.errors import PlannerError
 from planner.optimize.draws import Draw, Sample
+from planner.optimize.endpoints import EndpointJob, NotSimulable, simulate_endpoints
 from planner.optimize.milp import MilpInputs, SolverResult, endpoint_name
 from planner.optimize.result import (
     CostLineItem,
@@ -30,10 +31,6 @@ from planner.optimize.result import (
 if TYPE_CHECKING:
     from planner.optimize.backend import PlanningBackend
     from planner.optimize.world import _World
-
-
-class NotSimulable(Exception):
-    """A plan line the simulator cannot model (e.g. a measured GPU missing from the catalog)."""
 
 
 def unsimulated_run(world: _World, inputs: MilpInputs, result: SolverResult, reason: str) -> tuple[FleetRun, PlanArtifacts]:
@@ -252,7 +249,7 @@ def verify(
 class _Prepared:
     """A plan cut into endpoint simulations for one draw (and sample)."""
 
-    jobs: list[_EndpointJob]
+    jobs: list[EndpointJob]
     closed: bool
     n_all: int  # requests of the draw (open loop)
     horizon: float  # seconds simulated
@@ -284,7 +281,7 @@ def _prepare_jobs(
         shares = list(_open_shares(world, inputs, result, ep_names, draw, chosen, sim_t, horizon))
         n_all = len(draw.workload)
         draw_seed = draw.seed
-    jobs: list[_EndpointJob] = []
+    jobs: list[EndpointJob] = []
     for ep, (sub, sel) in zip(ep_names, shares):
         gpu, tp = world.endpoints[ep]
         f = fleet[ep]
@@ -293,7 +290,7 @@ def _prepare_jobs(
         extra: dict[str, Any] = {} if f["schedule"] is None else {
             "pod_schedule": f["schedule"], "pod_schedule_slot_s": slot_s, "pod_provision_s": provision_s,
         }
-        jobs.append(_EndpointJob(ep, gpu, tp, sub, sel, dict(pods=f["pods"], active_workers=f["active"],
+        jobs.append(EndpointJob(ep, gpu, tp, sub, sel, dict(pods=f["pods"], active_workers=f["active"],
                                                              max_workers=f["max"], seed=draw_seed, **extra)))
     return _Prepared(jobs=jobs, closed=closed, n_all=n_all, horizon=horizon, sample=sample)
 
@@ -415,77 +412,6 @@ def verify_many(
                 continue
         out.append(_assemble(world, inputs, result, p, mine))
     return out
-
-
-@dataclass(frozen=True)
-class _EndpointJob:
-    """One endpoint of a plan to simulate: its share of the requests and its fleet."""
-
-    endpoint: str
-    gpu: str
-    tp: int
-    workload: Any
-    rows: np.ndarray | None  # the share's indices into the draw (None: a closed loop)
-    fleet: dict[str, Any]  # simulate_fleet's keyword arguments
-
-
-_FORKED_JOBS: tuple[Any, Any, list[_EndpointJob]] | None = None
-
-
-def _simulate_in_child(k: int) -> tuple[int, Any]:
-    """Pool worker: one endpoint's simulation, the jobs inherited through fork (nothing big is pickled in)."""
-    assert _FORKED_JOBS is not None
-    profile, backend, jobs = _FORKED_JOBS
-    job = jobs[k]
-    try:
-        return k, backend.simulate_fleet(profile, job.gpu, job.tp, job.workload, **job.fleet)
-    except PlannerError as err:
-        return k, err
-
-
-def simulate_endpoints(
-    profile: Any, backend: PlanningBackend, jobs: list[_EndpointJob], *, workers: int = 1,
-    progress: Callable[[float], None] | None = None,
-) -> list[Any]:
-    """Each job's SimOutcome, simulated in turn or over forked processes (largest share first).
-
-    Raises:
-        NotSimulable: the backend's simulator refused an endpoint.
-    """
-    import multiprocessing as mp  # noqa: PLC0415
-
-    global _FORKED_JOBS
-    sizes = [len(j.rows) if j.rows is not None else 0 for j in jobs]
-    total = max(sum(sizes), 1)
-    outcomes: list[Any] = [None] * len(jobs)
-    if workers > 1 and len(jobs) > 1 and "fork" in mp.get_all_start_methods():
-        order = sorted(range(len(jobs)), key=lambda k: -sizes[k])
-        _FORKED_JOBS = (profile, backend, jobs)
-        done = 0
-        try:
-            with mp.get_context("fork").Pool(min(workers, len(jobs))) as pool:
-                for k, out in pool.imap_unordered(_simulate_in_child, order):
-                    if isinstance(out, PlannerError):
-                        raise NotSimulable(f"{jobs[k].endpoint}: {out}")
-                    outcomes[k] = out
-                    done += sizes[k]
-                    if progress is not None:
-                        progress(done / total)
-        finally:
-            _FORKED_JOBS = None
-        return outcomes
-    done = 0
-    for k, job in enumerate(jobs):
-        extra: dict[str, Any] = {}
-        if progress is not None:
-            before, share = done / total, sizes[k] / total
-            extra["progress"] = lambda x, before=before, share=share: progress(before + share * x)
-        done += sizes[k]
-        try:
-            outcomes[k] = backend.simulate_fleet(profile, job.gpu, job.tp, job.workload, **job.fleet, **extra)
-        except PlannerError as err:
-            raise NotSimulable(f"{job.endpoint}: {err}") from None
-    return outcomes
 
 
 def _provisioned(world: _World, inputs: MilpInputs, result: SolverResult) -> np.ndarray:

@@ -1,0 +1,95 @@
+"""A plan's endpoints simulated, in turn or side by side over forked processes.
+
+Each endpoint of a plan (a GPU type's pods and serverless workers) is its own simulation on its
+share of the requests, so simulating them in parallel changes no figure; `verify` and
+`verify_many` (`planner.optimize.verify`) cut plans into `EndpointJob`s and put the outcomes back
+together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from planner.errors import PlannerError
+
+if TYPE_CHECKING:
+    from planner.optimize.backend import PlanningBackend
+
+
+class NotSimulable(Exception):
+    """A plan line the simulator cannot model (e.g. a measured GPU missing from the catalog)."""
+
+
+@dataclass(frozen=True)
+class EndpointJob:
+    """One endpoint of a plan to simulate: its share of the requests and its fleet."""
+
+    endpoint: str
+    gpu: str
+    tp: int
+    workload: Any
+    rows: np.ndarray | None  # the share's indices into the draw (None: a closed loop)
+    fleet: dict[str, Any]  # simulate_fleet's keyword arguments
+
+
+_FORKED_JOBS: tuple[Any, Any, list[EndpointJob]] | None = None
+
+
+def _simulate_in_child(k: int) -> tuple[int, Any]:
+    """Pool worker: one endpoint's simulation, the jobs inherited through fork (nothing big is pickled in)."""
+    assert _FORKED_JOBS is not None
+    profile, backend, jobs = _FORKED_JOBS
+    job = jobs[k]
+    try:
+        return k, backend.simulate_fleet(profile, job.gpu, job.tp, job.workload, **job.fleet)
+    except PlannerError as err:
+        return k, err
+
+
+def simulate_endpoints(
+    profile: Any, backend: PlanningBackend, jobs: list[EndpointJob], *, workers: int = 1,
+    progress: Callable[[float], None] | None = None,
+) -> list[Any]:
+    """Each job's SimOutcome, simulated in turn or over forked processes (largest share first).
+
+    Raises:
+        NotSimulable: the backend's simulator refused an endpoint.
+    """
+    import multiprocessing as mp  # noqa: PLC0415
+
+    global _FORKED_JOBS
+    sizes = [len(j.rows) if j.rows is not None else 0 for j in jobs]
+    total = max(sum(sizes), 1)
+    outcomes: list[Any] = [None] * len(jobs)
+    if workers > 1 and len(jobs) > 1 and "fork" in mp.get_all_start_methods():
+        order = sorted(range(len(jobs)), key=lambda k: -sizes[k])
+        _FORKED_JOBS = (profile, backend, jobs)
+        done = 0
+        try:
+            with mp.get_context("fork").Pool(min(workers, len(jobs))) as pool:
+                for k, out in pool.imap_unordered(_simulate_in_child, order):
+                    if isinstance(out, PlannerError):
+                        raise NotSimulable(f"{jobs[k].endpoint}: {out}")
+                    outcomes[k] = out
+                    done += sizes[k]
+                    if progress is not None:
+                        progress(done / total)
+        finally:
+            _FORKED_JOBS = None
+        return outcomes
+    done = 0
+    for k, job in enumerate(jobs):
+        extra: dict[str, Any] = {}
+        if progress is not None:
+            before, share = done / total, sizes[k] / total
+            extra["progress"] = lambda x, before=before, share=share: progress(before + share * x)
+        done += sizes[k]
+        try:
+            outcomes[k] = backend.simulate_fleet(profile, job.gpu, job.tp, job.workload, **job.fleet, **extra)
+        except PlannerError as err:
+            raise NotSimulable(f"{job.endpoint}: {err}") from None
+    return outcomes
