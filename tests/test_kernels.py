@@ -106,6 +106,24 @@ def test_named_terms_scale_what_they_name():
     assert s.total_s == pytest.approx(bd.total_s - bd.host_overhead_s + 0.003)
 
 
+def test_the_per_layer_constant_follows_each_measured_gpus_kernel_floor():
+    # The H100 fit is carried to another measured GPU by the ratio of the smallest bf16 GEMM time
+    # its tables hold; GPUs without tables keep it; an explicit value is never rescaled.
+    from planner.inputs.calibration import H100_FIT
+    from planner.perf.compile import small_kernel_ratio
+
+    spec = get_model("llama-3.1-8b")
+    fit = H100_FIT["layer_fixed_s"]
+    b200 = K.measured_tables("b200")
+    ratio = b200.gemm_floor_s("bf16") / K.measured_tables("h100-sxm").gemm_floor_s("bf16")
+    assert 0.5 < ratio < 1.0 and small_kernel_ratio(b200) == pytest.approx(ratio)
+    assert StepTimeModel.create(spec, get_gpu("b200"), 1).layer_fixed_s == pytest.approx(fit * ratio)
+    assert StepTimeModel.create(spec, get_gpu("h100-sxm"), 1).layer_fixed_s == pytest.approx(fit)
+    assert StepTimeModel.create(spec, get_gpu("l4"), 1).layer_fixed_s == pytest.approx(fit)
+    assert StepTimeModel.create(spec, get_gpu("b200"), 1, layer_fixed_s=20e-6).layer_fixed_s == pytest.approx(20e-6)
+    assert any("kernel floor" in n for n in StepTimeModel.create(spec, get_gpu("b200"), 1).notes)
+
+
 _MODELS = {}
 
 

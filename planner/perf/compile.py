@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from planner.errors import PlannerError
-from planner.inputs.calibration import PerfCalibration
+from planner.inputs.calibration import H100_FIT_SOURCE, PerfCalibration
 from planner.inputs.models import param_counts
 from planner.inputs.precision import DTYPE_BYTES, QUANT_FORMATS, activation_dtype, activation_precision
 from planner.memory import check_tensor_parallel, kv_bytes_per_token_per_layer, kv_heads_per_gpu, weight_bytes_breakdown
@@ -43,6 +43,11 @@ RING_LINK_FRACTION = 0.8
 # vllm/distributed/device_communicators/custom_all_reduce.py); larger ones go to NCCL, modelled as a
 # ring: 25 us + bus bytes 2(N-1)/N x S at 80% of one link direction (estimated).
 CUSTOM_ALLREDUCE_MAX_BYTES = 8 * 2**20
+# NOTE: layer_fixed_s stands for vLLM's small per-layer kernels (norms, rotary + cache write,
+# activation, quantization), whose time is launch and latency bound. Fitted on H100, it is carried
+# to another measured GPU in proportion to that GPU's kernel floor: the smallest time in its bf16
+# GEMM table, against the H100's. GPUs without tables keep the H100 value (already estimated).
+FIT_GPU = "h100-sxm"
 NCCL_LATENCY_S = 25e-6
 
 
@@ -242,6 +247,12 @@ def compile_constants(
     act_s_per_token = L * width * act_bytes / bw_ach
 
     lf = cal.value("layer_fixed_s") if layer_fixed_s is None else float(layer_fixed_s)
+    if layer_fixed_s is None and cal.layer_fixed_s.source == H100_FIT_SOURCE:
+        ratio = small_kernel_ratio(tables)
+        if ratio != 1.0:
+            lf *= ratio
+            notes.append(f"layer_fixed_s {lf * 1e6:.1f} us: the H100 fit x {ratio:.2f}, this GPU's kernel floor "
+                         f"(smallest measured bf16 GEMM time) against the H100's")
     host = host_overhead_s if step_overhead_s is None else step_overhead_s
     host = cal.value("step_overhead_s") if host is None else float(host)
     if host < 0:
@@ -299,3 +310,10 @@ def compile_constants(
         dense_weight_bytes=dense_w,
     )
 
+
+def small_kernel_ratio(tables: Any) -> float:
+    """A measured GPU's kernel floor over the H100's (1 for the H100 and for GPUs without tables)."""
+    ref = K.measured_tables(FIT_GPU)
+    if ref is None or not isinstance(tables, K.MeasuredTables) or tables.gpu_id == FIT_GPU or not tables.has_gemm("bf16"):
+        return 1.0
+    return float(tables.gemm_floor_s("bf16") / ref.gemm_floor_s("bf16"))
