@@ -161,3 +161,11 @@ def test_corrected_equals_create_with_the_scales_multiplied():
     ctx = np.array([200, 4000, 900])
     assert corrected(base, c).step_seconds(ctx, [(256, 100)]) == pytest.approx(direct.step_seconds(ctx, [(256, 100)]))
     assert corrected(base, c).decode_run_seconds(ctx, 4) == pytest.approx(direct.decode_run_seconds(ctx, 4))
+
+
+def test_unknown_metric_is_one_line_exit_2(result_files, tmp_path, monkeypatch, capsys):
+    out_yaml = tmp_path / "never.yaml"
+    code, out, err = _run(monkeypatch, capsys, "calibrate", str(result_files[0]), "--gpu", "h100-sxm", "--model",
+                          "llama-3.1-8b", "--metrics", "tpot,e2el", "--out", str(out_yaml))
+    assert code == 2 and out == "" and err.count("\n") == 1 and "--metrics: e2el" in err
+    assert not out_yaml.exists()

@@ -64,6 +64,42 @@ def test_one_file_is_weakly_determined(tmp_path):
     assert any("weakly determined" in w for w in result.warnings)
 
 
+def _one_detailed_file(tmp_path, noise):
+    """One closed-loop --save-detailed file (per-request ttfts and latencies)."""
+    _, build = setup_builder(REQUEST, get_gpu("h200"))
+    doc = run_doc(32, 1500, 60, concurrency=8, rng=np.random.default_rng(7))
+    return measure([doc], tmp_path, build, TRUTH, noise=noise, rng=np.random.default_rng(11), detailed=True)
+
+
+def test_bootstrap_resamples_the_requests_of_a_detailed_file(tmp_path):
+    """One --save-detailed file: the interval comes from its requests (paired measured/simulated),
+    holds the fitted value, and widens with the per-request noise."""
+    request = REQUEST.model_copy(update={"fit": ("gemm_scale",), "bootstrap_samples": 200})
+    widths = []
+    for noise in (0.01, 0.10):
+        folder = tmp_path / f"n{noise}"
+        folder.mkdir()
+        fit = calibrate(request, _one_detailed_file(folder, noise)).fit
+        (value,) = fit.values
+        assert fit.bootstrap_samples == 200 and "requests of the one file" in fit.uncertainty_method
+        assert fit.files[0].resampled_requests and fit.weakly_determined  # one file stays weak
+        assert value.low <= value.value <= value.high
+        widths.append(value.high - value.low)
+    assert widths[1] > 2 * widths[0]
+
+
+def test_metrics_not_fitted_are_shown_not_used(tmp_path):
+    paths = _one_detailed_file(tmp_path, 0.03)
+    request = REQUEST.model_copy(update={"fit": ("gemm_scale",), "metrics": ("tpot", "itl"), "bootstrap_samples": 0})
+    fit = calibrate(request, paths).fit
+    (f,) = fit.files
+    assert f.fitted_metrics == ["tpot", "itl"] and set(f.before_error) == {"ttft", "tpot", "itl"}
+    used = [f.after_error["tpot"], f.after_error["itl"]]
+    assert fit.rms_error_after == pytest.approx(float(np.sqrt(np.mean(np.square(used)))))
+    with pytest.raises(PlannerError, match="--metrics"):
+        calibrate(request.model_copy(update={"metrics": ("e2el",)}), paths)
+
+
 def test_leave_one_file_out_with_three_files(tmp_path):
     rng = np.random.default_rng(4)
     docs = [run_doc(24, 3000, 40, concurrency=2, rng=rng), run_doc(48, 800, 120, concurrency=16, rng=rng),

@@ -14,6 +14,7 @@ from planner.calibrate.bench_results import (
     model_names_match,
     read_result_file,
     read_result_files,
+    request_latencies,
     request_lengths,
 )
 from planner.errors import PlannerError
@@ -53,6 +54,42 @@ def test_real_2025_07_detailed_concurrency_file_parses():
     assert sum(lengths.prompt_tokens) == run.total_input_tokens == 254149
     assert sum(lengths.output_tokens) == run.total_output_tokens == 230364
     assert run.mean_itl_ms == pytest.approx(78.0277280900556)
+
+
+# The 2025-04 files of vLLM 0.8.3's benchmark_serving.py (run by vLLM's nightly-benchmark scripts):
+# Llama-3.3-70B-Instruct at TP 8 on 8 A100 40GB SXM (Azure Standard_ND96asr_v4), 200 ShareGPT
+# prompts, Poisson arrivals at 1, 4, 16 req/s and all at once. Per-request lists always written.
+A100_RUNS = [("qps01", 1.0, 42722, 65.25777634499718), ("qps04", 4.0, 42449, 50.32546663501307),
+             ("qps16", 16.0, 42770, 59.57789878501217), ("qpsinf", math.inf, 42398, 360.36056903502185)]
+
+
+@pytest.mark.parametrize("tag, rate, output_tokens, ttft_ms", A100_RUNS)
+def test_real_2025_04_nightly_suite_files_parse(tag, rate, output_tokens, ttft_ms):
+    (run,) = read_result_file(DATA / f"a100x8-2025-04-llama33-70b-tp8-{tag}.json")
+    assert run.model_id == "meta-llama/Llama-3.3-70B-Instruct" and run.backend == "vllm"
+    assert run.request_rate == rate and run.max_concurrency is None and run.burstiness == 1.0
+    assert run.completed == 200 and run.metadata == {} and "request_goodput:" in run.other_fields
+    lengths = request_lengths(run)
+    assert lengths.per_request and sum(lengths.prompt_tokens) == run.total_input_tokens == 42659
+    assert sum(lengths.output_tokens) == run.total_output_tokens == output_tokens
+    assert run.mean_ttft_ms == pytest.approx(ttft_ms)
+    # The per-request TTFTs are the file's own: their mean is its mean_ttft_ms. The itls were
+    # stripped (SOURCE.md), so there are no per-request decode times.
+    ttft_s, decode_s = request_latencies(run)
+    assert decode_s is None and len(ttft_s) == 200
+    assert ttft_s.mean() * 1e3 == pytest.approx(run.mean_ttft_ms, rel=1e-9)
+
+
+def test_request_latencies_from_itls_or_latencies(tmp_path):
+    (run,) = read_result_file(_write(tmp_path, "r.json", LAYOUT_2024))
+    ttft_s, decode_s = request_latencies(run)  # decode: the sum of each request's gaps
+    assert ttft_s.tolist() == [0.05] * 3 and decode_s == pytest.approx([0.19, 0.29, 0.09])
+    (run,) = read_result_file(_write(tmp_path, "s.json", {**LAYOUT_2026, "itls": None}))
+    ttft_s, decode_s = request_latencies(run)  # latencies - ttfts; the failed request left out
+    assert len(ttft_s) == 3 and decode_s == pytest.approx([0.99] * 3)
+    (run,) = read_result_file(_write(tmp_path, "t.json", {**LAYOUT_2026, "ttfts": [0.1, 0.1]}))
+    ttft_s, decode_s = request_latencies(run)  # a list of the wrong length is not used
+    assert ttft_s is None and len(decode_s) == 3
 
 
 @pytest.mark.parametrize("name", ["other-tool-ascend-2025-02-throughput.json",

@@ -197,6 +197,7 @@ class RequestLengths(BaseModel):
     output_tokens: list[int]
     source: str
     estimated: bool
+    per_request: bool = Field(False, description="one entry per succeeded request of the file, in its order")
 
 
 def request_lengths(run: VllmBenchResult) -> RequestLengths:
@@ -214,7 +215,7 @@ def request_lengths(run: VllmBenchResult) -> RequestLengths:
         prompt = [int(p) for p, good in zip(run.input_lens, ok) if good]
         output = [max(1, int(o)) for o, good in zip(run.output_lens, ok) if good]
         if prompt:
-            return RequestLengths(prompt_tokens=prompt, output_tokens=output,
+            return RequestLengths(prompt_tokens=prompt, output_tokens=output, per_request=True,
                                   source="per-request input_lens/output_lens (--save-detailed)", estimated=False)
     n = run.completed if run.completed is not None else (len(run.input_lens) if run.input_lens else None)
     isl, osl = run.meta_int("random_input_len"), run.meta_int("random_output_len")
@@ -232,6 +233,32 @@ def request_lengths(run: VllmBenchResult) -> RequestLengths:
         f"{run.source}: field {missing!r} is missing and there are no per-request lengths: rerun "
         "`vllm bench serve` with --save-result --save-detailed"
     )
+
+
+def request_latencies(run: VllmBenchResult) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Each succeeded request's measured TTFT and decode time (first to last token), seconds, in
+    the file's order (as `request_lengths` lists them), or None where the file lacks them.
+
+    TTFT: `ttfts`. Decode: the sum of the request's `itls`, else `latencies` - `ttfts` (vLLM's TPOT
+    is (latency - ttft) / (tokens - 1); the gaps sum to the same span).
+    """
+    n = len(run.input_lens or [])
+    ok = run.succeeded()
+
+    def kept(values: list[Any] | None) -> list[Any] | None:
+        if values is None or len(values) != n or n == 0:
+            return None
+        return [v for v, good in zip(values, ok) if good]
+
+    ttft, itls, latency = kept(run.ttfts), kept(run.itls), kept(run.latencies)
+    if ttft is not None and any(t is None for t in ttft):
+        ttft = None
+    decode = None
+    if itls is not None:
+        decode = np.array([float(sum(gaps)) for gaps in itls])
+    elif latency is not None and ttft is not None and all(v is not None for v in latency):
+        decode = np.array(latency, dtype=float) - np.array(ttft, dtype=float)
+    return (None if ttft is None else np.array(ttft, dtype=float)), decode
 
 
 # ---------------------------------------------------------------------- reading files

@@ -31,7 +31,7 @@ from planner.inputs.bench_calibration import (
 )
 from planner.perf.corrections import corrected
 from planner.calibrate.fit import FitOutcome, fit_corrections
-from planner.calibrate.replay import DEFAULT_MAX_REQUESTS, make_replay
+from planner.calibrate.replay import DEFAULT_MAX_REQUESTS, METRICS, make_replay
 from planner.errors import PlannerError
 
 
@@ -49,6 +49,8 @@ class CalibrationRequest(BaseModel):
     serving: dict[str, Any] = Field(default_factory=dict, description="engine args in vLLM's names")
     vllm_version: str | None = Field(None, description="the server's vLLM version, when the files lack it")
     fit: tuple[str, ...] = CORRECTION_NAMES
+    metrics: tuple[str, ...] = Field(METRICS, description="measured means the fit uses (ttft, tpot, itl); "
+                                     "the others are shown, not fitted")
     calibrated_id: str | None = Field(None, description="id of the calibrated GPU entry; default <gpu>-calibrated")
     seed: int = 0
     bootstrap_samples: int = Field(400, ge=0)
@@ -174,7 +176,12 @@ def calibrate(request: CalibrationRequest, files: Sequence[str | Path],
     check_runs(runs, gpu, request.model, request.tensor_parallel_size, request.quantization)
     versions = _versions(runs, request.vllm_version)
     base, build = setup_builder(request, base_gpu)
-    replays = [make_replay(run, seed=request.seed, max_requests=request.max_requests) for run in runs]
+    unknown = [m for m in request.metrics if m not in METRICS]
+    if unknown or not request.metrics:
+        raise PlannerError(f"--metrics: {', '.join(unknown) or 'nothing'} is not one of {', '.join(METRICS)}: "
+                           "give a comma-separated subset")
+    replays = [make_replay(run, seed=request.seed, max_requests=request.max_requests, metrics=request.metrics)
+               for run in runs]
     outcome = fit_corrections(replays, build, names=tuple(request.fit), bootstrap_samples=request.bootstrap_samples,
                               leave_one_out=request.leave_one_out, seed=request.seed, progress=progress)
     warnings = list(outcome.notes)
@@ -213,8 +220,8 @@ def calibrate(request: CalibrationRequest, files: Sequence[str | Path],
         rms_error_held_out=outcome.rms_error_held_out,
         weakly_determined=outcome.weakly_determined,
         fitted_on=_dt.date.today().isoformat(),
-        method="planner calibrate: least squares on the relative errors of mean TTFT/TPOT/ITL, "
-               + outcome.uncertainty_method,
+        method="planner calibrate: least squares on the relative errors of mean "
+               + "/".join(m.upper() for m in METRICS if m in request.metrics) + ", " + outcome.uncertainty_method,
     )
     return CalibrationResult(gpu_id=base_gpu.id, source_gpu=request.gpu, calibrated_id=calibrated_id, model=spec.name,
                              tensor_parallel_size=request.tensor_parallel_size, fit=outcome,

@@ -9,10 +9,14 @@ TPOT and ITL of every run, each run re-simulated as vLLM's client ran it.
   that shrank on a jump stops early). The per-step overhead is solved in milliseconds so every
   variable is of order one.
 - Uncertainty: the Gauss-Newton standard error (residual variance x (J'J)^-1 at the fit) decides
-  whether each value is determined; a bootstrap over files, linearised at the fit (each resample
-  of the files, drawn with replacement, is solved by one Gauss-Newton step on the fit's Jacobian,
-  then clipped to the bounds) gives its 95% interval: how much the answer depends on which runs
-  were measured. With one file there is nothing to resample: the fit is weakly determined.
+  whether each value is determined; a two-level bootstrap, linearised at the fit, gives its 95%
+  interval. Each resample draws the files with replacement and, in every file that lists its
+  requests' latencies (--save-detailed: ttfts, and itls or latencies), the requests with
+  replacement, measured and simulated paired (a resample of long prompts is predicted long too);
+  it is solved by one Gauss-Newton step on the fit's Jacobian, then clipped to the bounds. The
+  spread says how much the answer depends on which runs, and which requests in them, were
+  measured. With one file only its requests can be resampled (none: no interval), and the fit is
+  called weakly determined either way.
 - Leave-one-file-out with three files or more: refit without each file (starting from the full
   fit) and predict it: the errors a new run of the same setup should expect.
 """
@@ -27,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy.optimize import least_squares
 
 from planner.inputs.bench_calibration import BOUNDS, CORRECTION_NAMES, Corrections
-from planner.calibrate.replay import METRICS, Replay, predict
+from planner.calibrate.replay import METRICS, Replay, latency_means, predict, predict_requests
 from planner.errors import PlannerError
 
 # Internal units: the overhead in milliseconds, the scales as they are.
@@ -56,6 +60,9 @@ class FileFit(BaseModel):
     measured_ms: dict[str, float] = Field(description="metric (ttft, tpot, itl) -> measured mean, ms")
     before_ms: dict[str, float] = Field(description="the model without corrections")
     after_ms: dict[str, float] = Field(description="the model with the fitted corrections")
+    fitted_metrics: list[str] = Field(default_factory=lambda: list(METRICS),
+                                      description="the metrics the fit used (the others are shown, not fitted)")
+    resampled_requests: bool = Field(False, description="the bootstrap resampled this file's requests")
     before_error: dict[str, float] = Field(description="predicted / measured - 1, before")
     after_error: dict[str, float] = Field(description="predicted / measured - 1, after")
     held_out_error: dict[str, float] | None = Field(
@@ -87,7 +94,7 @@ class FitOutcome(BaseModel):
     corrections: Corrections
     values: list[FittedValue]
     files: list[FileFit]
-    rms_error_before: float = Field(description="root mean square of all relative errors, before")
+    rms_error_before: float = Field(description="root mean square of the fitted relative errors, before")
     rms_error_after: float
     rms_error_held_out: float | None = None
     weakly_determined: bool
@@ -128,7 +135,8 @@ class _Problem:
         return self.cache[key]
 
     def residual_index(self, subset: Sequence[int]) -> list[tuple[int, str]]:
-        return [(i, m) for i in subset for m in METRICS if m in self.replays[i].measured]
+        return [(i, m) for i in subset for m in METRICS
+                if m in self.replays[i].measured and m in self.replays[i].fit_metrics]
 
     def residuals(self, x: np.ndarray, subset: Sequence[int]) -> np.ndarray:
         pred = self.predictions(x)
@@ -156,23 +164,73 @@ def _ms(values: dict[str, float]) -> dict[str, float]:
     return {m: v * 1e3 for m, v in values.items()}
 
 
-def _bootstrap(problem: _Problem, x: np.ndarray, jac: np.ndarray, samples: int, seed: int) -> np.ndarray | None:
-    """Linearised bootstrap over files: one weighted Gauss-Newton step per resample."""
+def _request_means(ttft_s: np.ndarray, decode_s: np.ndarray | None, output_tokens: np.ndarray) -> dict[str, float]:
+    """vLLM's mean TTFT (and TPOT, ITL when the decode times are known) of some requests."""
+    if decode_s is None:
+        return {"ttft": float(np.mean(ttft_s))}
+    return latency_means(ttft_s, decode_s, output_tokens)
+
+
+class _RequestSample:
+    """One file's requests, measured and simulated at the fit, for resampling them in pairs."""
+
+    def __init__(self, replay: Replay, simulated: tuple[np.ndarray, np.ndarray]) -> None:
+        self.ttft = replay.request_ttft_s
+        self.decode = replay.request_decode_s
+        self.sim_ttft, self.sim_decode = simulated
+        self.output = replay.output_tokens
+        self.full = self.ratios(np.arange(len(self.output)))
+
+    def ratios(self, idx: np.ndarray) -> dict[str, float]:
+        """Simulated / measured mean of each metric the file's request lists give, over `idx`."""
+        assert self.ttft is not None
+        measured = _request_means(self.ttft[idx], None if self.decode is None else self.decode[idx], self.output[idx])
+        simulated = _request_means(self.sim_ttft[idx], None if self.decode is None else self.sim_decode[idx],
+                                   self.output[idx])
+        return {m: simulated[m] / measured[m] for m in measured if measured[m] > 0}
+
+    def shift(self, rng: np.random.Generator) -> dict[str, float]:
+        """How much each residual moves when the file's requests are drawn again with replacement."""
+        n = len(self.output)
+        got = self.ratios(rng.integers(0, n, n))
+        return {m: got[m] - self.full[m] for m in got if m in self.full}
+
+
+def _request_samples(problem: _Problem, x: np.ndarray) -> dict[int, _RequestSample]:
+    """The files whose requests can be resampled (they list per-request TTFTs), simulated at x."""
+    setup = problem.build_setup(problem.corrections(x))
+    return {i: _RequestSample(rep, predict_requests(rep, setup)) for i, rep in enumerate(problem.replays)
+            if rep.request_ttft_s is not None and len(rep.request_ttft_s) == len(rep.output_tokens) > 1}
+
+
+def _bootstrap(problem: _Problem, x: np.ndarray, jac: np.ndarray, samples: int, seed: int,
+               requests: dict[int, _RequestSample]) -> np.ndarray | None:
+    """Linearised two-level bootstrap: files with replacement, then each drawn file's requests
+    with replacement (where it lists them); one Gauss-Newton step per resample."""
     n_files = len(problem.replays)
-    if n_files < 2 or samples <= 0:
+    if samples <= 0 or (n_files < 2 and not requests):
         return None
     index = problem.residual_index(range(n_files))
     r = problem.residuals(x, range(n_files))
-    file_of = np.array([i for i, _ in index])
+    rows_of = {i: [k for k, (f, _) in enumerate(index) if f == i] for i in range(n_files)}
     lo = np.array([BOUNDS[n][0] / _UNIT[n] for n in problem.names])
     hi = np.array([BOUNDS[n][1] / _UNIT[n] for n in problem.names])
+    # Centred on the fit: the step the unresampled data would take from x (not zero when the
+    # solver stopped near a bound or on a jump of the simulator) is taken off every resample's.
+    centre, *_ = np.linalg.lstsq(jac, r, rcond=None)
     rng = np.random.default_rng(seed)
     draws = np.empty((samples, len(x)))
     for b in range(samples):
-        counts = np.bincount(rng.integers(0, n_files, n_files), minlength=n_files)
-        w = np.sqrt(counts[file_of].astype(float))
-        step, *_ = np.linalg.lstsq(jac * w[:, None], r * w, rcond=None)
-        draws[b] = np.clip(x - step, lo, hi)
+        files = rng.integers(0, n_files, n_files) if n_files > 1 else np.zeros(1, dtype=int)
+        res: list[float] = []
+        rows: list[int] = []
+        for f in files.tolist():
+            shift = requests[f].shift(rng) if f in requests else {}
+            for k in rows_of[f]:
+                res.append(r[k] + shift.get(index[k][1], 0.0))
+                rows.append(k)
+        step, *_ = np.linalg.lstsq(jac[rows], np.array(res), rcond=None)
+        draws[b] = np.clip(x - (step - centre), lo, hi)
     return draws
 
 
@@ -189,6 +247,19 @@ def _standard_errors(residuals: np.ndarray, jac: np.ndarray) -> np.ndarray | Non
         return None
     diag = np.diag(cov)
     return None if np.any(diag < 0) else np.sqrt(diag)
+
+
+def _method(done: bool, n_files: int, n_request_files: int) -> str:
+    """How the interval was made, in words (the GPU YAML's `method` ends with it)."""
+    if not done:
+        return "none (one file without per-request latencies)" if n_files < 2 else "none"
+    if n_files == 1:
+        over = "the requests of the one file"
+    elif n_request_files:
+        over = f"files and the requests within the {n_request_files} of {n_files} that list them"
+    else:
+        over = "files"
+    return f"bootstrap over {over}, linearised at the fit (one Gauss-Newton step per resample)"
 
 
 def fit_corrections(
@@ -232,7 +303,8 @@ def fit_corrections(
     fitted = problem.corrections(x)
     notes: list[str] = []
 
-    draws = _bootstrap(problem, x, sol.jac, bootstrap_samples, seed)
+    requests = _request_samples(problem, x) if bootstrap_samples > 0 else {}
+    draws = _bootstrap(problem, x, sol.jac, bootstrap_samples, seed, requests)
     errors = _standard_errors(sol.fun, sol.jac)
     values: list[FittedValue] = []
     for k, name in enumerate(names):
@@ -275,17 +347,21 @@ def fit_corrections(
             measured_ms=_ms(rep.measured), before_ms=_ms({m: before[i][m] for m in rep.measured if m in before[i]}),
             after_ms=_ms({m: after[i][m] for m in rep.measured if m in after[i]}),
             before_error=_errors(before[i], rep.measured), after_error=_errors(after[i], rep.measured),
-            held_out_error=held.get(i), notes=list(rep.notes),
+            held_out_error=held.get(i), notes=list(rep.notes), fitted_metrics=list(rep.fit_metrics),
+            resampled_requests=i in requests,
         ))
-    all_before = [e for f in files for e in f.before_error.values()]
-    all_after = [e for f in files for e in f.after_error.values()]
-    all_held = [e for f in files if f.held_out_error for e in f.held_out_error.values()]
+
+    def used(errors: dict[str, float] | None, f: FileFit) -> list[float]:
+        return [e for m, e in (errors or {}).items() if m in f.fitted_metrics]
+
+    all_before = [e for f in files for e in used(f.before_error, f)]
+    all_after = [e for f in files for e in used(f.after_error, f)]
+    all_held = [e for f in files for e in used(f.held_out_error, f)]
     return FitOutcome(
         corrections=fitted, values=values, files=files, rms_error_before=_rms(all_before),
         rms_error_after=_rms(all_after), rms_error_held_out=_rms(all_held) if all_held else None,
         weakly_determined=weak,
-        uncertainty_method=("bootstrap over files, linearised at the fit (one Gauss-Newton step per "
-                            "resample)" if draws is not None else "none (one file)"),
+        uncertainty_method=_method(draws is not None, len(replays), len(requests)),
         bootstrap_samples=0 if draws is None else len(draws), solver_evaluations=problem.evaluations,
         notes=notes,
     )

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from planner.calibrate.bench_results import VllmBenchResult, request_lengths
+from planner.calibrate.bench_results import VllmBenchResult, request_latencies, request_lengths
 from planner.errors import PlannerError
 from planner.traffic.closed_loop import ClosedLoop, ClosedLoopDraws
 
@@ -50,7 +50,13 @@ class Replay:
     lengths_estimated: bool
     traffic: str
     notes: list[str] = field(default_factory=list)
-
+    # The metrics the fit uses (the others are shown, not fitted: e.g. TTFT of a run whose
+    # prompts were already in the server's prefix cache).
+    fit_metrics: tuple[str, ...] = METRICS
+    # Each replayed request's measured TTFT and decode time (s), when the file has them
+    # (--save-detailed): the bootstrap resamples requests within the file.
+    request_ttft_s: np.ndarray | None = None
+    request_decode_s: np.ndarray | None = None
 
 
 def send_times(num: int, rate_per_s: float | None, burstiness: float, rng: np.random.Generator) -> np.ndarray:
@@ -64,8 +70,8 @@ def send_times(num: int, rate_per_s: float | None, burstiness: float, rng: np.ra
 
 
 def make_replay(run: VllmBenchResult, *, seed: int = 0, max_requests: int = DEFAULT_MAX_REQUESTS,
-                realizations: int = DEFAULT_REALIZATIONS) -> Replay:
-    """The run as the simulator will replay it.
+                realizations: int = DEFAULT_REALIZATIONS, metrics: tuple[str, ...] = METRICS) -> Replay:
+    """The run as the simulator will replay it; the fit uses `metrics` of it.
 
     Requests beyond `max_requests` (at least 4 per client slot) are left out, the first ones
     kept: the mean latencies of a steady benchmark do not need thousands of simulated requests.
@@ -79,9 +85,12 @@ def make_replay(run: VllmBenchResult, *, seed: int = 0, max_requests: int = DEFA
     output = np.asarray(lengths.output_tokens, dtype=np.int64)
     notes: list[str] = []
     keep = max(max_requests, 4 * (run.max_concurrency or 0))
+    ttft_s, decode_s = request_latencies(run) if lengths.per_request else (None, None)
     if len(prompt) > keep:
         notes.append(f"replayed the first {keep} of {len(prompt)} requests")
         prompt, output = prompt[:keep], output[:keep]
+        ttft_s = None if ttft_s is None else ttft_s[:keep]
+        decode_s = None if decode_s is None else decode_s[:keep]
     rate = run.open_rate_per_s
     rng = np.random.default_rng(seed)
     draws = realizations if rate is not None else 1
@@ -103,6 +112,7 @@ def make_replay(run: VllmBenchResult, *, seed: int = 0, max_requests: int = DEFA
         source=run.source, arrivals=arrivals, prompt_tokens=prompt, output_tokens=output,
         max_concurrency=run.max_concurrency, measured=measured, lengths_source=lengths.source,
         lengths_estimated=lengths.estimated, traffic=", ".join(parts), notes=notes,
+        fit_metrics=tuple(m for m in METRICS if m in metrics), request_ttft_s=ttft_s, request_decode_s=decode_s,
     )
 
 
@@ -202,6 +212,13 @@ def latency_means(ttft_s: np.ndarray, decode_s: np.ndarray, output_tokens: np.nd
         means["tpot"] = float(np.mean(decode_s[multi] / gaps))
         means["itl"] = float(decode_s[multi].sum() / gaps.sum())
     return means
+
+
+def predict_requests(replay: Replay, setup: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each request's simulated TTFT and decode time (s), averaged over the drawn realizations of
+    the arrivals (the request is the same in every draw; its neighbours' timing is not)."""
+    draws = [simulate_requests(replay, setup, k) for k in range(len(replay.arrivals))]
+    return np.mean([d[0] for d in draws], axis=0), np.mean([d[1] for d in draws], axis=0)
 
 
 def predict(replay: Replay, setup: Any) -> dict[str, float]:

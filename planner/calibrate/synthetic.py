@@ -33,21 +33,29 @@ def run_doc(n: int, isl: int, osl: int, *, concurrency: int | None = None, rate:
 
 
 def measured(doc: dict[str, Any], setup: Any, *, noise: float, rng: np.random.Generator,
-             seed: int = 0) -> dict[str, Any]:
+             seed: int = 0, detailed: bool = False) -> dict[str, Any]:
     """`doc` with the mean TTFT/TPOT/ITL the simulator gives on `setup` (a ReplicaSetup with the
     true corrections applied), every request's TTFT and decode time multiplied by
     (1 + N(0, noise)), averaged over the replay's draws of the arrivals as the fit averages them
-    (`seed` must be the fit's)."""
+    (`seed` must be the fit's). `detailed`: also each request's `ttfts` and `latencies` (seconds,
+    as --save-detailed writes them; averaged over the draws, and the means computed from them)."""
     run = VllmBenchResult(source="synthetic", sha256="0" * 64, **{
         k: v for k, v in doc.items() if k in VllmBenchResult.model_fields and k not in ("source", "sha256")})
     replay = make_replay(run.model_copy(update={"request_rate": float(doc["request_rate"])}), seed=seed)
-    draws = []
+    draws, ttfts, decodes = [], [], []
     for realization in range(len(replay.arrivals)):
         ttft, decode = simulate_requests(replay, setup, realization)
         ttft = ttft * (1.0 + rng.normal(0.0, noise, len(ttft)))
         decode = decode * (1.0 + rng.normal(0.0, noise, len(decode)))
         draws.append(latency_means(ttft, decode, replay.output_tokens))
+        ttfts.append(ttft)
+        decodes.append(decode)
     out = dict(doc)
+    if detailed:
+        ttft, decode = np.mean(ttfts, axis=0), np.mean(decodes, axis=0)
+        draws = [latency_means(ttft, decode, replay.output_tokens)]
+        out["ttfts"] = ttft.tolist()
+        out["latencies"] = (ttft + decode).tolist()
     for metric in draws[0]:
         out[f"mean_{metric}_ms"] = float(np.mean([d[metric] for d in draws])) * 1e3
     return out

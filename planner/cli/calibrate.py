@@ -62,6 +62,7 @@ def calibrate_cmd(
     block_size: Annotated[int, typer.Option("--block-size", help="The server's KV block size, tokens.")] = 16,
     enable_chunked_prefill: Annotated[bool, typer.Option("--enable-chunked-prefill/--no-enable-chunked-prefill", help="Whether the server chunked long prompts.")] = True,
     vllm_version: Annotated[Optional[str], typer.Option("--vllm-version", help="The server's vLLM version, when the files do not record it (--metadata vllm_version=...).")] = None,
+    metrics: Annotated[str, typer.Option("--metrics", help="Measured means to fit, comma-separated: ttft, tpot, itl (the others are shown, not fitted; e.g. tpot,itl when the prompts were already in the server's prefix cache).")] = "ttft,tpot,itl",
     fit: Annotated[str, typer.Option("--fit", help="Corrections to fit, comma-separated: gemm_scale, attention_scale, step_overhead_s.")] = ",".join(CORRECTION_NAMES),
     calibrated_id: Annotated[Optional[str], typer.Option("--id", help="Id of the calibrated GPU entry; default: <gpu>-calibrated.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the calibrated GPU YAML here (e.g. my-gpu.yaml).")] = None,
@@ -85,7 +86,7 @@ def calibrate_cmd(
     request = CalibrationRequest(
         gpu=gpu, model=model, tensor_parallel_size=tensor_parallel_size, precision=precision,
         quantization=quantization, kv_cache_dtype=kv_cache_dtype, serving=serving, vllm_version=vllm_version,
-        fit=_fit_names(fit), calibrated_id=calibrated_id, seed=seed, bootstrap_samples=bootstrap,
+        fit=_fit_names(fit), metrics=tuple(m.strip() for m in metrics.split(",") if m.strip()), calibrated_id=calibrated_id, seed=seed, bootstrap_samples=bootstrap,
     )
     tick, close = _counter() if (not json_out and sys.stderr.isatty()) else (None, lambda: None)
     try:

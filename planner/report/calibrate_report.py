@@ -28,10 +28,18 @@ def write_gpu_yaml(path: str | Path, entry: dict[str, Any]) -> Path:
     return write_text(path, gpu_yaml_text(entry, path))
 
 
-def _pct(errors: dict[str, float] | None) -> str:
+def _pct(errors: dict[str, float] | None, fitted: list[str] | None = None) -> str:
+    """'+5% -3% -3%'; a metric the fit did not use in parentheses."""
     if not errors:
         return "-"
-    return " ".join(f"{round(errors[m] * 100):+d}%" if m in errors else "  -" for m in _METRICS)
+
+    def one(m: str) -> str:
+        if m not in errors:
+            return "  -"
+        text = f"{round(errors[m] * 100):+d}%"
+        return text if fitted is None or m in fitted else f"({text})"
+
+    return " ".join(one(m) for m in _METRICS)
 
 
 def _value(name: str, v: float | None) -> str:
@@ -49,21 +57,25 @@ def render_calibration(result: Any, written: Path | None = None) -> str:
         f"Calibration of {result.gpu_id} for {v.model} (TP {v.tensor_parallel_size}, quantization "
         f"{v.quantization}, KV cache {v.kv_cache_dtype}) from {len(fit.files)} run(s), vLLM {versions}",
         "",
-        "Fitted corrections (95% bootstrap interval over files):",
+        (f"Fitted corrections (95% interval: {fit.uncertainty_method.split(',')[0]}):" if fit.bootstrap_samples
+         else "Fitted corrections:"),
     ]
     for val in fit.values:
-        interval = f"[{_value(val.name, val.low)}, {_value(val.name, val.high)}]" if val.low is not None else "(no interval: one file)"
+        interval = f"[{_value(val.name, val.low)}, {_value(val.name, val.high)}]" if val.low is not None else f"(no interval: {fit.uncertainty_method.removeprefix('none').strip(' ()') or 'no resamples'})"
         flag = "" if val.determined else "   weakly determined"
         lines.append(f"  {val.name:<16} {_value(val.name, val.value):>10}  {interval}{flag}")
-    lines += ["", "Error per run, predicted / measured - 1 (mean TTFT TPOT ITL):"]
+    unfitted = sorted({m.upper() for f in fit.files for m in f.before_error if m not in f.fitted_metrics})
+    lines += ["", "Error per run, predicted / measured - 1 (mean TTFT TPOT ITL"
+              + (f"; in parentheses: {', '.join(unfitted)}, shown but not fitted" if unfitted else "") + "):"]
     width = max(len(Path(f.source).name) for f in fit.files)
     held = any(f.held_out_error for f in fit.files)
     head = f"  {'run':<{width}}  {'before':<16} {'after':<16}" + (" held out (fit to the others)" if held else "")
     lines.append(head)
     for f in fit.files:
-        row = f"  {Path(f.source).name:<{width}}  {_pct(f.before_error):<16} {_pct(f.after_error):<16}"
+        row = (f"  {Path(f.source).name:<{width}}  {_pct(f.before_error, f.fitted_metrics):<16} "
+               f"{_pct(f.after_error, f.fitted_metrics):<16}")
         if held:
-            row += f" {_pct(f.held_out_error)}"
+            row += f" {_pct(f.held_out_error, f.fitted_metrics):<16}"
         lines.append(row + f"   ({f.traffic}; {f.requests_replayed} requests)")
     summary = f"RMS error: {fit.rms_error_before * 100:.1f}% before, {fit.rms_error_after * 100:.1f}% after"
     if fit.rms_error_held_out is not None:
