@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from planner.inputs.bench_calibration import Corrections
-from planner.calibrate.synthetic import measured, run_doc  # noqa: F401  (re-exported for the tests)
+from planner.calibrate.synthetic import measured, recovery_runs, run_doc  # noqa: F401  (re-exported for the tests)
 
 
 def measure(docs: list[dict[str, Any]], folder: Path, build_setup: Any, truth: Corrections, *,

@@ -13,31 +13,28 @@ from planner.inputs.bench_calibration import Corrections
 from planner.calibrate.replay import semaphore_send_times, send_times
 from planner.inputs.catalog import get_gpu
 from planner.errors import PlannerError
-from calibrate_helpers import measure, run_doc
+from calibrate_helpers import measure, recovery_runs, run_doc
 
 TRUTH = Corrections(gemm_scale=1.25, attention_scale=0.8, step_overhead_s=0.003)
 REQUEST = CalibrationRequest(gpu="h200", model="llama-3.1-8b", serving={"max_model_len": 32768},
                              bootstrap_samples=100, leave_one_out=False)
 
 
-def _files(tmp_path, docs, noise=0.03, seed=11):
+def _files(tmp_path, docs, noise=0.03, seed=11, detailed=False):
     _, build = setup_builder(REQUEST, get_gpu("h200"))
-    return measure(docs, tmp_path, build, TRUTH, noise=noise, rng=np.random.default_rng(seed))
+    return measure(docs, tmp_path, build, TRUTH, noise=noise, rng=np.random.default_rng(seed), detailed=detailed)
 
 
-def _four_runs(rng):
-    # Prefill-heavy single user, a busy short-context loop, long contexts (attention-bound decode)
-    # and bursty open arrivals: together they pull the three corrections apart.
-    return [
-        run_doc(12, 6000, 48, concurrency=1, rng=rng),
-        run_doc(96, 1000, 200, concurrency=32, rng=rng),
-        run_doc(64, 16000, 64, concurrency=32, rng=rng),
-        run_doc(80, 1500, 150, rate=6.0, burstiness=0.5, rng=rng),
-    ]
+# Seed 9 is a typical seed, not a lucky one: bench/calibrate_fit.py fits the same four runs for
+# seeds 1-20 (lengths drawn with seed s, noise with 100 + s) and recovers every correction within
+# 5% on all twenty, the worst by 2.7%; seed 9's largest error (attention, -1.8%) is their median
+# (docs/calibrate.md has the table).
+RECOVERY_SEED = 9
 
 
 def test_fit_recovers_each_correction_within_5_percent(tmp_path):
-    paths = _files(tmp_path, _four_runs(np.random.default_rng(5)))
+    paths = _files(tmp_path, recovery_runs(np.random.default_rng(RECOVERY_SEED)), seed=100 + RECOVERY_SEED,
+                   detailed=True)
     result = calibrate(REQUEST, paths)
     got = result.fit.corrections
     for name in ("gemm_scale", "attention_scale", "step_overhead_s"):

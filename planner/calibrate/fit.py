@@ -5,9 +5,9 @@ TPOT and ITL of every run, each run re-simulated as vLLM's client ran it.
 - Residuals: simulated / measured - 1 for each run's mean TTFT, TPOT and ITL (those it has).
 - Solver: scipy.optimize.least_squares (trust-region reflective, bounds), finite differences of
   5% on the simulator (its event order makes the response slightly jumpy, so tiny steps give
-  noisy slopes), restarted from its answer while that still improves the cost (a trust region
-  that shrank on a jump stops early). The per-step overhead is solved in milliseconds so every
-  variable is of order one.
+  noisy slopes), restarted from its answer with 2% and 10% steps while that still lowers the cost
+  (a trust region that shrank on a jump stops early; other slopes get it moving again). The
+  per-step overhead is solved in milliseconds so every variable is of order one.
 - Uncertainty: the Gauss-Newton standard error (residual variance x (J'J)^-1 at the fit) decides
   whether each value is determined; a two-level bootstrap, linearised at the fit, gives its 95%
   interval. Each resample draws the files with replacement and, in every file that lists its
@@ -36,8 +36,12 @@ from planner.errors import PlannerError
 
 # Internal units: the overhead in milliseconds, the scales as they are.
 _UNIT = {"gemm_scale": 1.0, "attention_scale": 1.0, "step_overhead_s": 1e-3}
-DIFF_STEP = 0.05
-MAX_RESTARTS = 3
+# Finite-difference steps (relative) of successive solves. The first is coarse (the simulator's
+# response is slightly jumpy, so tiny steps give noisy slopes); when a solve stops because its
+# trust region shrank on a jump, the next one starts from its answer with another step, hence
+# other slopes, and goes on if that lowers the cost.
+DIFF_STEPS = (0.05, 0.02, 0.1)
+MAX_SOLVES = 6
 # Where the solver starts: the identity, but 1 ms of overhead. A variable starting exactly on its
 # bound (0 s) barely moves in the trust-region-reflective method, which scales steps by the
 # distance to the bound.
@@ -147,12 +151,17 @@ class _Problem:
         hi = np.array([BOUNDS[n][1] / _UNIT[n] for n in self.names])
         best = None
         x = np.clip(x0, lo, hi)
-        for _ in range(MAX_RESTARTS):
+        stalled = 0
+        for k in range(MAX_SOLVES):
             sol = least_squares(lambda v: self.residuals(v, subset), x, bounds=(lo, hi), method="trf",
-                                diff_step=DIFF_STEP, x_scale=1.0, xtol=1e-4, ftol=1e-6, gtol=1e-8)
-            if best is not None and sol.cost > best.cost * (1.0 - 1e-3):
-                break
-            best, x = sol, sol.x
+                                diff_step=DIFF_STEPS[k % len(DIFF_STEPS)], x_scale=1.0, xtol=1e-4, ftol=1e-6,
+                                gtol=1e-8)
+            if best is None or sol.cost < best.cost * (1.0 - 1e-3):
+                best, x, stalled = sol, sol.x, 0
+            else:
+                stalled += 1
+                if stalled >= len(DIFF_STEPS) - 1:  # every other step tried from this answer
+                    break
         return best
 
 

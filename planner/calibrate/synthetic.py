@@ -32,6 +32,25 @@ def run_doc(n: int, isl: int, osl: int, *, concurrency: int | None = None, rate:
     }
 
 
+def recovery_runs(rng: np.random.Generator) -> list[dict[str, Any]]:
+    """The four runs the recovery check fits (llama-3.1-8b on one h200; tests and
+    bench/calibrate_fit.py), each pinning a correction the others barely see:
+
+    - one user on 6k-token prompts, 32 requests: small steps, so TPOT is GEMM + overhead, and
+      enough requests that 3% noise per request leaves ~0.5% on the means;
+    - 32 users on 1k-token prompts: large decode batches (GEMM-bound);
+    - 32 users on 16k-token prompts with 256-token outputs: decode steps that read 0.5M tokens of
+      KV cache (attention-bound), long enough that prefill chunks do not dominate them;
+    - bursty open arrivals (6 req/s, burstiness 0.5): the timed-arrival path of the replay.
+    """
+    return [
+        run_doc(32, 6000, 48, concurrency=1, rng=rng),
+        run_doc(96, 1000, 200, concurrency=32, rng=rng),
+        run_doc(64, 16000, 256, concurrency=32, rng=rng),
+        run_doc(80, 1500, 150, rate=6.0, burstiness=0.5, rng=rng),
+    ]
+
+
 def measured(doc: dict[str, Any], setup: Any, *, noise: float, rng: np.random.Generator,
              seed: int = 0, detailed: bool = False) -> dict[str, Any]:
     """`doc` with the mean TTFT/TPOT/ITL the simulator gives on `setup` (a ReplicaSetup with the
