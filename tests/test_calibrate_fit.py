@@ -25,11 +25,11 @@ def _files(tmp_path, docs, noise=0.03, seed=11, detailed=False):
     return measure(docs, tmp_path, build, TRUTH, noise=noise, rng=np.random.default_rng(seed), detailed=detailed)
 
 
-# Seed 9 is a typical seed, not a lucky one: bench/calibrate_fit.py fits the same four runs for
+# Seed 13 is a typical seed, not a lucky one: bench/calibrate_fit.py fits the same four runs for
 # seeds 1-20 (lengths drawn with seed s, noise with 100 + s) and recovers every correction within
-# 5% on all twenty, the worst by 2.7%; seed 9's largest error (attention, -1.8%) is their median
+# 5% on all twenty, the worst by 3.8%; seed 13's largest error (attention, -1.9%) is their median
 # (docs/calibrate.md has the table).
-RECOVERY_SEED = 9
+RECOVERY_SEED = 13
 
 
 def test_fit_recovers_each_correction_within_5_percent(tmp_path):
