@@ -62,23 +62,25 @@ def run_end_s(pieces: RunPieces, k: int) -> float:
 
 def steps_ending_before(pieces: RunPieces, num_steps: int, x: float) -> int:
     """How many of the run's `num_steps` steps end strictly before `x` seconds from its start."""
+    last = len(pieces) - 1
     i = 0
-    while i + 1 < len(pieces) and pieces[i + 1][1] < x:
+    while i < last and pieces[i + 1][1] < x:  # every step of piece i ends before x
         i += 1
     start, before, first, slope = pieces[i]
-    # The ends are a quadratic in j; start from its root (the cancellation-free form), then move
-    # to the exact count.
+    room = (pieces[i + 1][0] if i < last else num_steps) - start
+    # The ends are a quadratic in j (run_end_s); start from its root (the cancellation-free form),
+    # then move to the exact count, evaluating the ends exactly as run_end_s does.
     y = x - before
     b = first + 0.5 * slope
     disc = b * b + 2.0 * slope * (y - first)
     root = b + math.sqrt(disc) if disc >= 0.0 else 0.0
     guess = 2.0 * (y - first) / root if root > 0.0 else (y / first - 1.0 if first > 0.0 else 0.0)
-    k = min(max(int(guess) + start, start), num_steps) if abs(guess) < 1e15 else start
-    while k > 0 and run_end_s(pieces, k - 1) >= x:
-        k -= 1
-    while k < num_steps and run_end_s(pieces, k) < x:
-        k += 1
-    return k
+    j = room if guess >= room else int(guess) if guess > 0.0 else 0
+    while j > 0 and before + (j * first + slope * (((j - 1) * j) >> 1)) >= x:
+        j -= 1
+    while j < room and before + ((j + 1) * first + slope * ((j * (j + 1)) >> 1)) < x:
+        j += 1
+    return start + j
 
 
 class WorkerState(enum.IntEnum):
