@@ -13,7 +13,8 @@ TPOT and ITL of every run, each run re-simulated as vLLM's client ran it.
   interval. Each resample draws the files with replacement and, in every file that lists its
   requests' latencies (--save-detailed: ttfts, and itls or latencies), the requests with
   replacement, measured and simulated paired (a resample of long prompts is predicted long too);
-  it is solved by one Gauss-Newton step on the fit's Jacobian, then clipped to the bounds. The
+  it is solved by one Gauss-Newton step on the fit's Jacobian, centred on the fit (the step the
+  unresampled data would take is taken off), then clipped to the bounds. The
   spread says how much the answer depends on which runs, and which requests in them, were
   measured. With one file only its requests can be resampled (none: no interval), and the fit is
   called weakly determined either way.
@@ -238,6 +239,9 @@ def _bootstrap(problem: _Problem, x: np.ndarray, jac: np.ndarray, samples: int, 
             for k in rows_of[f]:
                 res.append(r[k] + shift.get(index[k][1], 0.0))
                 rows.append(k)
+        if not rows:  # only files without a fitted mean were drawn
+            draws[b] = x
+            continue
         step, *_ = np.linalg.lstsq(jac[rows], np.array(res), rcond=None)
         draws[b] = np.clip(x - (step - centre), lo, hi)
     return draws
