@@ -66,7 +66,7 @@ def calibrate_cmd(
     fit: Annotated[str, typer.Option("--fit", help="Corrections to fit, comma-separated: gemm_scale, attention_scale, step_overhead_s.")] = ",".join(CORRECTION_NAMES),
     calibrated_id: Annotated[Optional[str], typer.Option("--id", help="Id of the calibrated GPU entry; default: <gpu>-calibrated.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the calibrated GPU YAML here (e.g. my-gpu.yaml).")] = None,
-    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Resamples of the files for the 95% intervals (0: none).")] = 400,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the 95% intervals: of the files, and of the requests within files saved with --save-detailed (0: none).")] = 400,
     seed: Annotated[int, typer.Option(help="Seed of the replayed arrival times and the bootstrap.")] = 0,
     json_out: JsonOption = False,
 ) -> None:
