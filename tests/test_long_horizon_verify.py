@@ -29,3 +29,26 @@ def test_the_answer_is_simulated_on_the_whole_horizon_and_every_draw_in_parallel
         assert a == b
     assert [r.model_dump() for r in one.scenarios.runs] == [r.model_dump() for r in two.scenarios.runs]
     assert (arts1.ok == arts2.ok).all()
+
+
+def test_a_plan_that_misses_on_a_further_draw_is_tightened_until_it_meets_every_draw():
+    """The run's own draw is served by one pod; the further draw (a double: it needs two) makes the
+    search tighten the pods and solve again, and the answer meets the SLO on both draws."""
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0}, optimizer__scenarios=2,
+                        candidates={"gpus": ["small"], "tensor_parallel_sizes": [1], "billing": ["pod"]})
+    seeds: list[int] = []
+
+    def simulate_fleet(profile, gpu, tp, workload, *, pods, seed=0, pod_schedule=None, **kwargs):
+        out = D.fake_simulate_fleet(profile, gpu, tp, workload, pods=pods, seed=seed, **kwargs)
+        seeds.append(seed)
+        if seed != profile.traffic.seed and pods < 2:  # the further draw: one pod is not enough
+            out.records.first_token_at = out.records.arrival_at + 10.0
+        return out
+
+    backend = D.backend()
+    backend.simulate_fleet = simulate_fleet
+    result, _ = plan(profile, backend=backend, use_cache=False)
+    assert result.rounds[0].verified is False and result.rounds[0].tightened
+    assert result.plan[0].count == 2 and result.verified
+    assert result.scenarios is not None and result.scenarios.met_on_all and result.scenarios.num_scenarios == 2
+    assert len(set(seeds)) == 2

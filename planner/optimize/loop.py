@@ -31,7 +31,7 @@ from planner.optimize.result import (
     _fmt_pct,
     describe,
 )
-from planner.optimize.search import _better, _run_searches, _Search
+from planner.optimize.search import _better, _run_searches, _Search, meets_every_draw
 from planner.optimize.world import Progress, _deploy, _infeasible_message, _prepare
 
 
@@ -120,8 +120,10 @@ def plan(
     notes: list[str] = []
     chosen = found[0]
     for label in found[1:]:
-        if _better(searches[label].best[2], searches[chosen].best[2],  # type: ignore[index]
-                   searches[label].best[1], searches[chosen].best[1]):  # type: ignore[index]
+        if (_better(searches[label].best[2], searches[chosen].best[2],  # type: ignore[index]
+                    searches[label].best[1], searches[chosen].best[1])  # type: ignore[index]
+                and (not searches[label].best[2].verified  # type: ignore[index]
+                     or meets_every_draw(world, backend, searches[label], workers))):
             chosen = label
     if chosen != "main":
         # NOTE: the MILP's flex costs are estimates; when a restricted plan simulates cheaper (or

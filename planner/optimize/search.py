@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from planner.errors import PlannerError
@@ -28,7 +28,7 @@ from planner.optimize.result import (
     describe,
 )
 from planner.optimize.draws import Draw
-from planner.optimize.verify import NotSimulable, unsimulated_run, verify
+from planner.optimize.verify import NotSimulable, unsimulated_run, verify, verify_many
 from planner.optimize.world import Progress, _entries, _milp_inputs, _World, day_period_slots
 
 
@@ -57,37 +57,40 @@ def solve_for(world: _World, inputs: MilpInputs) -> SolverResult:
 
 def verify_draws(
     world: _World, inputs: MilpInputs, result: SolverResult, entries: list[PlanEntry], backend: PlanningBackend,
-    *, all_draws: bool,
+    draws: Sequence[Draw | None],
 ) -> tuple[FleetRun, PlanArtifacts, list[ScenarioRun]]:
-    """The plan simulated on the traffic draws, on the world's sample: the run's own draw first,
-    the further draws (with `all_draws`) only when it met the SLO there (a plan that misses on its
-    own draw is tightened anyway: simulating it on more draws would change nothing).
+    """The plan simulated on the given traffic draws (None: the run's own), on the world's sample.
 
-    The run returned is the run's own draw (its cost, its arrays), with the worst attainment of
-    the draws simulated and `verified` only when every draw met the target.
+    The run returned is the first draw's (its cost, its arrays), with the worst attainment of the
+    draws, `verified` only when every draw met the target, and the endpoints of the worst draw
+    that missed (what the next round tightens).
     """
-    some: list[Draw | None] = list(world.draws) if world.draws else [None]
-    draws: list[Draw | None] = []
     runs: list[tuple[FleetRun, PlanArtifacts]] = []
-    for k, draw in enumerate(some if all_draws else some[:1]):
-        if k > 0 and not runs[0][0].verified:
-            break
+    for draw in draws:
         try:
             runs.append(verify(world, inputs, result, entries, backend, draw=draw, sample=world.sample))
         except NotSimulable as why:
             return (*unsimulated_run(world, inputs, result, str(why)), [])
-        draws.append(draw)
     scenario_runs = [
         ScenarioRun(scenario=d.scenario if d else 0, seed=d.seed if d else world.seed, simulated_on=r.simulated_on,
                     slo_attainment=r.slo_attainment, cost_per_month_usd=r.cost_per_month_usd)
         for d, (r, _) in zip(draws, runs)
     ]
     run, arts = runs[0]
-    attainments = [r.slo_attainment for r, _ in runs if r.slo_attainment is not None]
-    if len(runs) > 1 and attainments:
-        run = run.model_copy(update={"slo_attainment": min(attainments),
-                                     "verified": all(r.verified for r, _ in runs)})
-    return run, arts, scenario_runs
+    return _worst_of(run, [r for r, _ in runs]), arts, scenario_runs
+
+
+def _worst_of(run: FleetRun, runs: Sequence[FleetRun]) -> FleetRun:
+    """`run` (its cost) with the worst attainment of `runs`, verified only when all are, and the
+    endpoints of the worst run that missed."""
+    attainments = [r.slo_attainment for r in runs if r.slo_attainment is not None]
+    if not attainments:
+        return run
+    missed = [r for r in runs if not r.verified]
+    update: dict[str, object] = {"slo_attainment": min(attainments), "verified": run.verified and not missed}
+    if missed:
+        update["endpoints"] = min(missed, key=lambda r: r.slo_attainment or 0.0).endpoints
+    return run.model_copy(update=update)
 
 
 def _solve_verify(
@@ -125,7 +128,14 @@ def _solve_verify(
             break
         entries = _entries(result, inputs, world)
         t1 = time.perf_counter()
-        run, arts, scenario_runs = verify_draws(world, inputs, result, entries, backend, all_draws=all_draws)
+        run, arts, scenario_runs = verify_draws(world, inputs, result, entries, backend, world.draws[:1] or [None])
+        repriced = _repricing(search, result, run) if run.verified else {}
+        if run.verified and not repriced and all_draws and len(world.draws) > 1:
+            # The round would end the search: the plan must also meet the SLO on the further draws
+            # (simulated only now, not for plans a round replaces anyway).
+            more, _, more_runs = verify_draws(world, inputs, result, entries, backend, world.draws[1:])
+            scenario_runs += more_runs
+            run = _worst_of(run, [run, more]) if more.simulated else run.model_copy(update={"verified": False})
         elapsed = time.perf_counter() - t1
         search.sim_s += elapsed
         report = RoundReport(
@@ -143,15 +153,10 @@ def _solve_verify(
             search.note = f"not simulated ({run.not_simulated_reason}): costs are the MILP's, SLO unverified"
             break
         if run.verified:
-            # Verified: check the MILP's flex-cost estimate against the simulated billing; where
-            # flex workers cost clearly more than estimated (more scale-ups, idle tails), price
-            # them at what they really cost and solve again.
-            for name, ratio in _flex_cost_ratios(result, run).items():
-                if ratio > 1.15:
-                    search.price_factors[name] = search.price_factors.get(name, 1.0) * ratio
-                    report.repriced[name] = search.price_factors[name]
-            if not report.repriced:
+            report.repriced.update(repriced)
+            if not repriced:
                 break
+            search.price_factors.update(repriced)
             continue
         for ep in run.endpoints:
             # An endpoint misses when its attainment is short or it exceeds a p99 limit of the SLO.
@@ -168,6 +173,26 @@ def _solve_verify(
         if not report.tightened:
             break  # nothing identifiable to tighten
     return search
+
+
+def meets_every_draw(world: _World, backend: PlanningBackend, search: _Search, workers: int = 1) -> bool:
+    """A reference search's best plan (verified on the run's own draw) simulated on the further
+    draws too, side by side, before it may replace the main search's answer: the answer must meet
+    the SLO on every draw. Fills the search's scenario runs."""
+    assert search.best is not None
+    result, entries, _, _, inputs = search.best
+    missing = [d for d in world.draws if d.scenario >= max(len(search.scenario_runs), 1)]
+    if not missing:
+        return True
+    runs = verify_many(world, backend, [(inputs, result, entries, d, world.sample) for d in missing], workers=workers)
+    ok = True
+    for d, out in zip(missing, runs):
+        r = None if isinstance(out, NotSimulable) else out[0]
+        search.scenario_runs.append(ScenarioRun(
+            scenario=d.scenario, seed=d.seed, simulated_on=r.simulated_on if r else "not simulated",
+            slo_attainment=r.slo_attainment if r else None, cost_per_month_usd=r.cost_per_month_usd if r else 0.0))
+        ok = ok and r is not None and r.verified
+    return ok
 
 
 def _better(
@@ -195,6 +220,14 @@ def _better(
 def _tie_key(entries: list[PlanEntry]) -> tuple[int, int, list[str]]:
     """(GPU types, GPUs at the peak, GPU ids in order): smaller is preferred among equal plans."""
     return (len({e.gpu for e in entries}), sum(e.gpus for e in entries), sorted(e.gpu for e in entries))
+
+
+def _repricing(search: _Search, result: SolverResult, run: FleetRun) -> dict[str, float]:
+    """flex pool name -> its new price factor, where a verified plan's flex workers cost clearly
+    more in simulation than the MILP estimated (more scale-ups, idle tails): priced at what they
+    really cost, the next round solves again. Empty: the estimate held."""
+    return {name: search.price_factors.get(name, 1.0) * ratio
+            for name, ratio in _flex_cost_ratios(result, run).items() if ratio > 1.15}
 
 
 def _flex_cost_ratios(result: SolverResult, run: FleetRun) -> dict[str, float]:
