@@ -1,5 +1,6 @@
-"""Verification of a long horizon: sampled rounds, the answer over the whole horizon and on every
-draw, its endpoints simulated side by side without changing a figure."""
+"""Traffic draws and long horizons: sampled rounds, the answer over the whole horizon and on every
+draw (its endpoints simulated side by side without changing a figure), the MILP's demand
+independent of --seed."""
 
 from __future__ import annotations
 
@@ -52,3 +53,26 @@ def test_a_plan_that_misses_on_a_further_draw_is_tightened_until_it_meets_every_
     assert result.plan[0].count == 2 and result.verified
     assert result.scenarios is not None and result.scenarios.met_on_all and result.scenarios.num_scenarios == 2
     assert len(set(seeds)) == 2
+
+
+def test_the_milp_plans_for_the_profiles_own_draws_whatever_the_seed(monkeypatch):
+    """--seed picks the draws a plan is verified on; the demand the MILP plans for is the mean of
+    the profile's own traffic.seed draws (as the capacities are), so it does not move with --seed."""
+    import planner.optimize.loop as loop
+
+    profile = D.profile({"process": "gamma", "rate_per_s": 1.0, "cv": 3.0}, optimizer__scenarios=2)
+    planned, own = [], []
+
+    def prepare(*args, **kwargs):
+        world = prepare_for_real(*args, **kwargs)
+        planned.append([s.rate_per_s for s in world.slots])
+        own.append(world.series.rate_per_s)
+        return world
+
+    prepare_for_real = loop._prepare
+    monkeypatch.setattr(loop, "_prepare", prepare)
+    for seed in (0, 1):
+        result, _ = plan(profile, seed=seed, backend=D.backend(), use_cache=False)
+        assert result.seed == seed
+    assert planned[0] == planned[1]
+    assert own[0] != own[1]  # the run's own draw (what the report plots, what is verified) differs

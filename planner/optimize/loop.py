@@ -85,7 +85,7 @@ def plan(
         backend.check_names(profile)
     seed = int(profile.traffic.seed if seed is None else seed)
     draws: list[tuple[int, Any]] = []
-    demand_only: Any = ()
+    planned: Any = None
     capacity_draw = None
     if workload is None and profile.traffic.closed_loop:
         workload = closed_loop_for_plan(profile, seed)  # N users: capacities and demand in users
@@ -97,18 +97,24 @@ def plan(
         num = int(profile.optimizer.scenarios)
         # More draws sharpen the mean demand the MILP plans for, as long as they are cheap to make.
         num_demand = max(num, min(DEMAND_DRAWS, DEMAND_DRAW_REQUESTS // max(len(workload), 1)))
-        seeds = scenario_seeds(seed, num_demand)
+        seeds = scenario_seeds(seed, num)
         draws = [(s, generate_workload(profile, s)) for s in seeds[1:num]]
-        demand_only = (generate_workload(profile, s) for s in seeds[num:])
+        made = {seed: workload, **dict(draws)}
+        # The MILP plans for the mean demand of the profile's own traffic.seed draws whatever
+        # --seed (as the capacities do): the plan belongs to the traffic's distribution, and
+        # --seed picks the draws it is verified on. With the profile's seed these are the run's draws.
         base_seed = int(profile.traffic.seed)
-        capacity_draw = (base_seed, workload if base_seed == seed else generate_workload(profile, base_seed))
+        if base_seed not in made:
+            made[base_seed] = generate_workload(profile, base_seed)
+        planned = (made[s] if s in made else generate_workload(profile, s) for s in scenario_seeds(base_seed, num_demand))
+        capacity_draw = (base_seed, made[base_seed])
     users = getattr(workload, "users", None)
     if users is None and len(workload) == 0:
         raise PlannerError("the profile's traffic has no requests over the horizon: raise the rate or the horizon")
     cache = capacity.CapacityCache(None if not use_cache else (cache_dir or capacity.default_cache_dir()))
     t0 = time.perf_counter()
     world = _prepare(profile, workload, seed, workers, cache, backend, scenario_workloads=draws, progress=progress,
-                     capacity_draw=capacity_draw, demand_workloads=demand_only)
+                     capacity_draw=capacity_draw, planned_demand=planned)
     capacity_seconds = time.perf_counter() - t0
 
     searches = _run_searches(world, backend, workers, progress)

@@ -86,6 +86,7 @@ def _prepare(
     profile: Profile, workload: Any, seed: int, workers: int, cache: Any, backend: PlanningBackend,
     scenario_workloads: Sequence[tuple[int, Any]] = (), progress: Progress | None = None,
     capacity_draw: tuple[int, Any] | None = None, demand_workloads: Sequence[Any] = (),
+    planned_demand: Sequence[Any] | None = None,
 ) -> _World:
     """Buckets, demand levels, candidates and their capacities: everything before the MILP.
 
@@ -96,6 +97,10 @@ def _prepare(
     traffic.seed draw, so a replica's capacity is the same whatever --seed: it belongs to the
     candidate and the traffic's distributions, not to one draw (verification uses the run's draws).
     `demand_workloads`: further draws that only sharpen the mean demand (not verified on).
+    `planned_demand`: when given, the draws the MILP's demand is the mean of, instead of the run's
+    own draws and `demand_workloads` (the loop passes the profile's own traffic.seed draws, so the
+    MILP plans for the same demand whatever --seed, as the capacities do; the run's draws are
+    what the plan is verified on).
     """
     from planner import capacity  # noqa: PLC0415
 
@@ -127,11 +132,14 @@ def _prepare(
                 raise PlannerError("traffic draws differ in their slots: keep traffic.horizon_seconds fixed")
             draws.append(Draw(k, draw_seed, wl, idx, np.asarray(draw_series.window_level, dtype=np.int64)))
             per_draw.append(draw_slots)
-        for wl in demand_workloads:
+        if planned_demand is not None:
+            per_draw = []
+        for wl in demand_workloads if planned_demand is None else planned_demand:
             idx = capacity.assign_buckets(wl.prompt_tokens, wl.output_tokens, buckets)
             draw_slots, _ = _demand(profile, wl, idx, names)
             if len(draw_slots) == len(slots):
                 per_draw.append(draw_slots)
+        per_draw = per_draw or [slots]
         if len(per_draw) > 1:
             slots = mean_demand(per_draw)
     if not measured:
