@@ -171,7 +171,7 @@ class Replica:
         # per step).
         self._run_t0 = 0.0
         self._run_ends: np.ndarray | None = None
-        self._run_pieces: list[tuple[int, float, float, float]] = []
+        self._run_pieces: RunPieces = []
         self._run_steps = 0
         self._cut_steps = 0  # set by an arrival that interrupts the run
         self.process = self.env.process(self._run())

@@ -2,6 +2,10 @@
 
 The real model is planner.perf.StepTimeModel. The simulator only calls the two
 methods of `StepTimeModelLike`, so tests and what-if studies can inject their own timings.
+A model whose decode cost depends on the contexts only through their count and sum may say so
+(`decode_depends_on_context_sum = True`) and offer `step_seconds_summed(count, sum, prefill_chunks)`
+and `decode_run_pieces(count, sum, num_steps)` (the run's step times as lines); the replica then
+uses those instead (planner.sim.replica; StepTimeModel does for models without sliding windows).
 """
 
 from __future__ import annotations
