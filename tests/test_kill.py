@@ -101,24 +101,3 @@ def test_ctrl_c_exits_130_quietly(tmp_path: Path) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
 
-
-def _exit_with(code: int) -> None:
-    os._exit(code)
-
-
-@pytest.mark.parametrize("code, interrupted", [(130, True), (3, False)])
-def test_a_pool_broken_by_an_interrupted_worker_reads_as_an_interrupt(code: int, interrupted: bool) -> None:
-    # Ctrl-C can kill a worker (exit 130) before the parent sees its own SIGINT: the broken pool
-    # must then read as an interrupt (exit 130), not as a crashed worker (exit 2).
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    from planner.capacity.tasks import _interrupted
-
-    pool = ProcessPoolExecutor(max_workers=1)
-    try:
-        with pytest.raises(BrokenProcessPool):
-            pool.submit(_exit_with, code).result(timeout=60)
-        assert _interrupted(pool) is interrupted
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)

@@ -334,10 +334,10 @@ def capacities(
                 if progress is not None:
                     progress(done, len(tasks))
         except BrokenProcessPool:
-            if _interrupted(pool):
-                # Ctrl-C reaches the whole process group: a worker may die of it (exit 130) before
-                # this process has seen its own SIGINT; the run was interrupted, not broken.
-                raise KeyboardInterrupt from None
+            # Ctrl-C reaches the whole process group: a worker can die of it (exit 130) before this
+            # process has run its own SIGINT handler. Give a pending interrupt the moment it needs
+            # to land (KeyboardInterrupt: exit 130); only a worker that died alone is an error.
+            time.sleep(0.5)
             raise PlannerError(
                 "a capacity worker process died (killed, interrupted or out of memory); the capacities "
                 "finished so far are cached: run again, or with --workers 1"
@@ -346,12 +346,6 @@ def capacities(
             # An interrupt or an error: drop the queued tasks, do not wait for the running ones.
             pool.shutdown(wait=False, cancel_futures=True)
     return [results[t.key] for t in tasks]
-
-
-def _interrupted(pool: ProcessPoolExecutor) -> bool:
-    """Whether a worker of the broken pool exited through its SIGINT handler (exit code 130)."""
-    processes = getattr(pool, "_processes", None) or {}  # the executor's own table (CPython)
-    return any(getattr(p, "exitcode", None) == 130 for p in list(processes.values()))
 
 
 def _worker_init(parent_pid: int) -> None:
