@@ -59,6 +59,9 @@ def _start_optimize(tmp_path: Path) -> subprocess.Popen[str]:
         [*LAUNCH, "optimize", "--profile", str(ROOT / "traffic_profiles" / "bursty.yaml"), "--workers", "2",
          "--no-report", "--cache-dir", str(tmp_path / "cache")],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        # as from a terminal: Ctrl-C not ignored, even when the test runner itself was started in
+        # the background (where the shell makes it ignore SIGINT, and children inherit that)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

@@ -334,10 +334,6 @@ def capacities(
                 if progress is not None:
                     progress(done, len(tasks))
         except BrokenProcessPool:
-            # Ctrl-C reaches the whole process group: a worker can die of it (exit 130) before this
-            # process has run its own SIGINT handler. Give a pending interrupt the moment it needs
-            # to land (KeyboardInterrupt: exit 130); only a worker that died alone is an error.
-            time.sleep(0.5)
             raise PlannerError(
                 "a capacity worker process died (killed, interrupted or out of memory); the capacities "
                 "finished so far are cached: run again, or with --workers 1"
@@ -357,7 +353,8 @@ def _worker_init(parent_pid: int) -> None:
     cannot stop them: on Linux the kernel sends them SIGKILL then (PR_SET_PDEATHSIG); elsewhere a
     thread notices the parent is gone (its parent pid changes) and exits.
     """
-    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a background job ignores Ctrl-C: so do its workers
+        signal.signal(signal.SIGINT, lambda *_: os._exit(130))
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (linux/prctl.h)
