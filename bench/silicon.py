@@ -39,7 +39,7 @@ import sys
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -145,8 +145,6 @@ def load_rows(path: Path = DATA) -> tuple[list[Row], dict[str, int]]:
 def simulate_row(row: Row, requests_per_user: int = 10, overrides: dict[str, float] | None = None,
                  output_spread: float = OUTPUT_SPREAD) -> Row:
     """The planner's closed-loop simulation of one row (mean TTFT and TPOT, ms)."""
-    import dataclasses  # noqa: PLC0415
-
     from planner.errors import PlannerError  # noqa: PLC0415
     from planner.perf import StepTimeModel  # noqa: PLC0415
     from planner.scenario import bench_closed_loop, model_replica_setup  # noqa: PLC0415
@@ -162,7 +160,7 @@ def simulate_row(row: Row, requests_per_user: int = 10, overrides: dict[str, flo
 
             step = StepTimeModel.create(get_model(row.model), get_gpu(row.gpu), row.tp, row.precision,
                                         row.quantization, **overrides)
-            setup = dataclasses.replace(setup, step_model=step)
+            setup = replace(setup, step_model=step)
         out = bench_closed_loop(
             row.model, row.gpu, row.tp, users=row.users, prompt_tokens=row.isl, output_tokens=row.osl,
             requests_per_user=requests_per_user, setup=setup, output_spread=output_spread,
@@ -272,7 +270,7 @@ def fit(rows: list[Row], workers: int, output_spread: float = OUTPUT_SPREAD) -> 
     probe = {"layer_fixed_s": 20e-6, "step_overhead_s": 1e-3}
 
     def tpots(overrides: dict[str, float]) -> np.ndarray:
-        copies = [Row(**{k: v for k, v in asdict(r).items()}) for r in train]
+        copies = [replace(r) for r in train]
         return np.array([r.pred_tpot_ms for r in run(copies, workers, overrides=overrides,
                                                       output_spread=output_spread)])
 
@@ -297,7 +295,7 @@ def sensitivity(rows: list[Row], workers: int, requests_per_user: int) -> str:
            "TTFT median abs error (not overloaded) | TTFT median error | overloaded predicted > 2 s |",
            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for spread in SENSITIVITY_SPREADS:
-        copies = [Row(**{k: v for k, v in asdict(r).items()}) for r in rows]
+        copies = [replace(r) for r in rows]
         done = run(copies, workers, requests_per_user, output_spread=spread)
         label = "0 (exact lengths)" if spread == 0 else f"+-{spread:.0%}"
         for name, gpus in (("test: H200 + B200", TEST_GPUS), ("fit: H100", TRAIN_GPUS)):
