@@ -76,3 +76,34 @@ def test_the_milp_plans_for_the_profiles_own_draws_whatever_the_seed(monkeypatch
         assert result.seed == seed
     assert planned[0] == planned[1]
     assert own[0] != own[1]  # the run's own draw (what the report plots, what is verified) differs
+
+
+def test_the_reference_searches_beside_the_main_one_report_their_errors_and_their_death(monkeypatch):
+    """With workers > 1 the reference searches run in a forked process beside the main search: an
+    error there reaches the caller as itself, and a process that dies is one clear PlannerError."""
+    import os
+
+    import pytest
+
+    import planner.optimize.search as search
+    from planner.errors import PlannerError
+
+    real = search._solve_verify
+
+    def failing(world, backend, keep, **kwargs):
+        if not kwargs.get("all_draws", True):
+            raise PlannerError("reference search failed here")
+        return real(world, backend, keep, **kwargs)
+
+    monkeypatch.setattr(search, "_solve_verify", failing)
+    with pytest.raises(PlannerError, match="reference search failed here"):
+        plan(_three_days(), backend=D.backend(), use_cache=False, workers=2)
+
+    def dying(world, backend, keep, **kwargs):
+        if not kwargs.get("all_draws", True):
+            os._exit(3)
+        return real(world, backend, keep, **kwargs)
+
+    monkeypatch.setattr(search, "_solve_verify", dying)
+    with pytest.raises(PlannerError, match=r"reference search process ended without an answer \(exit code 3\)"):
+        plan(_three_days(), backend=D.backend(), use_cache=False, workers=2)

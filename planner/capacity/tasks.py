@@ -322,7 +322,7 @@ def capacities(
                 progress(done, len(tasks))
     else:
         # Longest first would be ideal; larger TP candidates simulate no slower, so keep order.
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_worker_init,
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=die_with_parent,
                                    initargs=(os.getpid(),))
         try:
             futures = {pool.submit(run_task, t): t for t in todo}
@@ -344,7 +344,7 @@ def capacities(
     return [results[t.key] for t in tasks]
 
 
-def _worker_init(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
     """Make a pool worker die with the process that started it.
 
     Ctrl-C reaches the whole process group: the parent handles it (exit 130), and a worker exits at

@@ -131,6 +131,8 @@ def plan(
                 and (not searches[label].best[2].verified  # type: ignore[index]
                      or meets_every_draw(world, backend, searches[label], workers))):
             chosen = label
+    # The answer over the whole horizon, when the main search simulated it beside the further draws.
+    full_run = main.full if chosen == "main" else None
     if chosen != "main":
         # NOTE: the MILP's flex costs are estimates; when a restricted plan simulates cheaper (or
         # alone meets the SLO), it is the better answer and the mix is reported as a round.
@@ -150,12 +152,13 @@ def plan(
     scenario_runs = list(main.scenario_runs)
     final_sim_s = 0.0
     # The draws the answer was not simulated on yet (a reference plan was simulated on the run's
-    # own draw only): simulated now, beside the whole horizon's run when the rounds used a sample.
+    # own draw only): simulated now, beside the whole horizon's run when the rounds used a sample
+    # and the main search did not simulate it already.
     missing = [d for d in world.draws if d.scenario >= len(scenario_runs)] if run.simulated and scenario_runs else []
-    full = world.sample is not None and run.simulated
+    full = world.sample is not None and run.simulated and full_run is None
+    sampled = run
     if full or missing:
         t1 = time.perf_counter()
-        sampled = run
         horizon_s = float(workload.horizon_s)
         report = None if progress is None else (
             lambda x: progress("simulated seconds of the horizon", x * horizon_s, horizon_s))
@@ -164,19 +167,22 @@ def plan(
         runs = verify_many(world, backend, jobs, workers=workers, progress=report)
         final_sim_s = time.perf_counter() - t1
         if full and not isinstance(runs[0], NotSimulable):
-            run, arts = runs[0]
-            scenario_runs[0] = scenario_runs[0].model_copy(update={
-                "simulated_on": run.simulated_on, "slo_attainment": run.slo_attainment,
-                "cost_per_month_usd": run.cost_per_month_usd})
+            full_run = runs[0]
         for d, done in zip(missing, runs[1:] if full else runs):
             r = done[0] if not isinstance(done, NotSimulable) else None
             scenario_runs.append(ScenarioRun(
                 scenario=d.scenario, seed=d.seed, simulated_on=r.simulated_on if r else "not simulated",
                 slo_attainment=r.slo_attainment if r else None, cost_per_month_usd=r.cost_per_month_usd if r else 0.0))
+    if full_run is not None:
+        run, arts = full_run
+        scenario_runs[0] = scenario_runs[0].model_copy(update={
+            "simulated_on": run.simulated_on, "slo_attainment": run.slo_attainment,
+            "cost_per_month_usd": run.cost_per_month_usd})
+    if full or full_run is not None or missing:
         others_ok = all(r.slo_attainment is not None and r.slo_attainment >= profile.slo.attainment
                         for r in scenario_runs[1:])
         run = run.model_copy(update={"verified": run.verified and others_ok})
-        if full and world.sample is not None:
+        if full_run is not None and world.sample is not None:
             notes.append(
                 f"verification: the plan was simulated over the whole horizon once ({run.slo_attainment:.1%} SLO "
                 f"attainment, ${run.cost_per_month_usd:,.2f}/month); refinement rounds, the other traffic draws and "

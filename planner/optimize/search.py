@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -27,7 +28,7 @@ from planner.optimize.result import (
     cost_line,
     describe,
 )
-from planner.optimize.draws import Draw
+from planner.optimize.draws import Draw, Sample
 from planner.optimize.verify import NotSimulable, unsimulated_run, verify, verify_many
 from planner.optimize.world import Progress, _entries, _milp_inputs, _World, day_period_slots
 
@@ -44,6 +45,9 @@ class _Search:
     sim_s: float = 0.0
     note: str | None = None
     scenario_runs: list[ScenarioRun] = field(default_factory=list)  # the best plan on each draw simulated
+    # The best plan on the run's own draw over the whole horizon, when the rounds simulate a sample
+    # and it was simulated beside the further draws (None: not simulated yet).
+    full: tuple[FleetRun, PlanArtifacts] | None = None
 
 
 def solve_for(world: _World, inputs: MilpInputs) -> SolverResult:
@@ -57,27 +61,36 @@ def solve_for(world: _World, inputs: MilpInputs) -> SolverResult:
 
 def verify_draws(
     world: _World, inputs: MilpInputs, result: SolverResult, entries: list[PlanEntry], backend: PlanningBackend,
-    draws: Sequence[Draw | None],
-) -> tuple[FleetRun, PlanArtifacts, list[ScenarioRun]]:
-    """The plan simulated on the given traffic draws (None: the run's own), on the world's sample.
+    draws: Sequence[Draw | None], *, workers: int = 1, with_full: bool = False,
+    progress: Callable[[float], None] | None = None,
+) -> tuple[FleetRun, PlanArtifacts, list[ScenarioRun], tuple[FleetRun, PlanArtifacts] | None]:
+    """The plan simulated on the given traffic draws (None: the run's own), on the world's sample,
+    their endpoints side by side over `workers` processes.
 
     The run returned is the first draw's (its cost, its arrays), with the worst attainment of the
     draws, `verified` only when every draw met the target, and the endpoints of the worst draw
-    that missed (what the next round tightens).
+    that missed (what the next round tightens). `with_full` (and a sample): the run's own draw over
+    the whole horizon is simulated beside them and returned last (else None).
     """
+    jobs: list[tuple[MilpInputs, SolverResult, Sequence[PlanEntry], Draw | None, Sample | None]] = [
+        (inputs, result, entries, draw, world.sample) for draw in draws]
+    with_full = with_full and world.sample is not None
+    if with_full:
+        jobs.append((inputs, result, entries, None, None))
+    done = verify_many(world, backend, jobs, workers=workers, progress=progress)
     runs: list[tuple[FleetRun, PlanArtifacts]] = []
-    for draw in draws:
-        try:
-            runs.append(verify(world, inputs, result, entries, backend, draw=draw, sample=world.sample))
-        except NotSimulable as why:
-            return (*unsimulated_run(world, inputs, result, str(why)), [])
+    for out in done[:len(draws)]:
+        if isinstance(out, NotSimulable):
+            return (*unsimulated_run(world, inputs, result, str(out)), [], None)
+        runs.append(out)
+    full = done[-1] if with_full and not isinstance(done[-1], NotSimulable) else None
     scenario_runs = [
         ScenarioRun(scenario=d.scenario if d else 0, seed=d.seed if d else world.seed, simulated_on=r.simulated_on,
                     slo_attainment=r.slo_attainment, cost_per_month_usd=r.cost_per_month_usd)
         for d, (r, _) in zip(draws, runs)
     ]
     run, arts = runs[0]
-    return _worst_of(run, [r for r, _ in runs]), arts, scenario_runs
+    return _worst_of(run, [r for r, _ in runs]), arts, scenario_runs, full
 
 
 def _worst_of(run: FleetRun, runs: Sequence[FleetRun]) -> FleetRun:
@@ -95,9 +108,15 @@ def _worst_of(run: FleetRun, runs: Sequence[FleetRun]) -> FleetRun:
 
 def _solve_verify(
     world: _World, backend: PlanningBackend, keep: Callable[[Pool], bool], *, limits: Limits | None = None,
-    max_rounds: int | None = None, all_draws: bool = True,
+    max_rounds: int | None = None, all_draws: bool = True, workers: int = 1,
+    progress: Callable[[float], None] | None = None,
 ) -> _Search:
     """Solve, simulate the plan, tighten the capacity of what missed the SLO, solve again.
+
+    With `all_draws`, a plan that meets the SLO on the run's own draw is simulated on the further
+    draws and, when the rounds simulate a sample of days, over the whole horizon beside them (the
+    answer's figures; wasted only if a further draw misses). The simulations use `workers`
+    processes; `progress` gets the fraction of those simulations done.
 
     A pool that missed is tightened: an endpoint's flex workers when it has any
     (their cold starts are what capacity alone does not see), else its pods; x0.85 for a small
@@ -128,12 +147,15 @@ def _solve_verify(
             break
         entries = _entries(result, inputs, world)
         t1 = time.perf_counter()
-        run, arts, scenario_runs = verify_draws(world, inputs, result, entries, backend, world.draws[:1] or [None])
+        run, arts, scenario_runs, _ = verify_draws(world, inputs, result, entries, backend,
+                                                   world.draws[:1] or [None], workers=workers)
         repriced = _repricing(search, result, run) if run.verified else {}
+        full = None
         if run.verified and not repriced and all_draws and len(world.draws) > 1:
             # The round would end the search: the plan must also meet the SLO on the further draws
             # (simulated only now, not for plans a round replaces anyway).
-            more, _, more_runs = verify_draws(world, inputs, result, entries, backend, world.draws[1:])
+            more, _, more_runs, full = verify_draws(world, inputs, result, entries, backend, world.draws[1:],
+                                                    workers=workers, with_full=True, progress=progress)
             scenario_runs += more_runs
             run = _worst_of(run, [run, more]) if more.simulated else run.model_copy(update={"verified": False})
         elapsed = time.perf_counter() - t1
@@ -149,6 +171,7 @@ def _solve_verify(
         if _better(run, search.best[2] if search.best else None, entries, search.best[1] if search.best else None):
             search.best = (result, entries, run, arts, inputs)
             search.scenario_runs = scenario_runs
+            search.full = full
         if not run.simulated:
             search.note = f"not simulated ({run.not_simulated_reason}): costs are the MILP's, SLO unverified"
             break
@@ -287,44 +310,88 @@ def _keep(spec: str) -> Callable[[Pool], bool]:
 _FORKED: tuple[_World, PlanningBackend, dict[str, tuple[str, Limits | None]]] | None = None
 
 
-def _search_in_child(label: str) -> _Search:
-    """Pool worker: one search, on the world inherited through fork (nothing big is pickled)."""
+def _references_in_child(labels: list[str], send: Any) -> None:
+    """Forked process: the reference searches in turn, on the world inherited through fork (nothing
+    big is pickled in); their results (or the error that ended one) sent back together at the end,
+    as a send blocks until the parent, busy with the main search, reads it."""
+    import os  # noqa: PLC0415
+
+    from planner.capacity.tasks import die_with_parent  # noqa: PLC0415
+
     assert _FORKED is not None
+    die_with_parent(os.getppid())  # Ctrl-C: the parent reports it; a killed parent takes this one along
     world, backend, specs = _FORKED
-    spec, limits = specs[label]
-    return _solve_verify(world, backend, _keep(spec), limits=limits, all_draws=label == "main")
+    found: dict[str, _Search] = {}
+    try:
+        for label in labels:
+            spec, limits = specs[label]
+            found[label] = _solve_verify(world, backend, _keep(spec), limits=limits, all_draws=False)
+    except Exception as err:  # noqa: BLE001  (re-raised in the parent)
+        send.send(err)
+    else:
+        send.send(found)
+    send.close()
 
 
 def _run_searches(world: _World, backend: PlanningBackend, workers: int, progress: Progress | None = None) -> dict[str, _Search]:
-    """The three searches, in parallel over forked processes when workers > 1 (else in turn)."""
+    """The three searches: the main one in this process, its simulations over `workers` processes,
+    while the reference searches (small: one pool or serverless only, the run's own draw) run in
+    one forked process beside it (workers > 1; else all in turn)."""
     import multiprocessing as mp  # noqa: PLC0415
 
     global _FORKED
     specs, ranking_s, note = _search_specs(world, backend)
     labels = list(specs)
-    if workers > 1 and "fork" in mp.get_all_start_methods():
+    others = labels[1:]
+    found: dict[str, _Search] = {}
+    child = receive = None
+    if workers > 1 and others and "fork" in mp.get_all_start_methods():
+        ctx = mp.get_context("fork")
+        receive, send = ctx.Pipe(duplex=False)
         _FORKED = (world, backend, specs)
         try:
-            with mp.get_context("fork").Pool(min(workers, len(labels))) as pool:
-                found = {}
-                for label, search in zip(labels, pool.imap(_search_in_child, labels)):
-                    found[label] = search
-                    if progress is not None:
-                        progress("plans solved and simulated", len(found), len(labels))
+            child = ctx.Process(target=_references_in_child, args=(others, send), daemon=True)
+            child.start()
         finally:
             _FORKED = None
-    else:
-        found = {}
-        for label in labels:
-            found[label] = _solve_verify(world, backend, _keep(specs[label][0]), limits=specs[label][1],
-                                         all_draws=label == "main")
+            send.close()  # the child holds its own end: EOF here when it dies
+    main_progress = None if progress is None else (
+        lambda x: progress("plan simulated on the further draws and the whole horizon", x, 1.0))
+    try:
+        spec, limits = specs["main"]
+        found["main"] = _solve_verify(world, backend, _keep(spec), limits=limits, all_draws=True,
+                                      workers=workers, progress=main_progress)
+        if progress is not None:
+            progress("plans solved and simulated", 1, len(labels))
+        if receive is not None:
+            try:
+                out = receive.recv()
+            except EOFError:
+                if child is not None:
+                    child.join(5.0)  # its exit code (the pipe closes as it exits)
+                raise PlannerError(
+                    f"a reference search process ended without an answer (exit code {child.exitcode if child else None}); "
+                    "rerun with --workers 1 to search in this process"
+                ) from None
+            if isinstance(out, BaseException):
+                raise out
+            found.update(out)
             if progress is not None:
                 progress("plans solved and simulated", len(found), len(labels))
+        else:
+            for label in others:
+                found[label] = _solve_verify(world, backend, _keep(specs[label][0]), limits=specs[label][1],
+                                             all_draws=False)
+                if progress is not None:
+                    progress("plans solved and simulated", len(found), len(labels))
+    finally:
+        if child is not None:
+            if child.is_alive():
+                child.terminate()
+            child.join()
     found["main"].solve_s += ranking_s
     if "all_serverless" in found:
         found["all_serverless"].note = found["all_serverless"].note or note
         if found["all_serverless"].best is not None:
             found["all_serverless"].note = note
     return found
-
-
