@@ -107,3 +107,22 @@ def test_the_reference_searches_beside_the_main_one_report_their_errors_and_thei
     monkeypatch.setattr(search, "_solve_verify", dying)
     with pytest.raises(PlannerError, match=r"reference search process ended without an answer \(exit code 3\)"):
         plan(_three_days(), backend=D.backend(), use_cache=False, workers=2)
+
+
+def test_alternatives_are_compared_on_the_days_they_were_simulated_on():
+    """On a sampled horizon the alternatives (the optimized entry too) are priced on the sample;
+    the report and the CLI set them against that entry, not against the whole horizon's figure."""
+    from planner.cli.optimize import _summary
+    from planner.optimize.result import alternatives_basis_usd_per_month
+    from planner.report.answer import answer_markdown, slo_of
+
+    result, _ = plan(_three_days(), backend=D.backend(), use_cache=False)
+    optimized = next(a for a in result.alternatives if a.kind == "optimized")
+    assert optimized.simulated_on is not None and optimized.simulated_on.startswith("sample days")
+    assert result.verification.simulated_on == "full horizon"
+    assert alternatives_basis_usd_per_month(result) == optimized.cost_per_month_usd
+    others = [a for a in result.alternatives if a.kind != "optimized" and a.feasible and a.cost_per_month_usd]
+    assert others and all(a.simulated_on == optimized.simulated_on for a in others)
+    answer = "\n".join(answer_markdown(result, slo_of(result), "the plan"))
+    assert f"(both simulated on {optimized.simulated_on}, where this plan costs" in answer
+    assert f"(both on {optimized.simulated_on}" in _summary(result)

@@ -48,7 +48,10 @@ def _summary(result) -> str:  # noqa: ANN001
     ]
     from planner.report.finance_text import relative_cost  # noqa: PLC0415
 
+    from planner.optimize.result import alternatives_basis_usd_per_month  # noqa: PLC0415
+
     labels = {"single_gpu_pods": "one GPU type", "all_serverless": "all serverless"}
+    basis = alternatives_basis_usd_per_month(result)
     for a in result.alternatives:
         if a.kind == "optimized":
             continue
@@ -59,7 +62,9 @@ def _summary(result) -> str:  # noqa: ANN001
                          f"{a.name.split(': ', 1)[-1]}: {format_usd(a.cost_per_month_usd)}/month, SLO "
                          f"{'unverified' if a.slo_attainment is None else f'{a.slo_attainment:.1%}'}"
                          f"{f', below the {result.slo_target:.0%} target' if a.slo_attainment is not None and not a.verified else ''}; "
-                         f"this plan {relative_cost(result.cost_per_month_usd, a.cost_per_month_usd)}"))
+                         f"this plan {relative_cost(basis, a.cost_per_month_usd)}"
+                         + (f" (both on {a.simulated_on}, where this plan costs {format_usd(basis)}/month)"
+                            if a.simulated_on not in (None, "full horizon") else "")))
     hosted = result.finance.hosted if result.finance is not None else None
     if hosted is not None:
         rows.append(("hosted API", f"{hosted.name}: {format_usd(hosted.cost_per_month_usd)}/month for this traffic; this plan "
@@ -100,7 +105,7 @@ def _solver_rows(result) -> list[tuple[str, str]]:  # noqa: ANN001
 def optimize_cmd(
     profile: ProfileOption,
     seed: SeedOption = None,
-    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Processes for the capacity simulations (default: CPU count).")] = max(1, os.cpu_count() or 1),
+    workers: Annotated[int, typer.Option("--workers", "-w", min=1, help="Processes for the simulations: capacities, plan verification (default: CPU count).")] = max(1, os.cpu_count() or 1),
     report: Annotated[Optional[str], typer.Option("--report", help="Report folder (default: reports/<profile>-<date>/ under the current directory).")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Write no report files.")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Capacity cache folder (default: ~/.cache/planner or $PLANNER_CACHE_DIR).")] = None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from planner.optimize.result import (
     Alternative,
+    FleetRun,
     describe,
 )
 from planner.optimize.search import _Search
@@ -37,13 +38,13 @@ def _alternatives(world: _World, searches: dict[str, _Search]) -> list[Alternati
             kind=kind, name=f"{label}: {describe(ents)}", plan=ents,
             milp_cost_per_month_usd=res.cost_per_month_usd, cost_usd=r.cost_usd,
             cost_per_month_usd=r.cost_per_month_usd, usd_per_million_output_tokens=r.usd_per_million_output_tokens,
-            slo_attainment=r.slo_attainment, verified=r.verified, note=search.note,
+            slo_attainment=r.slo_attainment, verified=r.verified, note=search.note, simulated_on=_on(r),
         ))
     alts.append(Alternative(
         kind="optimized", name=f"optimized mix: {describe(entries)}", plan=entries,
         milp_cost_per_month_usd=result.cost_per_month_usd, cost_usd=run.cost_usd,
         cost_per_month_usd=run.cost_per_month_usd, usd_per_million_output_tokens=run.usd_per_million_output_tokens,
-        slo_attainment=run.slo_attainment, verified=run.verified,
+        slo_attainment=run.slo_attainment, verified=run.verified, simulated_on=_on(run),
     ))
     for a in alts:
         if a.cost_per_month_usd:
@@ -51,4 +52,6 @@ def _alternatives(world: _World, searches: dict[str, _Search]) -> list[Alternati
     return alts
 
 
-# How the report names each step-time efficiency (docs/perf.md defines them), and the unit shown.
+def _on(run: FleetRun) -> str | None:
+    """What a plan's figures were simulated on (None: not simulated)."""
+    return run.simulated_on if run.simulated else None

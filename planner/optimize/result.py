@@ -185,6 +185,10 @@ class Alternative(BaseModel):
     savings_of_optimized_pct: float | None = Field(
         None, description="(this plan's monthly cost - the optimized plan's) / this plan's, percent"
     )
+    simulated_on: str | None = Field(
+        None, description="what its figures were simulated on: 'full horizon', or the sample of days of a "
+        "long horizon (the optimized entry too, so the table compares like with like)"
+    )
 
 
 class DeployEngine(BaseModel):
@@ -339,3 +343,11 @@ def describe(entries: Sequence[PlanEntry]) -> str:
     return " + ".join(parts) or "nothing"
 
 
+def alternatives_basis_usd_per_month(result: Any) -> float:
+    """The answer's monthly cost to set against its alternatives: its own entry in the table when
+    there is one (on a long horizon the alternatives are simulated on a sample of days, and so is
+    that entry; the headline figure is the whole horizon's), else the headline."""
+    for a in getattr(result, "alternatives", None) or []:
+        if a.kind == "optimized" and a.cost_per_month_usd:
+            return float(a.cost_per_month_usd)
+    return float(result.cost_per_month_usd)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from planner.optimize.result import alternatives_basis_usd_per_month
 from planner.report.finance_text import break_even_text, hosted_verdict, price_dates, relative_cost
 from planner.units import format_usd
 
@@ -74,7 +75,9 @@ def alternative_line(a: Any, plan_usd_per_month: float, slo_target: float) -> st
     plan = a.name.split(": ", 1)[-1]
     return (f"Against {ALTERNATIVE_LABELS.get(a.kind, a.kind)} ({plan}, {format_usd(a.cost_per_month_usd)}/month, "
             f"SLO {pct(a.slo_attainment)}" + (f", below the {pct(slo_target, 0)} target" if below else "")
-            + f"): this plan {relative_cost(plan_usd_per_month, a.cost_per_month_usd)}.")
+            + f"): this plan {relative_cost(plan_usd_per_month, a.cost_per_month_usd)}"
+            + (f" (both simulated on {a.simulated_on}, where this plan costs {format_usd(plan_usd_per_month)}/month)"
+               if a.simulated_on not in (None, "full horizon") else "") + ".")
 
 
 def answer_markdown(result: Any, slo: Any, plan_text: str) -> list[str]:
@@ -93,7 +96,7 @@ def answer_markdown(result: Any, slo: Any, plan_text: str) -> list[str]:
     md.append(f"- {tail_latency(v, slo)}")
     for a in result.alternatives:
         if a.kind != "optimized" and a.feasible and a.cost_per_month_usd:
-            md.append(f"- {alternative_line(a, result.cost_per_month_usd, result.slo_target)}")
+            md.append(f"- {alternative_line(a, alternatives_basis_usd_per_month(result), result.slo_target)}")
     if f is not None and f.hosted is not None:
         md.append(f"- {hosted_verdict(f.hosted, result.cost_per_month_usd)} {break_even_text(f.hosted)}")
     if v.line_items:

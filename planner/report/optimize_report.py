@@ -16,7 +16,7 @@ from typing import Any
 
 from planner.billing import HOURS_PER_MONTH
 from planner.inputs.profile import Profile
-from planner.optimize.result import describe
+from planner.optimize.result import alternatives_basis_usd_per_month, describe
 from planner.report import deploy as deploy_mod
 from planner.report import plan_plots
 from planner.report.answer import ALTERNATIVE_LABELS, answer_markdown, pct, relative_cost, seconds, slo_of
@@ -101,12 +101,17 @@ def _alternatives_table(result: Any) -> list[str]:
             rows.append(f"| {label}: none | infeasible | | | {a.note or ''} |")
             continue
         against = "-" if a.kind == "optimized" or not a.cost_per_month_usd else \
-            relative_cost(result.cost_per_month_usd, a.cost_per_month_usd)
+            relative_cost(alternatives_basis_usd_per_month(result), a.cost_per_month_usd)
         note = f" ({a.note})" if a.note else ""
         rows.append(
             f"| {label}: {describe(a.plan)}{note} | {format_usd(a.cost_per_month_usd)} | {format_usd(a.usd_per_million_output_tokens)} "
             f"| {pct(a.slo_attainment)}{' (below target)' if _misses_target(a) else ''} | {against} |"
         )
+    sampled = sorted({a.simulated_on for a in result.alternatives if a.simulated_on not in (None, "full horizon")})
+    if sampled:
+        rows += ["", f"All simulated on {', '.join(sampled)} of the run's own traffic draw, the optimized mix "
+                     f"too, so they compare like with like; the answer's {format_usd(result.cost_per_month_usd)}/month "
+                     "is its run over the whole horizon."]
     return rows
 
 
