@@ -115,6 +115,7 @@ def test_alternatives_are_compared_on_the_days_they_were_simulated_on():
     from planner.cli.optimize import _summary
     from planner.optimize.result import alternatives_basis_usd_per_month
     from planner.report.answer import answer_markdown, slo_of
+    from planner.report.optimize_report import render_markdown
 
     result, _ = plan(_three_days(), backend=D.backend(), use_cache=False)
     optimized = next(a for a in result.alternatives if a.kind == "optimized")
@@ -126,3 +127,7 @@ def test_alternatives_are_compared_on_the_days_they_were_simulated_on():
     answer = "\n".join(answer_markdown(result, slo_of(result), "the plan"))
     assert f"(both simulated on {optimized.simulated_on}, where this plan costs" in answer
     assert f"(both on {optimized.simulated_on}" in _summary(result)
+    md = render_markdown(result)
+    assert f"All simulated on {optimized.simulated_on} of the run's own traffic draw" in md
+    billed = "from each start, provisioning included" if result.pod_schedule == "per_slot" else "for the whole horizon"
+    assert f"(pods {billed}" in md

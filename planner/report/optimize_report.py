@@ -151,8 +151,11 @@ def render_markdown(result: Any, images: dict[str, str] | None = None, *, comman
     md += ["## Plan", ""] + _plan_table(result) + [""]
     md += ["## Alternatives", ""] + _alternatives_table(result) + [""]
     md += [
-        "Costs are the simulated billing of each plan on the horizon's arrivals (pods for the whole "
-        "horizon, serverless workers from start to stop, cold starts included), scaled to a "
+        "Costs are the simulated billing of each plan on the horizon's arrivals (pods "
+        + ("from each start, provisioning included, until they stop after the slots their schedule gives "
+           "them (draining included)"
+           if getattr(result, "pod_schedule", "fixed") == "per_slot" else "for the whole horizon")
+        + ", serverless workers from start to stop, cold starts included), scaled to a "
         f"{HOURS_PER_MONTH:g}-hour month.",
         "",
     ]
