@@ -36,16 +36,22 @@ class EndpointJob:
     fleet: dict[str, Any]  # simulate_fleet's keyword arguments
 
 
-_FORKED_JOBS: tuple[Any, Any, list[EndpointJob]] | None = None
+_FORKED_JOBS: tuple[Any, Any, list[EndpointJob], Any] | None = None
 
 
 def _simulate_in_child(k: int) -> tuple[int, Any]:
-    """Pool worker: one endpoint's simulation, the jobs inherited through fork (nothing big is pickled in)."""
+    """Pool worker: one endpoint's simulation, the jobs inherited through fork (nothing big is
+    pickled in); its fraction done goes to a shared array the parent reads for progress."""
     assert _FORKED_JOBS is not None
-    profile, backend, jobs = _FORKED_JOBS
+    profile, backend, jobs, shared = _FORKED_JOBS
     job = jobs[k]
+    extra: dict[str, Any] = {}
+    if shared is not None:
+        def report(x: float) -> None:
+            shared[k] = x
+        extra["progress"] = report
     try:
-        return k, backend.simulate_fleet(profile, job.gpu, job.tp, job.workload, **job.fleet)
+        return k, backend.simulate_fleet(profile, job.gpu, job.tp, job.workload, **job.fleet, **extra)
     except PlannerError as err:
         return k, err
 
@@ -67,17 +73,27 @@ def simulate_endpoints(
     outcomes: list[Any] = [None] * len(jobs)
     if workers > 1 and len(jobs) > 1 and "fork" in mp.get_all_start_methods():
         order = sorted(range(len(jobs)), key=lambda k: -sizes[k])
-        _FORKED_JOBS = (profile, backend, jobs)
-        done = 0
+        ctx = mp.get_context("fork")
+        # Each job's fraction done, written by the workers (no lock: one writer per slot).
+        shared = None if progress is None else ctx.Array("d", len(jobs), lock=False)
+        _FORKED_JOBS = (profile, backend, jobs, shared)
         try:
-            with mp.get_context("fork").Pool(min(workers, len(jobs))) as pool:
-                for k, out in pool.imap_unordered(_simulate_in_child, order):
+            with ctx.Pool(min(workers, len(jobs))) as pool:
+                results = pool.imap_unordered(_simulate_in_child, order)
+                left = len(jobs)
+                while left:
+                    try:
+                        k, out = results.next(timeout=0.5 if progress is not None else None)
+                    except mp.TimeoutError:  # still running: how far the jobs are
+                        progress(sum(f * n for f, n in zip(shared, sizes)) / total)  # type: ignore[misc,arg-type]
+                        continue
+                    left -= 1
                     if isinstance(out, PlannerError):
                         raise NotSimulable(f"{jobs[k].endpoint}: {out}")
                     outcomes[k] = out
-                    done += sizes[k]
-                    if progress is not None:
-                        progress(done / total)
+                    if shared is not None:
+                        shared[k] = 1.0
+                        progress(sum(f * n for f, n in zip(shared, sizes)) / total)  # type: ignore[misc]
         finally:
             _FORKED_JOBS = None
         return outcomes

@@ -93,6 +93,14 @@ def verify_draws(
     return _worst_of(run, [r for r, _ in runs]), arts, scenario_runs, full
 
 
+def _percent(progress: Progress | None, phase: str) -> Callable[[float], None] | None:
+    """A fraction-done callback drawn as the phase's percent (None: no progress wanted)."""
+    if progress is None:
+        return None
+    label = f"{phase} (% of requests)"
+    return lambda x: progress(label, round(100.0 * x, 1), 100.0)
+
+
 def _worst_of(run: FleetRun, runs: Sequence[FleetRun]) -> FleetRun:
     """`run` (its cost) with the worst attainment of `runs`, verified only when all are, and the
     endpoints of the worst run that missed."""
@@ -109,14 +117,14 @@ def _worst_of(run: FleetRun, runs: Sequence[FleetRun]) -> FleetRun:
 def _solve_verify(
     world: _World, backend: PlanningBackend, keep: Callable[[Pool], bool], *, limits: Limits | None = None,
     max_rounds: int | None = None, all_draws: bool = True, workers: int = 1,
-    progress: Callable[[float], None] | None = None,
+    progress: Progress | None = None,
 ) -> _Search:
     """Solve, simulate the plan, tighten the capacity of what missed the SLO, solve again.
 
     With `all_draws`, a plan that meets the SLO on the run's own draw is simulated on the further
     draws and, when the rounds simulate a sample of days, over the whole horizon beside them (the
     answer's figures; wasted only if a further draw misses). The simulations use `workers`
-    processes; `progress` gets the fraction of those simulations done.
+    processes; `progress` gets each round's simulations, in percent of their requests.
 
     A pool that missed is tightened: an endpoint's flex workers when it has any
     (their cold starts are what capacity alone does not see), else its pods; x0.85 for a small
@@ -148,14 +156,17 @@ def _solve_verify(
         entries = _entries(result, inputs, world)
         t1 = time.perf_counter()
         run, arts, scenario_runs, _ = verify_draws(world, inputs, result, entries, backend,
-                                                   world.draws[:1] or [None], workers=workers)
+                                                   world.draws[:1] or [None], workers=workers,
+                                                   progress=_percent(progress, f"round {rnd}: the plan on the run's draw"))
         repriced = _repricing(search, result, run) if run.verified else {}
         full = None
         if run.verified and not repriced and all_draws and len(world.draws) > 1:
             # The round would end the search: the plan must also meet the SLO on the further draws
             # (simulated only now, not for plans a round replaces anyway).
+            more_what = "the further draws" + (" and the whole horizon" if world.sample is not None else "")
             more, _, more_runs, full = verify_draws(world, inputs, result, entries, backend, world.draws[1:],
-                                                    workers=workers, with_full=True, progress=progress)
+                                                    workers=workers, with_full=True,
+                                                    progress=_percent(progress, f"round {rnd}: {more_what}"))
             scenario_runs += more_runs
             run = _worst_of(run, [run, more]) if more.simulated else run.model_copy(update={"verified": False})
         elapsed = time.perf_counter() - t1
@@ -355,12 +366,10 @@ def _run_searches(world: _World, backend: PlanningBackend, workers: int, progres
         finally:
             _FORKED = None
             send.close()  # the child holds its own end: EOF here when it dies
-    main_progress = None if progress is None else (
-        lambda x: progress("plan simulated on the further draws and the whole horizon", x, 1.0))
     try:
         spec, limits = specs["main"]
         found["main"] = _solve_verify(world, backend, _keep(spec), limits=limits, all_draws=True,
-                                      workers=workers, progress=main_progress)
+                                      workers=workers, progress=progress)
         if progress is not None:
             progress("plans solved and simulated", 1, len(labels))
         if receive is not None:
