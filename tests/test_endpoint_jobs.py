@@ -36,3 +36,4 @@ def test_side_by_side_equals_in_turn_and_progress_moves_while_the_workers_run():
     assert seen == sorted(seen) and seen[-1] == 1.0
     # Both jobs at half way before either ended: (0.5 x 30 + 0.5 x 10) / 40.
     assert 0.5 in seen
+

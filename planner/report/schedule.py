@@ -1,4 +1,4 @@
-"""The optimize report's schedule parts: pods per GPU type over time, what the solver proved, the
+"""The optimize report's schedule parts: pods over time stacked by GPU type, what the solver proved, the
 traffic draws, and the pod schedule as UTC start/stop times for deployment.
 
 Kept apart from the report layout (optimize_report.py) so each can change alone; every function
@@ -16,7 +16,9 @@ from planner.units import format_usd
 
 
 def schedule_figure(result: Any) -> bytes | None:
-    """PNG: pods per GPU type over time (steps) over the demand, or None without a pod schedule."""
+    """PNG: pods over time, stacked by GPU type (bands) with their total (a line), over the
+    demand; None without a pod schedule. Stacked, a plan that swaps one pod's type by the hour
+    reads as one band changing colour, and one that adds pods as a band growing."""
     scheduled = [e for e in result.plan if e.billing == "pod" and len(set(e.pods_per_slot)) > 1]
     if not scheduled:
         return None
@@ -24,31 +26,36 @@ def schedule_figure(result: Any) -> bytes | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
 
     d = result.demand
     rates = np.asarray(d.rate_per_s, dtype=float).sum(axis=1) if d.rate_per_s else np.zeros(0)
     hours = np.arange(len(rates)) * d.window_s / 3600.0
     fig, ax = plt.subplots(figsize=(9, 3.6))
-    ax.plot(hours, rates, color="#bbbbbb", linewidth=0.6, label="demand (requests/s, one-minute windows)")
+    pods_ax = ax.twinx()
+    ax.set_zorder(pods_ax.get_zorder() + 1)  # the demand line over the bands
+    ax.patch.set_visible(False)
+    ax.plot(hours, rates, color="#555555", linewidth=0.5, label="demand (requests/s, one-minute windows)")
     ax.set_xlabel("hours from start")
     ax.set_ylabel("requests/s")
-    pods_ax = ax.twinx()
     colors = ["#cc6677", "#4477aa", "#228833", "#ccbb44", "#aa3377", "#66ccee"]
-    top = 1
-    for i, e in enumerate(result.plan):
-        if e.billing != "pod":
-            continue
-        pods = list(e.pods_per_slot) or [e.count]
-        t = np.arange(len(pods) + 1) * d.slot_seconds / 3600.0
+    pod_lines = [e for e in result.plan if e.billing == "pod"]
+    num_slots = max(len(e.pods_per_slot) for e in pod_lines)
+    t = np.arange(num_slots + 1) * d.slot_seconds / 3600.0
+    base = np.zeros(num_slots)
+    for i, e in enumerate(pod_lines):
+        pods = np.asarray(list(e.pods_per_slot) or [e.count], dtype=float)
+        pods = np.concatenate([pods, np.full(num_slots - len(pods), pods[-1])])  # the last count holds
+        top = base + pods
         label = f"{e.gpu}" + (f" TP{e.tensor_parallel_size}" if e.tensor_parallel_size > 1 else "") + " pods"
-        pods_ax.step(t, pods + [pods[-1]], where="post", color=colors[i % len(colors)], linewidth=1.6, label=label)
-        top = max(top, max(pods))
-    pods_ax.set_ylabel("pods")
-    pods_ax.set_ylim(0, top + 1)
-    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
-
+        pods_ax.fill_between(t, np.append(base, base[-1]), np.append(top, top[-1]), step="post",
+                             color=colors[i % len(colors)], alpha=0.45, linewidth=0, label=label)
+        base = top
+    pods_ax.step(t, np.append(base, base[-1]), where="post", color="black", linewidth=1.0, label="pods in all")
+    pods_ax.set_ylabel("pods (stacked)")
+    pods_ax.set_ylim(0, max(1.0, float(base.max())) * 1.6)  # room for the legend above the bands
     pods_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title("Pods per GPU type over time, over the demand")
+    ax.set_title("Pods over time, stacked by GPU type, over the demand")
     lines = ax.get_legend_handles_labels()
     more = pods_ax.get_legend_handles_labels()
     ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper left", ncol=3, framealpha=0.9)
@@ -84,7 +91,7 @@ def schedule_lines(result: Any, image: str | None) -> list[str]:
     """Markdown: the pod schedule plot and, per scheduled pool, its UTC start/stop times."""
     md: list[str] = []
     if image:
-        md += [f"![pod schedule]({image})", ""]
+        md += [f"[![pods over time, stacked by GPU type]({image})](schedule.png)", ""]  # linked, as the other plots
     for dep in result.deploy:
         text = schedule_text(dep)
         if text:
