@@ -85,8 +85,7 @@ def _demand(profile: Profile, workload: Any, bucket_idx: np.ndarray, names: list
 def _prepare(
     profile: Profile, workload: Any, seed: int, workers: int, cache: Any, backend: PlanningBackend,
     scenario_workloads: Sequence[tuple[int, Any]] = (), progress: Progress | None = None,
-    capacity_draw: tuple[int, Any] | None = None, demand_workloads: Sequence[Any] = (),
-    planned_demand: Sequence[Any] | None = None,
+    capacity_draw: tuple[int, Any] | None = None, planned_demand: Sequence[Any] | None = None,
 ) -> _World:
     """Buckets, demand levels, candidates and their capacities: everything before the MILP.
 
@@ -96,9 +95,8 @@ def _prepare(
     burstiness from, with that seed (None: the run's own). The loop passes the profile's own
     traffic.seed draw, so a replica's capacity is the same whatever --seed: it belongs to the
     candidate and the traffic's distributions, not to one draw (verification uses the run's draws).
-    `demand_workloads`: further draws that only sharpen the mean demand (not verified on).
     `planned_demand`: when given, the draws the MILP's demand is the mean of, instead of the run's
-    own draws and `demand_workloads` (the loop passes the profile's own traffic.seed draws, so the
+    own draws (the loop passes the profile's own traffic.seed draws, so the
     MILP plans for the same demand whatever --seed, as the capacities do; the run's draws are
     what the plan is verified on).
     """
@@ -134,7 +132,7 @@ def _prepare(
             per_draw.append(draw_slots)
         if planned_demand is not None:
             per_draw = []
-        for wl in demand_workloads if planned_demand is None else planned_demand:
+        for wl in planned_demand or ():
             idx = capacity.assign_buckets(wl.prompt_tokens, wl.output_tokens, buckets)
             draw_slots, _ = _demand(profile, wl, idx, names)
             if len(draw_slots) == len(slots):
