@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from planner.errors import PlannerError
 from planner.optimize.backend import PlanningBackend
@@ -29,7 +29,7 @@ from planner.optimize.result import (
     describe,
 )
 from planner.optimize.draws import Draw, Sample
-from planner.optimize.verify import NotSimulable, unsimulated_run, verify, verify_many
+from planner.optimize.verify import NotSimulable, unsimulated_run, verify_many
 from planner.optimize.world import Progress, _entries, _milp_inputs, _World, day_period_slots
 
 
