@@ -321,10 +321,10 @@ def _keep(spec: str) -> Callable[[Pool], bool]:
 _FORKED: tuple[_World, PlanningBackend, dict[str, tuple[str, Limits | None]]] | None = None
 
 
-def _references_in_child(labels: list[str], send: Any) -> None:
-    """Forked process: the reference searches in turn, on the world inherited through fork (nothing
-    big is pickled in); their results (or the error that ended one) sent back together at the end,
-    as a send blocks until the parent, busy with the main search, reads it."""
+def _reference_in_child(label: str, send: Any) -> None:
+    """Forked process: one reference search, on the world inherited through fork (nothing big is
+    pickled in); its result (or the error that ended it) sent back at the end, where the parent,
+    busy with the main search until then, reads it."""
     import os  # noqa: PLC0415
 
     from planner.capacity.tasks import die_with_parent  # noqa: PLC0415
@@ -332,22 +332,20 @@ def _references_in_child(labels: list[str], send: Any) -> None:
     assert _FORKED is not None
     die_with_parent(os.getppid())  # Ctrl-C: the parent reports it; a killed parent takes this one along
     world, backend, specs = _FORKED
-    found: dict[str, _Search] = {}
+    spec, limits = specs[label]
     try:
-        for label in labels:
-            spec, limits = specs[label]
-            found[label] = _solve_verify(world, backend, _keep(spec), limits=limits, all_draws=False)
+        found: _Search | Exception = _solve_verify(world, backend, _keep(spec), limits=limits, all_draws=False)
     except Exception as err:  # noqa: BLE001  (re-raised in the parent)
-        send.send(err)
-    else:
-        send.send(found)
+        found = err
+    send.send(found)
     send.close()
 
 
 def _run_searches(world: _World, backend: PlanningBackend, workers: int, progress: Progress | None = None) -> dict[str, _Search]:
     """The three searches: the main one in this process, its simulations over `workers` processes,
-    while the reference searches (small: one pool or serverless only, the run's own draw) run in
-    one forked process beside it (workers > 1; else all in turn)."""
+    while each reference search (small: one pool or serverless only, the run's own draw) runs in a
+    forked process beside it (workers > 1; else all in turn). The operating system shares the
+    cores; a reference search that outlasts the main one has a core of its own then."""
     import multiprocessing as mp  # noqa: PLC0415
 
     global _FORKED
@@ -355,46 +353,46 @@ def _run_searches(world: _World, backend: PlanningBackend, workers: int, progres
     labels = list(specs)
     others = labels[1:]
     found: dict[str, _Search] = {}
-    child = receive = None
+    children: dict[str, tuple[Any, Any]] = {}  # label -> (process, the pipe end it answers on)
     if workers > 1 and others and "fork" in mp.get_all_start_methods():
         ctx = mp.get_context("fork")
-        receive, send = ctx.Pipe(duplex=False)
         _FORKED = (world, backend, specs)
         try:
-            child = ctx.Process(target=_references_in_child, args=(others, send), daemon=True)
-            child.start()
+            for label in others:
+                receive, send = ctx.Pipe(duplex=False)
+                child = ctx.Process(target=_reference_in_child, args=(label, send), daemon=True)
+                child.start()
+                send.close()  # the child holds its own end: EOF here when it dies
+                children[label] = (child, receive)
         finally:
             _FORKED = None
-            send.close()  # the child holds its own end: EOF here when it dies
     try:
         spec, limits = specs["main"]
         found["main"] = _solve_verify(world, backend, _keep(spec), limits=limits, all_draws=True,
                                       workers=workers, progress=progress)
         if progress is not None:
             progress("plans solved and simulated", 1, len(labels))
-        if receive is not None:
-            try:
-                out = receive.recv()
-            except EOFError:
-                if child is not None:
+        for label in others:
+            if label in children:
+                child, receive = children[label]
+                try:
+                    out = receive.recv()
+                except EOFError:
                     child.join(5.0)  # its exit code (the pipe closes as it exits)
-                raise PlannerError(
-                    f"a reference search process ended without an answer (exit code {child.exitcode if child else None}); "
-                    "rerun with --workers 1 to search in this process"
-                ) from None
-            if isinstance(out, BaseException):
-                raise out
-            found.update(out)
-            if progress is not None:
-                progress("plans solved and simulated", len(found), len(labels))
-        else:
-            for label in others:
+                    raise PlannerError(
+                        f"a reference search process ended without an answer (exit code {child.exitcode}); "
+                        "rerun with --workers 1 to search in this process"
+                    ) from None
+                if isinstance(out, BaseException):
+                    raise out
+                found[label] = out
+            else:
                 found[label] = _solve_verify(world, backend, _keep(specs[label][0]), limits=specs[label][1],
                                              all_draws=False)
-                if progress is not None:
-                    progress("plans solved and simulated", len(found), len(labels))
+            if progress is not None:
+                progress("plans solved and simulated", len(found), len(labels))
     finally:
-        if child is not None:
+        for child, _ in children.values():
             if child.is_alive():
                 child.terminate()
             child.join()
