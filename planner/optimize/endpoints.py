@@ -66,6 +66,9 @@ def simulate_endpoints(
         NotSimulable: the backend's simulator refused an endpoint.
     """
     import multiprocessing as mp  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    from planner.capacity.tasks import die_with_parent  # noqa: PLC0415
 
     global _FORKED_JOBS
     sizes = [len(j.rows) if j.rows is not None else 0 for j in jobs]
@@ -78,7 +81,8 @@ def simulate_endpoints(
         shared = None if progress is None else ctx.Array("d", len(jobs), lock=False)
         _FORKED_JOBS = (profile, backend, jobs, shared)
         try:
-            with ctx.Pool(min(workers, len(jobs))) as pool:
+            # Ctrl-C: the workers exit quietly and the parent reports it (no traceback from each).
+            with ctx.Pool(min(workers, len(jobs)), initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
                 results = pool.imap_unordered(_simulate_in_child, order)
                 left = len(jobs)
                 while left:
