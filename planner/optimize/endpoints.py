@@ -80,6 +80,10 @@ def simulate_endpoints(
         # Each job's fraction done, written by the workers (no lock: one writer per slot).
         shared = None if progress is None else ctx.Array("d", len(jobs), lock=False)
         _FORKED_JOBS = (profile, backend, jobs, shared)
+
+        def fraction_done() -> float:  # the requests simulated so far, over all jobs
+            return sum(f * n for f, n in zip(shared, sizes)) / total  # type: ignore[arg-type]
+
         try:
             # Ctrl-C: the workers exit quietly and the parent reports it (no traceback from each).
             with ctx.Pool(min(workers, len(jobs)), initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
@@ -89,7 +93,7 @@ def simulate_endpoints(
                     try:
                         k, out = results.next(timeout=0.5 if progress is not None else None)
                     except mp.TimeoutError:  # still running: how far the jobs are
-                        progress(sum(f * n for f, n in zip(shared, sizes)) / total)  # type: ignore[misc,arg-type]
+                        progress(fraction_done())  # type: ignore[misc]
                         continue
                     left -= 1
                     if isinstance(out, PlannerError):
@@ -97,7 +101,7 @@ def simulate_endpoints(
                     outcomes[k] = out
                     if shared is not None:
                         shared[k] = 1.0
-                        progress(sum(f * n for f, n in zip(shared, sizes)) / total)  # type: ignore[misc]
+                        progress(fraction_done())  # type: ignore[misc]
         finally:
             _FORKED_JOBS = None
         return outcomes
