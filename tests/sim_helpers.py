@@ -29,7 +29,9 @@ def poisson_workload(rate_per_s, horizon_s, prompt, output, seed=0):
 
 
 def setup(step_model=None, num_gpu_blocks=1000, max_num_seqs=64, max_num_batched_tokens=2048, max_model_len=4096,
-          block_size=16, enable_chunked_prefill=True):
+          block_size=16, enable_chunked_prefill=True, async_scheduling=False):
+    """One replica's setup. Synchronous scheduling by default: the hand-worked step timelines of
+    the scheduler tests admit a request at the first boundary after it arrives."""
     return ReplicaSetup(
         step_model=step_model or LinearStepModel(fixed_s=0.01, per_context_token_s=1e-6, per_prefill_token_s=1e-4),
         num_gpu_blocks=num_gpu_blocks,
@@ -39,6 +41,7 @@ def setup(step_model=None, num_gpu_blocks=1000, max_num_seqs=64, max_num_batched
             max_model_len=max_model_len,
             block_size=block_size,
             enable_chunked_prefill=enable_chunked_prefill,
+            async_scheduling=async_scheduling,
         ),
     )
 

@@ -136,12 +136,14 @@ def test_determinism_with_the_seed():
     seed=st.integers(0, 1000),
     max_num_seqs=st.sampled_from([2, 8, 64]),
     num_gpu_blocks=st.sampled_from([30, 1000]),
+    async_scheduling=st.booleans(),
 )
-def test_jump_mode_equals_step_mode(users, pods, think, seed, max_num_seqs, num_gpu_blocks):
+def test_jump_mode_equals_step_mode(users, pods, think, seed, max_num_seqs, num_gpu_blocks, async_scheduling):
     loop = _loop(users=users, think=think, max_requests=40, seed=seed, max_model_len=240)
     sim_setup = make_setup(
         LinearStepModel(fixed_s=0.004, per_decode_s=0.0003, per_context_token_s=2e-6, per_prefill_token_s=1e-5),
         num_gpu_blocks=num_gpu_blocks, max_num_seqs=max_num_seqs, max_model_len=240,
+        async_scheduling=async_scheduling,
     )
     a = simulate(loop, sim_setup, FleetSpec(pods=pods), jump=True)
     b = simulate(loop, sim_setup, FleetSpec(pods=pods), jump=False)

@@ -26,6 +26,7 @@ def scenarios(draw):
         max_model_len=draw(st.sampled_from([256, 512])),
         block_size=block_size,
         enable_chunked_prefill=draw(st.booleans()),
+        async_scheduling=draw(st.booleans()),
     )
     eng["max_num_batched_tokens"] = max(eng["max_num_batched_tokens"], eng["max_num_seqs"])
     if not eng["enable_chunked_prefill"]:
@@ -69,8 +70,8 @@ class _CheckedScheduler(Scheduler):
         super().__init__(*args, **kwargs)
         _CheckedScheduler.created.append(self)
 
-    def schedule(self, now):
-        out = super().schedule(now)
+    def schedule(self, now, admit_until=None):
+        out = super().schedule(now, admit_until)
         self._check_planned(out)
         return out
 

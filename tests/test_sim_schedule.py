@@ -67,6 +67,28 @@ def test_arrival_cuts_a_decode_run_at_the_step_in_progress(jump):
     assert r.finished_at[0] == pytest.approx(0.074 + 0.93)
 
 
+@pytest.mark.parametrize("jump", [True, False])
+def test_async_scheduling_admits_an_arrival_one_step_later(jump):
+    # The case above with vLLM's async scheduling: the step [.052, .062) was planned when A's 4th
+    # decode step started (.042), before B came, so B joins the step after it.
+    wl = workload([0.0, 0.0505], [2, 2], [100, 2], horizon_s=0.1)
+    r = run(wl, setup(MODEL, num_gpu_blocks=100, max_num_batched_tokens=64, async_scheduling=True), jump=jump).records
+    assert r.admitted_at.tolist() == pytest.approx([0.0, 0.062])
+    assert r.first_token_at.tolist() == pytest.approx([0.012, 0.074])
+    # A's step count is unchanged: 100 tokens by .074 + 0.93 as above; B's 2nd token one step later
+    assert r.finished_at.tolist() == pytest.approx([0.074 + 0.93, 0.084])
+
+
+@pytest.mark.parametrize("jump", [True, False])
+def test_async_scheduling_admits_at_once_into_an_idle_or_emptying_engine(jump):
+    # Idle engine: A is admitted on arrival. B arrives during A's last step [.027, .037): the step
+    # planned behind it would be empty, so vLLM schedules B as soon as A's last step ends.
+    wl = workload([0.005, 0.030], [2, 2], [3, 2], horizon_s=0.1)
+    r = run(wl, setup(MODEL, num_gpu_blocks=100, max_num_batched_tokens=64, async_scheduling=True), jump=jump).records
+    assert r.admitted_at.tolist() == pytest.approx([0.005, 0.037])
+    assert r.finished_at.tolist() == pytest.approx([0.037, 0.059])
+
+
 def test_arrival_exactly_at_a_step_boundary_joins_that_boundary():
     # B arrives exactly when A's 2nd decode step ends (0.012 + 0.02 = 0.032, exact in binary? use
     # a step model with dyadic times so the boundary is exact).

@@ -9,7 +9,9 @@ Scenario: the fleet dispatches requests with `add_request`. The process loops: p
 the planned step is a pure decode step that will repeat unchanged for k steps (no arrival
 considered), it waits for the exact sum of those k step times at once; an arrival that could
 join the batch cuts the run at the end of the step in progress at the arrival (the process is
-woken then instead), as a real engine only sees the new request at its next step boundary.
+woken then instead), as a real engine only sees the new request at its next step boundary; with
+async scheduling (vLLM's default, and the deploy files') one step later, as the step after the
+one in progress was planned before the request came.
 """
 
 from __future__ import annotations
@@ -164,7 +166,7 @@ class Replica:
         self.idle_since: float | None = self.env.now
         self.busy_s = 0.0
         self._idle_event: simpy.Event | None = None
-        # While a multi-step decode run is in flight (_run_steps > 0): its start time, its length,
+        # While a multi-step decode run is in flight (_run_len > 0): its start time, its length,
         # and its step end offsets from the start: an array (_run_ends), or, from a model that
         # gives the run's step times as lines, those lines in closed form (_run_pieces: per piece,
         # its first step, the end of the step before it, its first step's seconds, the increase
@@ -172,8 +174,12 @@ class Replica:
         self._run_t0 = 0.0
         self._run_ends: np.ndarray | None = None
         self._run_pieces: RunPieces = []
-        self._run_steps = 0
+        self._run_steps = 0  # 0 once an arrival has cut the run
+        self._run_len = 0  # the run's planned length, while it is in flight
         self._cut_steps = 0  # set by an arrival that interrupts the run
+        # Steps an arrival waits beyond the one in progress: 1 with async scheduling.
+        self._admission_lag = 2 if self.config.async_scheduling else 1
+        self._plans = 0  # steps planned so far (a decode run counts its steps once it ends)
         self.process = self.env.process(self._run())
 
     # --- called by the fleet ---------------------------------------------------------------
@@ -189,6 +195,9 @@ class Replica:
         scheduler = self.scheduler
         was_waiting = bool(scheduler.waiting)
         request.replica_id = self.worker_id
+        # Steps planned so far, those of a decode run in flight that have started included.
+        request.queued_plan = self._plans + (self._steps_ending_before(self.env.now - self._run_t0)
+                                             if self._run_len else 0)
         scheduler.add_request(request)
         self.num_outstanding += 1
         self.idle_since = None
@@ -200,9 +209,10 @@ class Replica:
         # planned run, so only a request that could be admitted at the next boundary cuts it.
         if self._run_steps and not was_waiting and len(scheduler.running) < self.config.max_num_seqs:
             # Steps ending strictly before now are done; the one in progress (or ending exactly
-            # now) completes; the request joins at the boundary after it.
+            # now) completes; the request joins at the boundary after it, or, with async
+            # scheduling, after the step already planned behind it.
             now = self.env.now
-            done = self._steps_ending_before(now - self._run_t0) + 1
+            done = self._steps_ending_before(now - self._run_t0) + self._admission_lag
             if done < self._run_steps:
                 self._cut_steps = done
                 self._run_steps = 0
@@ -218,7 +228,7 @@ class Replica:
         ends = self._run_ends
         if ends is not None:
             return int(ends.searchsorted(x, side="left"))
-        return steps_ending_before(self._run_pieces, self._run_steps, x)
+        return steps_ending_before(self._run_pieces, self._run_len, x)
 
     def request_stop(self) -> None:
         """Stop now if idle or still starting; otherwise drain (no new requests) and stop when empty."""
@@ -264,6 +274,10 @@ class Replica:
         if summed:
             decode_run_pieces = step_model.decode_run_pieces
             step_seconds_summed = step_model.step_seconds_summed
+        # With async scheduling vLLM plans a step when the one before it starts, so it admits only
+        # the requests received before that plan; after an idle spell nothing was planned ahead.
+        lagged = self.config.async_scheduling
+        busy = False
         while True:
             if not scheduler.running and not scheduler.waiting:
                 if self.state != WorkerState.READY:
@@ -273,15 +287,23 @@ class Replica:
                 self._idle_event = env.event()
                 yield self._idle_event
                 self._idle_event = None
+                busy = False
                 continue
             t0 = env.now
-            out = scheduler.schedule(t0)
+            out = scheduler.schedule(t0, self._plans if lagged and busy else None)
+            if out.held_back and not out.num_decoders and not out.scheduled:
+                # The planned step would be empty: the engine sits idle until the step in flight
+                # ends and then schedules the new request at once (vLLM skips empty steps).
+                out = scheduler.schedule(t0, None)
+            self._plans += 1
+            busy = True
             if not out.num_decoders and not out.scheduled:
                 # Impossible with a valid SchedulerConfig and arrival checks; never spin forever.
                 raise RuntimeError(f"worker {self.worker_id}: the scheduler can make no progress at t={t0}")
             num_running = len(scheduler.running)
             used_blocks = pool.num_gpu_blocks - pool.num_free_blocks
-            num_steps = scheduler.uniform_decode_steps(out) if jump else 1
+            # A held-back request joins at the next boundary: no run past it.
+            num_steps = scheduler.uniform_decode_steps(out) if jump and not out.held_back else 1
             if num_steps > 1:
                 if summed:
                     # Steps growing linearly, piece by piece: the run's ends in closed form, no array.
@@ -291,7 +313,7 @@ class Replica:
                 else:
                     self._run_ends = ends = decode_run_seconds(asarray(out.decode_context_lens), num_steps).cumsum()
                     end_s = float(ends[-1])
-                self._run_t0, self._run_steps = t0, num_steps
+                self._run_t0, self._run_steps, self._run_len = t0, num_steps, num_steps
                 self._cut_steps = 0
                 yield timeout(end_s)  # an arrival may move this wake-up earlier
                 done = self._cut_steps
@@ -299,7 +321,8 @@ class Replica:
                     duration = self._run_end_s(done - 1)
                 else:
                     done, duration = num_steps, end_s
-                self._run_steps = 0
+                self._plans += done - 1
+                self._run_steps = self._run_len = 0
                 self._run_ends = None
                 finished = scheduler.update_after_decode_run(done, env.now)
             else:

@@ -41,6 +41,7 @@ class Request:
         "finished_at",
         "num_preemptions",
         "replica_id",
+        "queued_plan",
     )
 
     def __init__(self, req_id: int, arrival_at: float, num_prompt_tokens: int, max_output_tokens: int):
@@ -57,6 +58,8 @@ class Request:
         self.finished_at = float("nan")
         self.num_preemptions = 0
         self.replica_id = -1
+        # step plans its engine had made when it received it (async scheduling's visibility)
+        self.queued_plan = 0
 
     @property
     def num_tokens(self) -> int:

@@ -29,6 +29,10 @@ class SchedulerConfig:
     max_model_len: int
     block_size: int = 16
     enable_chunked_prefill: bool = True
+    # vLLM's --async-scheduling (on by default in recent releases, and in the deploy files): the
+    # engine plans step k + 1 while step k runs, so a request received during step k is first
+    # scheduled in step k + 2 (vllm/v1/engine/core.py, step_with_batch_queue).
+    async_scheduling: bool = True
 
     def __post_init__(self) -> None:
         for name in ("max_num_seqs", "max_num_batched_tokens", "max_model_len", "block_size"):
@@ -56,6 +60,7 @@ class SchedulerConfig:
             max_model_len=int(engine_args.max_model_len),
             block_size=int(getattr(engine_args, "block_size", 16)),
             enable_chunked_prefill=bool(getattr(engine_args, "enable_chunked_prefill", True)),
+            async_scheduling=bool(getattr(engine_args, "async_scheduling", True)),
         )
 
 
@@ -86,6 +91,7 @@ class SchedulerOutput:
         "num_preempted",
         "num_admitted",
         "by_request",
+        "held_back",
     )
 
     def __init__(self) -> None:
@@ -102,6 +108,9 @@ class SchedulerOutput:
         self.num_preempted = 0
         self.num_admitted = 0
         self.by_request = False  # planned request by request (a KV shortage or a tight budget)
+        # The waiting head could have joined but came after this step was planned (async
+        # scheduling): it joins at the next step boundary.
+        self.held_back = False
 
     @property
     def decode_context_lens(self) -> np.ndarray | list[int]:
@@ -162,8 +171,12 @@ class Scheduler:
     def num_decoders(self) -> int:
         return len(self._bases)
 
-    def schedule(self, now: float) -> SchedulerOutput:
+    def schedule(self, now: float, visible_below: int | None = None) -> SchedulerOutput:
         """Plan one engine step starting at `now`.
+
+        Only waiting requests with `queued_plan < visible_below` may be admitted (None: all):
+        with async scheduling the replica passes the number of steps planned before this one
+        was, in vLLM, planned (when the previous step started).
 
         Algorithm (vLLM v1, FCFS): with a budget of max_num_batched_tokens, first give every
         running request the tokens it lacks (one for a decode, the rest of its prompt for a
@@ -183,7 +196,7 @@ class Scheduler:
         n_dec = len(self._bases)
         token_budget = cfg.max_num_batched_tokens - n_dec
         if token_budget < 0:
-            return self._schedule_by_request(now)
+            return self._schedule_by_request(now, visible_below)
         # Decoders whose next token starts a new block: num_computed_tokens % bs == 0.
         blocks_needed = self._residues[-self._clock % bs] if n_dec else 0
         prefills: list[tuple[Request, int, int]] = []  # (request, num_new, blocks)
@@ -202,14 +215,14 @@ class Scheduler:
         # Most steps need no new block (a decoder crosses a block boundary once per block_size
         # steps): skip the call then.
         if (blocks_needed or prefills) and not self.kv.allocate_bulk(blocks_needed, prefills):
-            return self._schedule_by_request(now)
+            return self._schedule_by_request(now, visible_below)
         out = SchedulerOutput()
         out.num_decoders = n_dec
         extra_contexts = out._contexts
         for request, num_new, _ in prefills:
             out.add(request, num_new, extra_contexts)
         if self.waiting:
-            token_budget = self._admit_waiting(out, token_budget, now, extra_contexts)
+            token_budget = self._admit_waiting(out, token_budget, now, extra_contexts, visible_below)
         clock = self._clock
         out._bases, out._clock = self._bases, clock
         if extra_contexts:
@@ -221,13 +234,17 @@ class Scheduler:
         assert token_budget >= 0 and len(running) <= cfg.max_num_seqs
         return out
 
-    def _admit_waiting(self, out: SchedulerOutput, token_budget: int, now: float, contexts: list[int]) -> int:
+    def _admit_waiting(self, out: SchedulerOutput, token_budget: int, now: float, contexts: list[int],
+                       visible_below: int | None) -> int:
         """Admit waiting requests (FCFS, no skipping); one-token entries' contexts go to `contexts`."""
         cfg = self.config
         waiting = self.waiting
         running = self.running
         while waiting and token_budget > 0 and len(running) < cfg.max_num_seqs:
             request = waiting[0]
+            if visible_below is not None and request.queued_plan >= visible_below:
+                out.held_back = True
+                break
             num_new = request.num_prompt_tokens + request.num_output_tokens - request.num_computed_tokens
             if not cfg.enable_chunked_prefill and num_new > token_budget:
                 break
@@ -245,7 +262,7 @@ class Scheduler:
         return token_budget
 
     # --- the step planned request by request ----------------------------------------------
-    def _schedule_by_request(self, now: float) -> SchedulerOutput:
+    def _schedule_by_request(self, now: float, visible_below: int | None) -> SchedulerOutput:
         """vLLM's loop, one request at a time (used when a block is short or the budget is tight)."""
         self._materialize_all()
         out = SchedulerOutput()
@@ -263,7 +280,7 @@ class Scheduler:
             token_budget -= num_new
             i += 1
         if not out.num_preempted:
-            token_budget = self._admit_waiting(out, token_budget, now, contexts)
+            token_budget = self._admit_waiting(out, token_budget, now, contexts, visible_below)
         out._contexts = contexts
         out.num_decodes = len(contexts)
         out.decode_context_sum = sum(contexts)
