@@ -19,12 +19,14 @@ Formulation (docs/optimizer.md has it in full, with every constraint named):
                horizon repeats), each billed the provisioning delay s_pod
   n_p          integer active workers of pool p for the horizon
   f_p,l        integer flex workers of pool p during level l
-  r_b,p,l >= 0 requests/s of bucket b routed to pool p in level l (continuous routing)
+  r_b,p,l >= 0 the share of bucket b's requests routed to pool p in level l (continuous
+               routing; a share rather than requests/s keeps a tiny rate out of the solver's
+               feasibility tolerance, where HiGHS 1.16 returned a dearer plan as optimal)
 
   minimise  sum_p,h c_p (x_p,h len_h + u_p,h s_pod) + sum_p n_p c_p H
             + sum_p,l f_p,l c_p (busy_l + bursts_l cold_p)
-  s.t.      demand_b,l:   sum_p r_b,p,l = D_b,l
-            capacity_p,l: sum_b r_b,p,l / cap_p,b <= headroom * replicas_p,l
+  s.t.      demand_b,l:   sum_p r_b,p,l = 1
+            capacity_p,l: sum_b r_b,p,l D_b,l / cap_p,b <= headroom * replicas_p,l
             starts_p,h, min_run_p,h (a started pod runs at least pod_min_run_slots slots),
             and the optional limits (GPUs of a type, serverless workers per endpoint, always-on
             replicas per slot, monthly budget, GPU types, serverless endpoints).
@@ -180,7 +182,7 @@ def build_model(inputs: MilpInputs, *, routed: bool | None = None) -> _Model:
                 continue
             for t, s in enumerate(inputs.slots):
                 if s.rate_per_s.get(b, 0.0) > 0:
-                    m.r[b, name, t] = prob.add_variable(f"route_{_safe(b)}_{tag}_t{t}", 0)
+                    m.r[b, name, t] = prob.add_variable(f"route_{_safe(b)}_{tag}_t{t}", 0, 1)
     m.cost_terms = {name: pulp.LpAffineExpression(terms) for name, terms in cost.items()}
     prob.setObjective(pulp.LpAffineExpression([term for terms in cost.values() for term in terms]))
     prob.objective.name = "total_usd_for_horizon"
@@ -203,13 +205,13 @@ def build_model(inputs: MilpInputs, *, routed: bool | None = None) -> _Model:
         for b, rate in s.rate_per_s.items():
             if rate <= 0:
                 continue
-            m.add(((m.r[b, name, t], 1.0) for name in names if (b, name, t) in m.r), eq, rate, f"demand_{_safe(b)}_t{t}")
+            m.add(((m.r[b, name, t], 1.0) for name in names if (b, name, t) in m.r), eq, 1.0, f"demand_{_safe(b)}_t{t}")
     # capacity_p,t: the routed load, in replicas, stays under headroom x replicas.
     for p, name in zip(inputs.pools, names):
         tag = _safe(name)
         inv = {b: 1.0 / p.capacity_per_s[b] for b in buckets if p.capacity_per_s.get(b, 0.0) > 0}
-        for t in range(len(inputs.slots)):
-            load = [(m.r[b, name, t], v) for b, v in inv.items() if (b, name, t) in m.r]
+        for t, s in enumerate(inputs.slots):
+            load = [(m.r[b, name, t], s.rate_per_s[b] * v) for b, v in inv.items() if (b, name, t) in m.r]
             m.add(load + [(m.replicas(p, t), -inputs.headroom)], le, 0.0, f"capacity_{tag}_t{t}")
     _add_cover_cuts(inputs, m)
     if scheduled:
@@ -482,7 +484,7 @@ def _plan_of(inputs: MilpInputs, m: _Model) -> MilpPlan:
         else:
             plan.n[p.name] = int(round(_value(m.n[p.name])))
     for key, var in m.r.items():
-        v = _value(var)
+        v = _value(var) * inputs.slots[key[2]].rate_per_s[key[0]]  # the share, in requests/s
         if v > 1e-12:
             plan.r[key] = v
     if not m.routed:
