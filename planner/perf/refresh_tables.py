@@ -50,9 +50,10 @@ MOE_CODES = ("bf16", "fp8", "mxfp4", "nvfp4", "int4")
 ATTN_HEAD_DIMS = (64, 128)
 ATTN_WINDOWS = (0,)
 KV_DTYPES = {"bfloat16": 0, "fp8": 1}
-# NOTE: aiconfigurator's default MoE workload: tokens routed by a power law (exponent 1.01), closer
-# to a real router's imbalance than a perfectly balanced split.
-MOE_DISTRIBUTION = "power_law_1.01"
+# NOTE: the MoE workload aiconfigurator's own MoE models query (sdk/models/moe.py sets the power
+# law's alpha to 1.2): tokens routed by a power law, closer to a real router's imbalance than a
+# perfectly balanced split.
+MOE_DISTRIBUTION = "power_law_1.2"
 
 LICENCE_NOTICE = (
     "Kernel latencies extracted from aiconfigurator-core 0.12.0 (NVIDIA CORPORATION & AFFILIATES, "
