@@ -195,9 +195,8 @@ class Replica:
         scheduler = self.scheduler
         was_waiting = bool(scheduler.waiting)
         request.replica_id = self.worker_id
-        # Steps planned so far, those of a decode run in flight that have started included.
-        request.queued_plan = self._plans + (self._steps_ending_before(self.env.now - self._run_t0)
-                                             if self._run_len else 0)
+        if self._admission_lag == 2:
+            request.queued_plan = self._queued_plan()
         scheduler.add_request(request)
         self.num_outstanding += 1
         self.idle_since = None
@@ -217,6 +216,22 @@ class Replica:
                 self._cut_steps = done
                 self._run_steps = 0
                 wake_earlier(self.env, self.process, max(0.0, self._run_t0 + self._run_end_s(done - 1) - now))
+
+    def _queued_plan(self) -> int:
+        """Steps planned so far, counting the started steps of a decode run in flight.
+
+        What matters is which plans come after the request: the ones at the run's remaining
+        boundaries and later. Every boundary of the run (as cut, if an arrival cut it) but the
+        last comes after the next step is planned, so a request that came before the run's last
+        step is visible at the run's end whichever step it came in: only the last step needs
+        telling apart (no search for the step in progress per arrival).
+        """
+        if not self._run_len:
+            return self._plans
+        steps = self._cut_steps or self._run_len
+        if steps > 1 and self.env.now - self._run_t0 > self._run_end_s(steps - 2):
+            return self._plans + steps - 1
+        return self._plans
 
     def _run_end_s(self, k: int) -> float:
         """End of step k (from 0) of the decode run in flight, from its start."""
