@@ -9,6 +9,22 @@ import numpy as np
 from planner.sim import FleetSpec, LinearStepModel, ReplicaSetup, SchedulerConfig, simulate
 
 
+class SummedLinearStepModel(LinearStepModel):
+    """LinearStepModel with the count-and-sum interface the real model offers (its decode cost
+    depends on the contexts only through their sum), so tests reach the replica's closed-form
+    decode runs."""
+
+    decode_depends_on_context_sum = True
+
+    def step_seconds_summed(self, num_decodes, decode_context_sum, prefill_chunks=()):
+        return float(self.fixed_s + self.per_decode_s * num_decodes + self.per_context_token_s * decode_context_sum
+                     + self.per_prefill_token_s * sum(chunk for chunk, _ in prefill_chunks))
+
+    def decode_run_pieces(self, num_decodes, decode_context_sum, num_steps):
+        first = self.fixed_s + self.per_decode_s * num_decodes + self.per_context_token_s * decode_context_sum
+        return [(0, first, self.per_context_token_s * num_decodes)]
+
+
 def workload(arrivals, prompts, outputs, horizon_s=None):
     arrival = np.asarray(arrivals, dtype=np.float64)
     return SimpleNamespace(

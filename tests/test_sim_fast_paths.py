@@ -33,20 +33,25 @@ class _Plain:
         self.decode_run_seconds = model.decode_run_seconds
 
 
-def _run(model, wl, blocks, pods, jump):
-    return simulate(wl, setup(model, num_gpu_blocks=blocks, max_num_seqs=128), FleetSpec(pods=pods), None, jump=jump)
+def _run(model, wl, blocks, pods, jump, async_scheduling=False):
+    return simulate(wl, setup(model, num_gpu_blocks=blocks, max_num_seqs=128, async_scheduling=async_scheduling),
+                    FleetSpec(pods=pods), None, jump=jump)
 
 
-@pytest.mark.parametrize("rate, blocks, pods, jump", [
-    (6.0, 4000, 1, True),  # light load: long decode runs cut by arrivals
-    (40.0, 4000, 2, True),  # heavy load: large batches, mixed steps
-    (25.0, 300, 1, True),  # KV pressure: steps planned request by request, preemptions
-    (25.0, 300, 1, False),  # step by step
+@pytest.mark.parametrize("rate, blocks, pods, jump, async_scheduling", [
+    (6.0, 4000, 1, True, False),  # light load: long decode runs cut by arrivals
+    (6.0, 4000, 1, True, True),  # the same, async scheduling
+    (40.0, 4000, 2, True, False),  # heavy load: large batches, mixed steps
+    (40.0, 4000, 2, True, True),
+    (25.0, 300, 1, True, False),  # KV pressure: steps planned request by request, preemptions
+    (25.0, 300, 1, False, False),  # step by step
 ])
-def test_summed_path_equals_the_array_path(rate, blocks, pods, jump):
+def test_summed_path_equals_the_array_path(rate, blocks, pods, jump, async_scheduling):
+    """The summed path (closed-form decode runs) against the array path, which has none."""
     assert LLAMA.decode_depends_on_context_sum
     wl = poisson_workload(rate, 60.0, (20, 1500), (1, 300), seed=int(rate))
-    fast, plain = _run(LLAMA, wl, blocks, pods, jump).records, _run(_Plain(LLAMA), wl, blocks, pods, jump).records
+    fast = _run(LLAMA, wl, blocks, pods, jump, async_scheduling).records
+    plain = _run(_Plain(LLAMA), wl, blocks, pods, jump, async_scheduling).records
     np.testing.assert_array_equal(fast.replica, plain.replica)
     np.testing.assert_array_equal(fast.preemptions, plain.preemptions)
     for name in ("admitted_at", "first_token_at", "finished_at"):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from planner.sim import FleetObserver, FleetSpec, LinearStepModel, simulate
 from planner.sim.request import RequestStatus
 from planner.sim.scheduler import Scheduler
-from sim_helpers import setup, workload
+from sim_helpers import SummedLinearStepModel, setup, workload
 
 
 @st.composite
@@ -31,7 +31,8 @@ def scenarios(draw):
     eng["max_num_batched_tokens"] = max(eng["max_num_batched_tokens"], eng["max_num_seqs"])
     if not eng["enable_chunked_prefill"]:
         eng["max_num_batched_tokens"] = max(eng["max_num_batched_tokens"], eng["max_model_len"])
-    model = LinearStepModel(
+    # the summed interface takes the replica's closed-form decode runs
+    model = draw(st.sampled_from([LinearStepModel, SummedLinearStepModel]))(
         fixed_s=draw(st.floats(0.001, 0.02)),
         per_decode_s=draw(st.floats(0.0, 1e-3)),
         per_context_token_s=draw(st.floats(0.0, 1e-5)),
