@@ -20,6 +20,10 @@ from planner.sim.kv_cache_manager import KVCacheManager
 from planner.sim.request import Request, RequestStatus
 
 
+ASYNC_SCHEDULING_NOTE = ("the simulated engine schedules as vLLM does with --async-scheduling (which the deploy "
+                         "files pass): a request received during a step is first scheduled in the step after next")
+
+
 @dataclass(frozen=True)
 class SchedulerConfig:
     """The engine limits the scheduler obeys (vLLM's names)."""
