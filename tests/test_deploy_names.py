@@ -153,6 +153,19 @@ def test_quantized_plans_serve_a_quantized_checkpoint_with_the_right_flag() -> N
     assert "--quantization" not in script and "hugging-quants/Meta-Llama-3.1-70B-Instruct-AWQ-INT4" in script
 
 
+def test_async_scheduling_follows_the_plan_and_stays_a_vllm_flag() -> None:
+    on = _entry("h100-sxm", 1, "pod")
+    off = _entry("h100-sxm", 1, "pod")
+    off["engine"]["async_scheduling"] = False
+    parser = _vllm_parser()
+    assert parser.parse_args(_serve_argv(deploy.pod_script(on))).async_scheduling is True
+    script = deploy.pod_script(off)
+    assert parser.parse_args(_serve_argv(script)).async_scheduling is False  # vLLM's --no- form
+    assert "# --no-async-scheduling" in script  # the comment says what the plan does not count
+    off["billing"], off["serverless"] = "serverless", dict(_SERVERLESS)
+    assert deploy.serverless_env(off)["ASYNC_SCHEDULING"] == "false"
+
+
 def test_kv_cache_dtype_is_written_in_vllms_values() -> None:
     bf16 = deploy.serverless_env(PLANS["serverless"][1])
     assert "KV_CACHE_DTYPE" not in bf16  # bf16 = vLLM's auto for a bf16 model (the same 2 bytes)

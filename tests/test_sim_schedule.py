@@ -163,3 +163,18 @@ def test_an_empty_workload_runs_to_its_horizon():
     out = run(workload([], [], [], horizon_s=10.0), setup(MODEL))
     assert (out.metrics.requests, out.metrics.simulated_seconds) == (0, 10.0)
     assert out.metrics.ttft_seconds.count == 0 and out.workers[0].busy_s == 0.0
+
+
+def test_serving_async_scheduling_reaches_the_simulated_engine():
+    # profiles and `planner calibrate --no-async-scheduling` set it through serving:
+    from types import SimpleNamespace
+
+    from planner.inputs.sections import ModelSection, ServingSection
+    from planner.scenario import replica_setup
+
+    for value in (True, False):
+        served = SimpleNamespace(model=ModelSection(name="llama-3.1-8b"),
+                                 serving=ServingSection(max_model_len=4096, async_scheduling=value))
+        replica = replica_setup(served, "h100-sxm", 1)
+        assert replica.scheduler_config.async_scheduling is value
+        assert replica.engine_args.model_dump()["async_scheduling"] is value  # what plan.json engine carries

@@ -12,7 +12,7 @@ from planner.assumption import Assumption, render
 from planner.inputs.profile import Profile
 from planner.perf.corrections import calibration_assumption_items
 from planner.scenario import Candidate
-from planner.sim.scheduler import ASYNC_SCHEDULING_NOTE
+from planner.sim.scheduler import ASYNC_SCHEDULING_NOTE, SYNC_SCHEDULING_NOTE
 
 # What `planner.optimize.loop.plan` needs besides capacities, each one function over a
 # `planner.scenario.Candidate` (tests hand `plan` stand-ins through its backend).
@@ -107,7 +107,10 @@ def assumptions(profile: Profile, uses: Mapping[str, Collection[str]]) -> list[A
                        source=f"vLLM {', '.join(versions)} kernel latencies (aiconfigurator-core 0.12.0 tables, "
                        "gpu_catalog/kernels/) plus two engine constants fitted on H100 vLLM runs (docs/perf.md)"), ())
     add(Assumption(topic="note", name="prefix caching", source=PREFIX_CACHING_NOTE.removeprefix("prefix caching ")), ())
-    add(Assumption(topic="note", name="async scheduling", source=ASYNC_SCHEDULING_NOTE), ())
+    if getattr(profile.serving, "async_scheduling", True):
+        add(Assumption(topic="note", name="async scheduling", source=ASYNC_SCHEDULING_NOTE), ())
+    else:
+        add(Assumption(topic="note", name="async scheduling", source=SYNC_SCHEDULING_NOTE), ())
     # Settings: once for all GPUs. The pod setting concerns the pod GPUs, the rest the serverless ones.
     for item in billing.assumption_items(profile.billing, None, pods=bool(pod_gpus), serverless=bool(sls_gpus),
                                          model=model, gpu_ids=sls_gpus):

@@ -61,6 +61,7 @@ def calibrate_cmd(
     max_num_batched_tokens: Annotated[Optional[int], typer.Option("--max-num-batched-tokens", min=1, help="The server's --max-num-batched-tokens; default: vLLM's.")] = None,
     block_size: Annotated[int, typer.Option("--block-size", help="The server's KV block size, tokens.")] = 16,
     enable_chunked_prefill: Annotated[bool, typer.Option("--enable-chunked-prefill/--no-enable-chunked-prefill", help="Whether the server chunked long prompts.")] = True,
+    async_scheduling: Annotated[bool, typer.Option("--async-scheduling/--no-async-scheduling", help="Whether the server planned each step while the previous one ran (vLLM's default in recent releases; --no-async-scheduling for a server that ran without it).")] = True,
     vllm_version: Annotated[Optional[str], typer.Option("--vllm-version", help="The server's vLLM version, when the files do not record it (--metadata vllm_version=...).")] = None,
     metrics: Annotated[str, typer.Option("--metrics", help="Measured means to fit, comma-separated: ttft, tpot, itl (the others are shown, not fitted; e.g. tpot,itl when the prompts were already in the server's prefix cache).")] = "ttft,tpot,itl",
     fit: Annotated[str, typer.Option("--fit", help="Corrections to fit, comma-separated: gemm_scale, attention_scale, step_overhead_s.")] = ",".join(CORRECTION_NAMES),
@@ -82,7 +83,8 @@ def calibrate_cmd(
         raise PlannerError(f"--gpu-memory-utilization must be in (0, 1], got {gpu_memory_utilization}")
     serving = {"max_model_len": max_model_len, "gpu_memory_utilization": gpu_memory_utilization or 0.9,
                "max_num_seqs": max_num_seqs, "max_num_batched_tokens": max_num_batched_tokens,
-               "block_size": block_size, "enable_chunked_prefill": enable_chunked_prefill}
+               "block_size": block_size, "enable_chunked_prefill": enable_chunked_prefill,
+               "async_scheduling": async_scheduling}
     request = CalibrationRequest(
         gpu=gpu, model=model, tensor_parallel_size=tensor_parallel_size, precision=precision,
         quantization=quantization, kv_cache_dtype=kv_cache_dtype, serving=serving, vllm_version=vllm_version,

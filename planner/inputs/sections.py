@@ -129,6 +129,12 @@ class ServingSection(_Section):
     )
     block_size: BlockSize = Field(16, description="KV cache block, tokens.")
     enable_chunked_prefill: bool = Field(True, description="Split long prompts across steps.")
+    async_scheduling: bool = Field(
+        True,
+        description="Plan each engine step while the previous one runs (vLLM --async-scheduling, its default in "
+        "recent releases): a request then joins the step after next. Without it the engine idles between "
+        "steps for host work the step-time model does not count.",
+    )
 
 
 # ----------------------------------------------------------------------------------------- slo

@@ -44,6 +44,7 @@ class EngineArgs(BaseModel):
     max_num_batched_tokens: int = Field(gt=0, description="tokens per engine step")
     block_size: int = Field(DEFAULT_BLOCK_SIZE, gt=0, description="tokens per KV block")
     enable_chunked_prefill: bool = True
+    async_scheduling: bool = Field(True, description="plan a step while the one before it runs (vLLM --async-scheduling)")
 
 
 def vllm_batch_defaults(gpu: GpuSpec, usage_context: UsageContext = "api_server") -> tuple[int, int]:
@@ -67,6 +68,7 @@ def default_engine_args(
     max_num_batched_tokens: int | None = None,
     block_size: int | None = None,
     enable_chunked_prefill: bool | None = None,
+    async_scheduling: bool | None = None,
     usage_context: UsageContext = "api_server",
 ) -> EngineArgs:
     """vLLM's defaults for `gpu`, with any setting given overriding them (None = default).
@@ -122,6 +124,7 @@ def default_engine_args(
         max_num_batched_tokens=tokens,
         block_size=bs,
         enable_chunked_prefill=chunked,
+        async_scheduling=True if async_scheduling is None else bool(async_scheduling),
     )
 
 
@@ -136,7 +139,7 @@ def resolve_engine_args(gpu: GpuSpec, serving: Any = None, spec: ModelSpec | Non
         overrides: keyword settings that win over `serving`.
     """
     names = ("gpu_memory_utilization", "max_model_len", "max_num_seqs", "max_num_batched_tokens",
-             "block_size", "enable_chunked_prefill")
+             "block_size", "enable_chunked_prefill", "async_scheduling")
     values: dict[str, Any] = {}
     for name in names:
         if isinstance(serving, dict):

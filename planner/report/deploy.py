@@ -160,7 +160,7 @@ def _engine_flags(engine: dict[str, Any], served: ServedModel) -> list[tuple[str
         flags.append(("enable-chunked-prefill" if engine["enable_chunked_prefill"] else "no-enable-chunked-prefill", None))
     # The step-time model counts no host time between steps (docs/perf.md): the engine must
     # overlap scheduling with the GPU, which vLLM does with --async-scheduling.
-    flags.append(("async-scheduling", None))
+    flags.append(("async-scheduling" if engine.get("async_scheduling", True) else "no-async-scheduling", None))
     return flags
 
 
@@ -186,6 +186,10 @@ ASYNC_SCHEDULING_COMMENT = (
     "# --async-scheduling: the plan's latencies assume the engine overlaps scheduling with the GPU "
     "(no host time between steps); without it steps are slower: see `planner perf --host-overhead-ms`."
 )
+SYNC_SCHEDULING_COMMENT = (
+    "# --no-async-scheduling (serving.async_scheduling: false): the engine's host time between steps is not "
+    "in the plan's latencies: see `planner perf --host-overhead-ms`."
+)
 
 
 def _disk_gb(served: ServedModel) -> int | None:
@@ -199,7 +203,8 @@ def vllm_serve_command(entry: dict[str, Any]) -> str:
     lines = [f"vllm serve {served.repo or 'MODEL'}"]
     for flag, value in _engine_flags(engine, served):
         lines.append(f"--{flag}" if value is None else f"--{flag} {value}")
-    return ASYNC_SCHEDULING_COMMENT + "\n" + " \\\n  ".join(lines)
+    comment = ASYNC_SCHEDULING_COMMENT if engine.get("async_scheduling", True) else SYNC_SCHEDULING_COMMENT
+    return comment + "\n" + " \\\n  ".join(lines)
 
 
 def pod_script(entry: dict[str, Any]) -> str:

@@ -22,6 +22,9 @@ from planner.sim.request import Request, RequestStatus
 
 ASYNC_SCHEDULING_NOTE = ("the simulated engine schedules as vLLM does with --async-scheduling (which the deploy "
                          "files pass): a request received during a step is first scheduled in the step after next")
+SYNC_SCHEDULING_NOTE = ("off (serving.async_scheduling: false; the deploy files pass --no-async-scheduling): a request "
+                        "joins the next step, but the engine's host work between steps, which the step-time model "
+                        "does not count, makes every step longer than simulated")
 
 
 @dataclass(frozen=True)
