@@ -63,6 +63,10 @@ MODEL_PRESETS = {
     "Qwen/Qwen3-235B-A22B-FP8": "qwen3-235b-a22b",
 }
 SYSTEMS = {"h100_sxm": "h100-sxm", "h200_sxm": "h200", "b200_sxm": "b200"}
+# vLLM schedules asynchronously by default since 0.14 (vllm-project/vllm#27614; 0.13 servers log no
+# "Asynchronous scheduling is enabled" unless asked, 0.15 ones do): each run is simulated with
+# the default of the version it ran.
+ASYNC_SCHEDULING_DEFAULT_SINCE = (0, 14)
 
 
 @dataclass
@@ -98,6 +102,13 @@ class Row:
     @property
     def version(self) -> str:
         return "/".join(self.versions) or "?"
+
+    @property
+    def async_scheduling(self) -> bool:
+        """The scheduling its engine ran by default: async unless every recorded version of the
+        run predates the release that turned it on (an unrecorded one: the planner's engine)."""
+        known = [tuple(int(x) for x in v.split(".")[:2]) for v in self.versions if v != "?"]
+        return not known or any(v >= ASYNC_SCHEDULING_DEFAULT_SINCE for v in known)
 
 
 def planner_format(model: str, precision: str, gemm_quant: str) -> tuple[str | None, str] | None:
@@ -153,7 +164,8 @@ def simulate_row(row: Row, requests_per_user: int = 10, overrides: dict[str, flo
         # room for the longest output of the spread (a longer request would be refused)
         longest = row.isl + round(row.osl * (1.0 + output_spread))
         setup = model_replica_setup(row.model, row.gpu, row.tp, precision=row.precision,
-                                    quantization=row.quantization, max_model_len=longest)
+                                    quantization=row.quantization, max_model_len=longest,
+                                    async_scheduling=row.async_scheduling)
         if overrides:  # the fit's probes: the same replica with other engine constants
             from planner.catalog import get_gpu  # noqa: PLC0415
             from planner.models import get_model  # noqa: PLC0415

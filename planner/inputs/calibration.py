@@ -28,7 +28,7 @@ H100_FIT_SOURCE = (
     "(bench/silicon.py --fit; H200 and B200 rows are the test set, docs/perf.md)"
 )
 # bench/silicon.py --fit prints these (docs/perf.md tabulates the fit).
-H100_FIT: dict[str, float] = {"layer_fixed_s": 30.9e-6, "step_overhead_s": 0.0}
+H100_FIT: dict[str, float] = {"layer_fixed_s": 30.5e-6, "step_overhead_s": 0.0}
 
 
 class CalibratedValue(StrictInput):
