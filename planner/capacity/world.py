@@ -107,10 +107,8 @@ def assumptions(profile: Profile, uses: Mapping[str, Collection[str]]) -> list[A
                        source=f"vLLM {', '.join(versions)} kernel latencies (aiconfigurator-core 0.12.0 tables, "
                        "gpu_catalog/kernels/) plus two engine constants fitted on H100 vLLM runs (docs/perf.md)"), ())
     add(Assumption(topic="note", name="prefix caching", source=PREFIX_CACHING_NOTE.removeprefix("prefix caching ")), ())
-    if getattr(profile.serving, "async_scheduling", True):
-        add(Assumption(topic="note", name="async scheduling", source=ASYNC_SCHEDULING_NOTE), ())
-    else:
-        add(Assumption(topic="note", name="async scheduling", source=SYNC_SCHEDULING_NOTE), ())
+    scheduling = ASYNC_SCHEDULING_NOTE if profile.serving.async_scheduling else SYNC_SCHEDULING_NOTE
+    add(Assumption(topic="note", name="async scheduling", source=scheduling), ())
     # Settings: once for all GPUs. The pod setting concerns the pod GPUs, the rest the serverless ones.
     for item in billing.assumption_items(profile.billing, None, pods=bool(pod_gpus), serverless=bool(sls_gpus),
                                          model=model, gpu_ids=sls_gpus):
