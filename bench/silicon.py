@@ -25,6 +25,7 @@ predict a mean TTFT above 2 s for it.
     python bench/silicon.py --sample 6      # a few rows (what the test suite runs)
     python bench/silicon.py --fit           # refit the two engine constants on the H100 rows
     python bench/silicon.py --sensitivity   # the summaries at output spreads 0, 1%, 5%, 10%
+    python bench/silicon.py --bound         # what the two constants could reach at best (diagnostic)
     python bench/silicon.py --json out.json
 """
 
@@ -271,25 +272,33 @@ def report(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def fit(rows: list[Row], workers: int, output_spread: float = OUTPUT_SPREAD) -> dict[str, float]:
-    """Fit layer_fixed_s and step_overhead_s on the H100 rows: both add to every step, so a row's
-    simulated mean TPOT is (to first order) linear in them; three simulations give the slopes,
-    least squares on log(predicted / measured) the values."""
+def _linear_tpots(rows: list[Row], workers: int, output_spread: float) -> tuple[Any, Any, Any, Any]:
+    """Both engine constants add to every step, so a row's simulated mean TPOT is (to first order)
+    linear in them: three simulations of `rows` give (TPOT at zero constants, d TPOT / d
+    layer_fixed_s, d TPOT / d step_overhead_s, measured TPOT), arrays in ms and ms/s."""
     import numpy as np  # noqa: PLC0415
-    from scipy.optimize import least_squares  # noqa: PLC0415
 
-    train = [r for r in rows if r.gpu in TRAIN_GPUS and not r.overloaded]
     probe = {"layer_fixed_s": 20e-6, "step_overhead_s": 1e-3}
 
     def tpots(overrides: dict[str, float]) -> np.ndarray:
-        copies = [replace(r) for r in train]
+        copies = [replace(r) for r in rows]
         return np.array([r.pred_tpot_ms for r in run(copies, workers, overrides=overrides,
-                                                      output_spread=output_spread)])
+                                                      output_spread=output_spread)], dtype=float)
 
     base = tpots({"layer_fixed_s": 0.0, "step_overhead_s": 0.0})
     d_layer = (tpots({"layer_fixed_s": probe["layer_fixed_s"], "step_overhead_s": 0.0}) - base) / probe["layer_fixed_s"]
     d_step = (tpots({"layer_fixed_s": 0.0, "step_overhead_s": probe["step_overhead_s"]}) - base) / probe["step_overhead_s"]
-    meas = np.array([r.tpot_ms for r in train])
+    return base, d_layer, d_step, np.array([r.tpot_ms for r in rows], dtype=float)
+
+
+def fit(rows: list[Row], workers: int, output_spread: float = OUTPUT_SPREAD) -> dict[str, float]:
+    """Fit layer_fixed_s and step_overhead_s on the H100 rows: least squares on
+    log(predicted / measured) of the rows' linear TPOTs (`_linear_tpots`)."""
+    import numpy as np  # noqa: PLC0415
+    from scipy.optimize import least_squares  # noqa: PLC0415
+
+    train = [r for r in rows if r.gpu in TRAIN_GPUS and not r.overloaded]
+    base, d_layer, d_step, meas = _linear_tpots(train, workers, output_spread)
     ok = np.isfinite(base)
 
     def residual(p: np.ndarray) -> np.ndarray:
@@ -299,6 +308,58 @@ def fit(rows: list[Row], workers: int, output_spread: float = OUTPUT_SPREAD) -> 
     result = {"layer_fixed_s": float(sol.x[0]) * 1e-6, "step_overhead_s": float(sol.x[1]) * 1e-3,
               "rows": int(ok.sum()), "median_abs_error": float(np.median(np.abs(np.exp(residual(sol.x)) - 1)))}
     return result
+
+
+BOUND_LAYER_US = (0.0, 60.0, 0.5)  # the grid the bound searches: layer_fixed_s in us (from, to, step)
+BOUND_STEP_MS = (0.0, 3.0, 0.05)  # step_overhead_s in ms
+
+
+def bound(rows: list[Row], workers: int, output_spread: float = OUTPUT_SPREAD) -> str:
+    """What the two engine constants could reach at best, as a table: for each GPU, the pair
+    chosen on that GPU's own rows to maximise the share within +-20% (a diagnostic that looks at
+    the answers: never a fit the planner uses), and the floor (both constants 0: the measured
+    kernels and the scheduling alone). A row whose floor is already more than 20% too slow
+    cannot come within 20% for any non-negative constants."""
+    import numpy as np  # noqa: PLC0415
+
+    ok_rows = [r for r in rows if not r.error]
+    base, d_layer, d_step, meas = _linear_tpots(ok_rows, workers, output_spread)
+    lay = np.arange(BOUND_LAYER_US[0], BOUND_LAYER_US[1] + 1e-9, BOUND_LAYER_US[2]) * 1e-6
+    stp = np.arange(BOUND_STEP_MS[0], BOUND_STEP_MS[1] + 1e-9, BOUND_STEP_MS[2]) * 1e-3
+    gpus = np.array([r.gpu for r in ok_rows])
+    models = np.array([r.model for r in ok_rows])
+    finite = np.isfinite(base) & np.isfinite(d_layer) & np.isfinite(d_step)
+    out = ["| rows | n | floor: TPOT median abs error | floor: within 20% | floor already > 20% too slow | "
+           "best pair for this GPU's own rows (layer_fixed_s, step_overhead_s) | then: TPOT median abs error | "
+           "then: within 20% |", "|---|---:|---:|---:|---:|---|---:|---:|"]
+    best_within: dict[str, int] = {}
+    for gpu in sorted(set(gpus)):
+        sel = finite & (gpus == gpu)
+        b, dl, ds, m = base[sel], d_layer[sel], d_step[sel], meas[sel]
+        # errors for every pair of the grid at once: (layer, step, row)
+        err = np.abs((b + dl * lay[:, None, None] + ds * stp[None, :, None]) / m - 1.0)
+        within = (err <= 0.2).sum(axis=2)
+        med = np.median(err, axis=2)
+        # most rows within 20%; among those, the smallest median error
+        score = within - med / (med.max() + 1.0)
+        i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+        floor = np.abs(b / m - 1.0)
+        best_within[gpu] = int(within[i, j])
+        out.append(f"| {gpu} | {sel.sum()} | {np.median(floor):.1%} | {np.mean(floor <= 0.2):.1%} | "
+                   f"{int((b / m - 1.0 > 0.2).sum())} | {lay[i] * 1e6:.1f} us, {stp[j] * 1e3:.2f} ms | "
+                   f"{med[i, j]:.1%} | {within[i, j] / sel.sum():.1%} |")
+    test = [g for g in TEST_GPUS if g in best_within]
+    n_test = int(sum((finite & (gpus == g)).sum() for g in test))
+    if n_test:
+        out.append(f"| test: {' + '.join(g.upper() for g in test)}, each GPU its own best pair | {n_test} | | | "
+                   f"{int(sum(((base / meas - 1.0 > 0.2) & finite & (gpus == g)).sum() for g in test))} | | | "
+                   f"{sum(best_within[g] for g in test) / n_test:.1%} |")
+    out += ["", "| GPU | model | n | floor: TPOT median error | floor already > 20% too slow |", "|---|---|---:|---:|---:|"]
+    for gpu, model in sorted(set(zip(gpus, models))):
+        sel = finite & (gpus == gpu) & (models == model)
+        out.append(f"| {gpu} | {model} | {sel.sum()} | {np.median(base[sel] / meas[sel] - 1.0):+.1%} | "
+                   f"{int((base[sel] / meas[sel] - 1.0 > 0.2).sum())} |")
+    return "\n".join(out)
 
 
 def sensitivity(rows: list[Row], workers: int, requests_per_user: int) -> str:
@@ -342,6 +403,17 @@ def write_docs(rows: list[Row], skipped: dict[str, int], seconds: float, workers
     DOCS.write_text(text[:a] + block + text[b:])
 
 
+BOUND_BEGIN = "<!-- bench/silicon.py --bound --write-docs: begin -->"
+BOUND_END = "<!-- bench/silicon.py --bound --write-docs: end -->"
+
+
+def write_bound(table: str) -> None:
+    """Replace the bound's table in docs/perf.md with this run's."""
+    text = DOCS.read_text()
+    a, b = text.index(BOUND_BEGIN) + len(BOUND_BEGIN), text.index(BOUND_END)
+    DOCS.write_text(text[:a] + "\n\n" + table + "\n\n" + text[b:])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Planner vs real vLLM benchmark runs (silicon_sample.csv).")
     parser.add_argument("--csv", type=Path, default=DATA)
@@ -351,6 +423,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fit", action="store_true", help="refit the two engine constants on the H100 rows")
     parser.add_argument("--output-spread", type=float, default=OUTPUT_SPREAD,
                         help="output lengths uniform in OSL x [1 - s, 1 + s] (0: exact lengths)")
+    parser.add_argument("--bound", action="store_true",
+                        help="what the two engine constants could reach at best on each GPU's own rows "
+                             "(a diagnostic, not a fit)")
     parser.add_argument("--sensitivity", action="store_true",
                         help="also print the summaries at output spreads 0, 1%%, 5%%, 10%%")
     parser.add_argument("--json", type=Path, help="also write the rows and summaries as JSON")
@@ -363,6 +438,12 @@ def main(argv: list[str] | None = None) -> int:
         rows = rows[::step][: args.sample]
     if args.fit:
         print(json.dumps(fit(rows, args.workers, args.output_spread), indent=1))
+        return 0
+    if args.bound:
+        table = bound(rows, args.workers, args.output_spread)
+        print(table)
+        if args.write_docs:
+            write_bound(table)
         return 0
     t0 = time.perf_counter()
     rows = run(rows, args.workers, args.requests_per_user, output_spread=args.output_spread)

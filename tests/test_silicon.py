@@ -40,3 +40,17 @@ def test_sampled_rows_tpot_within_tolerance(rows: list, case: tuple) -> None:
     assert not row.error
     assert abs(row.tpot_err) <= 0.25, (case, row.pred_tpot_ms, row.tpot_ms)
     assert row.pred_ttft_ms > 0
+
+
+def test_bound_finds_the_floor_and_the_best_pair(rows: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three H200 rows measured at 10 ms whose floors are 7, 9 and 13 ms, each +2 ms per 20 us of
+    layer_fixed_s: the third is 30% too slow at the floor (out of reach), and 20 us puts the other
+    two within 20% at the smallest median error (10%)."""
+    import numpy as np
+
+    three = [r for r in rows if r.gpu == "h200"][:3]
+    lines = (np.array([7.0, 9.0, 13.0]), np.full(3, 1e5), np.zeros(3), np.full(3, 10.0))
+    monkeypatch.setattr(silicon, "_linear_tpots", lambda rs, workers, spread: lines)
+    table = silicon.bound(three, workers=1)
+    assert "| h200 | 3 | 30.0% | 33.3% | 1 | 20.0 us, 0.00 ms | 10.0% | 66.7% |" in table
+    assert "| test: H200, each GPU its own best pair | 3 | | | 1 | | | 66.7% |" in table
