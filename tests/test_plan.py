@@ -85,6 +85,34 @@ def test_refinement_tightens_what_failed():
     assert result.verified and result.rounds[1].verified
 
 
+def test_a_flex_miss_tightens_every_flex_pool():
+    """Sparse bursts served by flex workers; the first verification misses everywhere. The flex
+    pools the plan did not use take the mildest step too (the same cold starts in the same
+    bursts), so the next round cannot move to an untried flex pool with the same blind spot."""
+    backend = D.backend()
+    real = backend.simulate_fleet
+    state = {"n": 0}
+
+    def flaky(profile, gpu, tp, workload, **kw):
+        out = real(profile, gpu, tp, workload, **kw)
+        state["n"] += 1
+        if state["n"] == 1:
+            out.records.first_token_at = out.records.arrival_at + 10.0
+        return out
+
+    backend.simulate_fleet = flaky
+    t = 1800.0 + np.arange(480) / 8.0
+    wl = Workload(t, np.full(480, 500), np.full(480, 100), 3600.0)
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0}, optimizer__min_replicas=0,
+                        candidates={"gpus": ["small", "big"], "tensor_parallel_sizes": [1, 2], "billing": ["serverless"]},
+                        slo={"ttft_seconds": 2.0, "tpot_seconds": 0.1, "attainment": 0.5})
+    result, _ = plan(profile, backend=backend, use_cache=False, workload=wl)
+    first = result.rounds[0]
+    assert not first.verified and first.plan.count("serverless") < 4, first.plan  # not every flex pool tried
+    assert set(first.tightened) == {f"{g}-tp{tp}-flex" for g in ("small", "big") for tp in (1, 2)}, first.tightened
+    assert set(first.tightened.values()) == {0.7}  # 0% attainment: the large step, shared
+
+
 def test_measured_capacities_skip_simulation():
     capacity = {
         "source": "test bench",

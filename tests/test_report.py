@@ -16,7 +16,7 @@ from planner.errors import PlannerError
 from planner.optimize.loop import plan
 from planner.optimize.result import OptimizeResult
 from planner.report import deploy
-from planner.report.optimize_report import render_markdown, write_report
+from planner.report.optimize_report import _tightened_text, render_markdown, write_report
 from planner.traffic import Workload
 
 
@@ -300,3 +300,10 @@ def test_report_text_renders_from_plan_json_alone(planned, tmp_path):
     loaded = OptimizeResult.model_validate_json((tmp_path / "with" / "plan.json").read_text())
     write_report(loaded, arts, tmp_path / "alone")  # the plots may use the run's per-request data
     assert (tmp_path / "alone" / "report.md").read_text() == (tmp_path / "with" / "report.md").read_text()
+
+
+def test_rounds_name_a_shared_flex_tightening_once() -> None:
+    flex = {f"gpu{i}-tp1-flex": 0.7 for i in range(5)}
+    assert _tightened_text({"a-tp1-pod": 0.85, **flex}) == "a-tp1-pod x0.85, 5 flex pools x0.70"
+    assert _tightened_text({"a-tp1-flex": 0.7, "b-tp1-flex": 0.7}) == "a-tp1-flex x0.70, b-tp1-flex x0.70"
+    assert _tightened_text({}) == "-"

@@ -127,8 +127,9 @@ def _solve_verify(
     processes; `progress` gets each round's simulations, in percent of their requests.
 
     A pool that missed is tightened: an endpoint's flex workers when it has any
-    (their cold starts are what capacity alone does not see), else its pods; x0.85 for a small
-    shortfall, x0.7 for a large one. The best verified plan (else the best attainment) wins.
+    (their cold starts are what capacity alone does not see; then every flex pool, as all wait
+    out the same cold starts), else its pods; x0.85 for a small shortfall, x0.7 for a large one.
+    The best verified plan (else the best attainment) wins.
     """
     search = _Search()
     max_rounds = max_rounds or int(getattr(world.profile.optimizer, "max_rounds", 3))
@@ -192,18 +193,28 @@ def _solve_verify(
                 break
             search.price_factors.update(repriced)
             continue
+        flex_steps: list[float] = []
         for ep in run.endpoints:
             # An endpoint misses when its attainment is short or it exceeds a p99 limit of the SLO.
             if not ep.num_requests or (ep.slo_attainment >= target and not ep.p99_limits_missed):
                 continue
             key = endpoint_name(ep.gpu, ep.tensor_parallel_size)
             used = {e.billing for e in entries if e.endpoint == key}
-            kinds = ["flex"] if "serverless" in used else ["pod"]
+            kind = "flex" if "serverless" in used else "pod"
             step = 0.85 if target - ep.slo_attainment < 0.1 else 0.7  # a p99 miss alone: the small step
-            for kind in kinds:
-                name = pool_name(key, kind)
-                search.factors[name] = search.factors.get(name, 1.0) * step
-                report.tightened[name] = search.factors[name]
+            name = pool_name(key, kind)
+            search.factors[name] = search.factors.get(name, 1.0) * step
+            report.tightened[name] = search.factors[name]
+            if kind == "flex":
+                flex_steps.append(step)
+        if flex_steps:
+            # Every flex pool waits out the same cold starts in the same bursts: tightening only
+            # the pools that missed sends the next round to an untried flex pool with the same
+            # blind spot. The others take the mildest step that a missed flex pool took.
+            for p in inputs.pools:
+                if p.billing == "flex" and p.name not in report.tightened:
+                    search.factors[p.name] = search.factors.get(p.name, 1.0) * max(flex_steps)
+                    report.tightened[p.name] = search.factors[p.name]
         if not report.tightened:
             break  # nothing identifiable to tighten
     return search

@@ -132,6 +132,21 @@ def _img(images: dict[str, str], name: str, alt: str) -> list[str]:
     return [f"[![{alt}]({images[name]})]({name})", ""]
 
 
+def _tightened_text(tightened: dict[str, float]) -> str:
+    """A round's tightened pools; more than three flex pools at one factor (a flex miss tightens
+    every flex pool) in one phrase."""
+    by_factor: dict[str, list[str]] = {}
+    for name, value in tightened.items():
+        by_factor.setdefault(f"x{value:.2f}", []).append(name)
+    parts = []
+    for factor, names in by_factor.items():
+        if len(names) > 3 and all(n.endswith("-flex") for n in names):
+            parts.append(f"{len(names)} flex pools {factor}")
+        else:
+            parts += [f"{n} {factor}" for n in names]
+    return ", ".join(parts) or "-"
+
+
 def render_markdown(result: Any, images: dict[str, str] | None = None, *, command: str | None = None) -> str:
     """The report as Markdown; `images` maps plot names to the links to use (files or data URIs)."""
     images = images or {}
@@ -185,7 +200,7 @@ def render_markdown(result: Any, images: dict[str, str] | None = None, *, comman
     md += ["## Rounds (solve, then verify by simulation)", "",
            "| round | plan | MILP $/month | simulated $/month | SLO attainment | tightened next |", "|---|---|---|---|---|---|"]
     for r in result.rounds:
-        tight = ", ".join(f"{k} x{f:.2f}" for k, f in r.tightened.items()) or "-"
+        tight = _tightened_text(r.tightened)
         md.append(f"| {r.round} | {r.plan} | {format_usd(r.milp_cost_per_month_usd)} | {format_usd(r.cost_per_month_usd)} | {pct(r.slo_attainment)} | {tight} |")
     md.append("")
     md += ["## Capacity of one replica under the SLO", ""]
