@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 import plan_doubles as D
+import planner.optimize.search as S
+from planner import capacity
 from planner.errors import PlannerError
 from planner.optimize.loop import plan
+from planner.optimize.search import _milp_inputs, solve_for
+from planner.optimize.verify import verify_many
+from planner.optimize.world import _entries, _prepare
 from planner.traffic import Workload
 
 
@@ -111,6 +116,64 @@ def test_a_flex_miss_tightens_every_flex_pool():
     assert not first.verified and first.plan.count("serverless") < 4, first.plan  # not every flex pool tried
     assert set(first.tightened) == {f"{g}-tp{tp}-flex" for g in ("small", "big") for tp in (1, 2)}, first.tightened
     assert set(first.tightened.values()) == {0.7}  # 0% attainment: the large step, shared
+
+
+def test_repricing_a_flex_pool_prices_the_untried_ones_at_the_mildest_ratio(monkeypatch):
+    """A verified round whose flex workers billed 2x and 3x the MILP's estimate: those pools are
+    priced at their ratios, the flex pools no round simulated at the mildest (2x), so the next
+    round cannot move to a flex pool that only looks cheaper."""
+    factors_seen: list[dict] = []
+    real_inputs = S._milp_inputs
+
+    def spy(world, factors, backend, price_factors=None):
+        factors_seen.append(dict(price_factors or {}))
+        return real_inputs(world, factors, backend, price_factors)
+
+    first: list = []
+    real_ratios = S._flex_cost_ratios
+
+    def ratios(result, run):
+        out = real_ratios(result, run)
+        if not first:
+            first.append(result)
+        if result is not first[0]:
+            return out
+        return {name: 2.0 + i for i, name in enumerate(sorted(out))}
+
+    monkeypatch.setattr(S, "_milp_inputs", spy)
+    monkeypatch.setattr(S, "_flex_cost_ratios", ratios)
+    t = 1800.0 + np.arange(480) / 8.0
+    wl = Workload(t, np.full(480, 500), np.full(480, 100), 3600.0)
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0}, optimizer__min_replicas=0,
+                        candidates={"gpus": ["small", "big"], "tensor_parallel_sizes": [1, 2], "billing": ["serverless"]},
+                        slo={"ttft_seconds": 2.0, "tpot_seconds": 0.1, "attainment": 0.5})
+    result, _ = plan(profile, backend=D.backend(), use_cache=False, workload=wl)
+    repriced = result.rounds[0].repriced
+    assert repriced and result.rounds[0].verified, result.rounds[0]
+    flex = {f"{g}-tp{tp}-flex" for g in ("small", "big") for tp in (1, 2)}
+    second = next(f for f in factors_seen[1:] if f)  # the next round of the search that repriced
+    assert {k for k in second if k in flex} == flex
+    assert all(second[k] == repriced[k] for k in repriced)
+    assert all(second[k] == 2.0 for k in flex - set(repriced))
+
+
+def test_an_unchanged_endpoint_is_not_simulated_again():
+    """verify_many(reuse=True) of the same plan twice: the second takes the first's simulations."""
+    calls: list = []
+    backend = D.backend(calls)
+    profile = D.profile({"process": "poisson", "rate_per_s": 1.0})
+    wl = _steps([4.0] * 3)
+    world = _prepare(profile, wl, 0, 1, capacity.CapacityCache(None), backend)
+    inputs = _milp_inputs(world, {}, backend)
+    result = solve_for(world, inputs)
+    entries = _entries(result, inputs, world)
+    first = verify_many(world, backend, [(inputs, result, entries, None, None)], reuse=True)
+    n = len(calls)
+    again = verify_many(world, backend, [(inputs, result, entries, None, None)], reuse=True)
+    assert n > 0 and len(calls) == n
+    assert again[0][0] == first[0][0]
+    verify_many(world, backend, [(inputs, result, entries, None, None)])  # without reuse: simulated
+    assert len(calls) == 2 * n
 
 
 def test_measured_capacities_skip_simulation():

@@ -41,6 +41,7 @@ class _Search:
     rounds: list[RoundReport] = field(default_factory=list)
     factors: dict[str, float] = field(default_factory=dict)  # pool name -> capacity factor
     price_factors: dict[str, float] = field(default_factory=dict)  # pool name -> price factor
+    flex_simulated: set[str] = field(default_factory=set)  # flex pools whose billing a round simulated
     solve_s: float = 0.0
     sim_s: float = 0.0
     note: str | None = None
@@ -62,7 +63,7 @@ def solve_for(world: _World, inputs: MilpInputs) -> SolverResult:
 def verify_draws(
     world: _World, inputs: MilpInputs, result: SolverResult, entries: list[PlanEntry], backend: PlanningBackend,
     draws: Sequence[Draw | None], *, workers: int = 1, with_full: bool = False,
-    progress: Callable[[float], None] | None = None,
+    progress: Callable[[float], None] | None = None, reuse: bool = False,
 ) -> tuple[FleetRun, PlanArtifacts, list[ScenarioRun], tuple[FleetRun, PlanArtifacts] | None]:
     """The plan simulated on the given traffic draws (None: the run's own), on the world's sample,
     their endpoints side by side over `workers` processes.
@@ -70,14 +71,15 @@ def verify_draws(
     The run returned is the first draw's (its cost, its arrays), with the worst attainment of the
     draws, `verified` only when every draw met the target, and the endpoints of the worst draw
     that missed (what the next round tightens). `with_full` (and a sample): the run's own draw over
-    the whole horizon is simulated beside them and returned last (else None).
+    the whole horizon is simulated beside them and returned last (else None). `reuse`: as in
+    `verify_many` (a round's own verification).
     """
     jobs: list[tuple[MilpInputs, SolverResult, Sequence[PlanEntry], Draw | None, Sample | None]] = [
         (inputs, result, entries, draw, world.sample) for draw in draws]
     with_full = with_full and world.sample is not None
     if with_full:
         jobs.append((inputs, result, entries, None, None))
-    done = verify_many(world, backend, jobs, workers=workers, progress=progress)
+    done = verify_many(world, backend, jobs, workers=workers, progress=progress, reuse=reuse)
     runs: list[tuple[FleetRun, PlanArtifacts]] = []
     for out in done[:len(draws)]:
         if isinstance(out, NotSimulable):
@@ -126,6 +128,10 @@ def _solve_verify(
     answer's figures; wasted only if a further draw misses). The simulations use `workers`
     processes; `progress` gets each round's simulations, in percent of their requests.
 
+    A verified plan whose flex workers billed over 15% more than the MILP priced them is priced
+    again: those pools at their simulated ratio, the flex pools no round simulated yet at the
+    mildest such ratio.
+
     A pool that missed is tightened: an endpoint's flex workers when it has any
     (their cold starts are what capacity alone does not see; then every flex pool, as all wait
     out the same cold starts), else its pods; x0.85 for a small shortfall, x0.7 for a large one.
@@ -157,9 +163,11 @@ def _solve_verify(
         entries = _entries(result, inputs, world)
         t1 = time.perf_counter()
         run, arts, scenario_runs, _ = verify_draws(world, inputs, result, entries, backend,
-                                                   world.draws[:1] or [None], workers=workers,
+                                                   world.draws[:1] or [None], workers=workers, reuse=True,
                                                    progress=_percent(progress, f"round {rnd}: the plan on the run's draw"))
         repriced = _repricing(search, result, run) if run.verified else {}
+        if run.simulated:
+            search.flex_simulated |= set(_flex_cost_ratios(result, run))
         full = None
         if run.verified and not repriced and all_draws and len(world.draws) > 1:
             # The round would end the search: the plan must also meet the SLO on the further draws
@@ -192,6 +200,13 @@ def _solve_verify(
             if not repriced:
                 break
             search.price_factors.update(repriced)
+            # The flex pools not simulated yet would meet the same bursts and idle tails: priced
+            # at the mildest ratio seen, the next round cannot move to one that only looks cheaper.
+            ratios = _flex_cost_ratios(result, run)
+            mildest = min(ratios[name] for name in repriced)
+            for p in inputs.pools:
+                if p.billing == "flex" and p.name not in search.flex_simulated:
+                    search.price_factors[p.name] = mildest
             continue
         flex_steps: list[float] = []
         for ep in run.endpoints:

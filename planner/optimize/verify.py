@@ -8,6 +8,7 @@ raises `NotSimulable`; `unsimulated_run` then reports the MILP's own figures ins
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -387,16 +388,27 @@ def _assemble(
 def verify_many(
     world: _World, backend: PlanningBackend,
     plans: Sequence[tuple[MilpInputs, SolverResult, Sequence[PlanEntry], Draw | None, Sample | None]],
-    *, workers: int = 1, progress: Callable[[float], None] | None = None,
+    *, workers: int = 1, progress: Callable[[float], None] | None = None, reuse: bool = False,
 ) -> list[tuple[FleetRun, PlanArtifacts] | NotSimulable]:
     """`verify` of several (plan, draw, sample)s, their endpoints simulated side by side over
     `workers` processes (the largest first), so a long full-horizon run and short sampled ones
-    share the cores. A plan the simulator refuses gets its NotSimulable in its place."""
+    share the cores. A plan the simulator refuses gets its NotSimulable in its place.
+
+    `reuse`: an endpoint simulated before (with `reuse`) with the same requests and fleet, as in a
+    round whose plan did not change or kept an endpoint as it was, takes that outcome instead of
+    being simulated again; these simulations are kept for later calls (the newest
+    SIMULATIONS_KEPT: each holds its requests' records)."""
     prepared = [_prepare_jobs(world, inputs, result, entries, draw, sample)
                 for inputs, result, entries, draw, sample in plans]
     jobs = [job for p in prepared for job in p.jobs]
+    keys = [_job_key(job) if reuse else None for job in jobs]
+    todo = [k for k, key in enumerate(keys) if key is None or key not in world.simulated]
     try:
-        outcomes = simulate_endpoints(world.profile, backend, jobs, workers=workers, progress=progress)
+        fresh = simulate_endpoints(world.profile, backend, [jobs[k] for k in todo], workers=workers, progress=progress)
+        outcomes: list[Any] | None = [world.simulated.get(key) if key is not None else None for key in keys]
+        for k, outcome in zip(todo, fresh):
+            outcomes[k] = outcome  # type: ignore[index]
+            _remember(world, keys[k], outcome)
     except NotSimulable:
         outcomes = None  # find which plan: in turn below
     out: list[tuple[FleetRun, PlanArtifacts] | NotSimulable] = []
@@ -412,6 +424,33 @@ def verify_many(
                 continue
         out.append(_assemble(world, inputs, result, p, mine))
     return out
+
+
+SIMULATIONS_KEPT = 4
+"""Endpoint simulations `verify_many(reuse=True)` keeps (the newest; each holds per-request arrays)."""
+
+
+def _job_key(job: EndpointJob) -> bytes | None:
+    """What an endpoint simulation depends on beyond the run's fixed profile and backend: the
+    endpoint, its fleet and its requests (their arrays' bytes). None: not keyable (not reused)."""
+    wl = job.workload
+    arrays = [getattr(wl, name, None) for name in ("arrival_s", "prompt_tokens", "output_tokens")]
+    if any(not isinstance(a, np.ndarray) for a in arrays):
+        return None
+    fleet = sorted((name, np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for name, v in job.fleet.items())
+    digest = hashlib.blake2b(repr((job.endpoint, job.gpu, job.tp, float(wl.horizon_s), fleet)).encode(),
+                             digest_size=32)
+    for a in arrays:
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return digest.digest()
+
+
+def _remember(world: _World, key: bytes | None, outcome: Any) -> None:
+    if key is None:
+        return
+    world.simulated[key] = outcome
+    while len(world.simulated) > SIMULATIONS_KEPT:
+        world.simulated.popitem(last=False)
 
 
 def _provisioned(world: _World, inputs: MilpInputs, result: SolverResult) -> np.ndarray:

@@ -4,6 +4,7 @@ demand, prices, scale-up times), and the MILP's inputs from it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,8 @@ class _World:
     worker_concurrency: int | None = None  # serverless max_concurrency_per_worker
     draws: list[Draw] = field(default_factory=list)  # the traffic draws (scenarios), the run's own first
     sample: Sample | None = None  # the days simulated instead of a long horizon (None: all of it)
+    # endpoint simulations already run in this process, by what they simulate (planner.optimize.verify)
+    simulated: OrderedDict[bytes, Any] = field(default_factory=OrderedDict)
 
 
 def _demand(profile: Profile, workload: Any, bucket_idx: np.ndarray, names: list[str]) -> tuple[list[SlotDemand], DemandSeries]:
