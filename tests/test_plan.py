@@ -297,7 +297,8 @@ def test_efficiency_assumptions_collapse_to_one_line_per_gpu():
 
 def test_report_assumptions_name_estimated_step_times_once_per_gpu_shown():
     """The real catalog's items, through the planner: the measured GPU has none, the transferred
-    one says its step times are estimated; the vLLM version and prefix caching once; no ../shared path."""
+    one says its step times are estimated; the vLLM version, prefix caching and the latencies' scope once; no
+    ../shared path."""
     from planner.assumption import render_lines
     from planner.capacity import assumptions as catalog_assumptions
 
@@ -307,6 +308,7 @@ def test_report_assumptions_name_estimated_step_times_once_per_gpu_shown():
     assert not [x for x in out if x.startswith("h100-sxm: step times")]
     assert sum("vLLM 0.24.0 kernel latencies" in x for x in out) == 1
     assert sum("prefix caching" in x and "not modelled" in x for x in out) == 1
+    assert sum(x.startswith("latencies: ") and "tokenization" in x for x in out) == 1  # what TTFT leaves out
     assert all("shared/calibration" not in x for x in out)
 
 

@@ -12,6 +12,7 @@ from planner.assumption import Assumption, render
 from planner.inputs.profile import Profile
 from planner.perf.corrections import calibration_assumption_items
 from planner.scenario import Candidate
+from planner.sim.metrics import ENGINE_LATENCY_NOTE
 from planner.sim.scheduler import ASYNC_SCHEDULING_NOTE, SYNC_SCHEDULING_NOTE
 
 # What `planner.optimize.loop.plan` needs besides capacities, each one function over a
@@ -106,7 +107,8 @@ def assumptions(profile: Profile, uses: Mapping[str, Collection[str]]) -> list[A
         add(Assumption(topic="note", name="step times", value=", ".join(versions),
                        source=f"vLLM {', '.join(versions)} kernel latencies (aiconfigurator-core 0.12.0 tables, "
                        "gpu_catalog/kernels/) plus two engine constants fitted on H100 vLLM runs (docs/perf.md)"), ())
-    add(Assumption(topic="note", name="prefix caching", source=PREFIX_CACHING_NOTE.removeprefix("prefix caching ")), ())
+    add(Assumption(topic="note", name="prefix caching", source=PREFIX_CACHING_NOTE.removeprefix("prefix caching is ")), ())
+    add(Assumption(topic="note", name="latencies", source=ENGINE_LATENCY_NOTE), ())
     scheduling = ASYNC_SCHEDULING_NOTE if profile.serving.async_scheduling else SYNC_SCHEDULING_NOTE
     add(Assumption(topic="note", name="async scheduling", source=scheduling), ())
     # Settings: once for all GPUs. The pod setting concerns the pod GPUs, the rest the serverless ones.

@@ -18,6 +18,11 @@ from pydantic import BaseModel, Field
 
 PERCENTILES = (50, 90, 95, 99)
 
+# What TTFT and TPOT leave out (an assumption every plan lists).
+ENGINE_LATENCY_NOTE = ("simulated from the request reaching the endpoint to the end of the engine step that produces "
+                       "each token; the API server's HTTP handling, tokenization and streaming, and the network, are "
+                       "not simulated (leave them room in the SLO)")
+
 
 @dataclass(frozen=True)
 class RequestRecords:
