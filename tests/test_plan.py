@@ -121,7 +121,8 @@ def test_a_flex_miss_tightens_every_flex_pool():
 def test_repricing_a_flex_pool_prices_the_untried_ones_at_the_mildest_ratio(monkeypatch):
     """A verified round whose flex workers billed 2x and 3x the MILP's estimate: those pools are
     priced at their ratios, the flex pools no round simulated at the mildest (2x), so the next
-    round cannot move to a flex pool that only looks cheaper."""
+    round cannot move to a flex pool that only looks cheaper; a second such round (3x what it was
+    priced at) prices the still untried ones up again (6x)."""
     factors_seen: list[dict] = []
     real_inputs = S._milp_inputs
 
@@ -129,16 +130,17 @@ def test_repricing_a_flex_pool_prices_the_untried_ones_at_the_mildest_ratio(monk
         factors_seen.append(dict(price_factors or {}))
         return real_inputs(world, factors, backend, price_factors)
 
-    first: list = []
+    results: list = []
     real_ratios = S._flex_cost_ratios
 
     def ratios(result, run):
         out = real_ratios(result, run)
-        if not first:
-            first.append(result)
-        if result is not first[0]:
-            return out
-        return {name: 2.0 + i for i, name in enumerate(sorted(out))}
+        if result not in results:
+            results.append(result)
+        i = results.index(result)
+        if i == 0:
+            return {name: 2.0 + k for k, name in enumerate(sorted(out))}
+        return {name: 3.0 for name in out} if i == 1 else out
 
     monkeypatch.setattr(S, "_milp_inputs", spy)
     monkeypatch.setattr(S, "_flex_cost_ratios", ratios)
@@ -151,10 +153,13 @@ def test_repricing_a_flex_pool_prices_the_untried_ones_at_the_mildest_ratio(monk
     repriced = result.rounds[0].repriced
     assert repriced and result.rounds[0].verified, result.rounds[0]
     flex = {f"{g}-tp{tp}-flex" for g in ("small", "big") for tp in (1, 2)}
-    second = next(f for f in factors_seen[1:] if f)  # the next round of the search that repriced
+    second, third = [f for f in factors_seen if f][:2]  # the next rounds of the search that repriced
     assert {k for k in second if k in flex} == flex
     assert all(second[k] == repriced[k] for k in repriced)
-    assert all(second[k] == 2.0 for k in flex - set(repriced))
+    untried = flex - set(repriced)
+    assert untried and all(second[k] == 2.0 for k in untried)
+    still_untried = untried - set(result.rounds[1].repriced)
+    assert still_untried and all(third[k] == 6.0 for k in still_untried)
 
 
 def test_an_unchanged_endpoint_is_not_simulated_again():

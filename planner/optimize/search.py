@@ -201,12 +201,12 @@ def _solve_verify(
                 break
             search.price_factors.update(repriced)
             # The flex pools not simulated yet would meet the same bursts and idle tails: priced
-            # at the mildest ratio seen, the next round cannot move to one that only looks cheaper.
+            # up by the mildest ratio seen, the next round cannot move to one that only looks cheaper.
             ratios = _flex_cost_ratios(result, run)
             mildest = min(ratios[name] for name in repriced)
             for p in inputs.pools:
                 if p.billing == "flex" and p.name not in search.flex_simulated:
-                    search.price_factors[p.name] = mildest
+                    search.price_factors[p.name] = search.price_factors.get(p.name, 1.0) * mildest
             continue
         flex_steps: list[float] = []
         for ep in run.endpoints:
