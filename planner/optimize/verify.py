@@ -446,6 +446,7 @@ def _job_key(job: EndpointJob) -> bytes | None:
 
 
 def _remember(world: _World, key: bytes | None, outcome: Any) -> None:
+    """Keep an endpoint simulation for reuse: the newest SIMULATIONS_KEPT only (bounded memory)."""
     if key is None:
         return
     world.simulated[key] = outcome
